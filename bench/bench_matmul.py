@@ -1,0 +1,132 @@
+"""Benchmark: ukernels vs numpy's BLAS, measured interleaved in one run.
+
+GFLOP/s = 2*M*N*K / median time (after warm-up), 1 and 2 threads, for both
+libraries with the same thread count (numpy's BLAS pinned with threadpoolctl).
+Also: the FMA peak of one core (probe), and the tile kernel alone on
+L1/L2-resident panels as a fraction of that peak, and int8 -> int32.
+
+    python bench/bench_matmul.py                 # all of it
+    python bench/bench_matmul.py --quick         # fewer shapes / repeats
+    UKERNELS_ISA=avx2 python bench/bench_matmul.py  # force an ISA level
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    sys.exit("bench needs threadpoolctl to pin numpy's BLAS threads: pip install threadpoolctl")
+
+import ukernels
+from ukernels import cpu
+from ukernels._lib import ffi, lib
+from ukernels.abi import F32F32F32, S8S8S32, cpu_data_for
+from ukernels.runtime.plan import UKERNEL_TILES
+
+SHAPES = [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048),
+          (256, 4096, 1024), (16, 4096, 4096), (1, 4096, 4096), (127, 255, 511)]
+
+
+def median_time(fn, reps: int, min_time: float = 0.0) -> float:
+    fn()  # warm-up (workspace, pool, page faults)
+    times = []
+    t_end = time.perf_counter() + min_time
+    while len(times) < reps or time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def fma_peak() -> float:
+    """GFLOP/s of one core running independent 256-bit FMAs (best of 5)."""
+    best = 0.0
+    for _ in range(5):
+        t0 = time.perf_counter()
+        flops = lib.uk_probe_fma_peak_avx2(20_000_000)
+        best = max(best, flops / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def tile_kernel_gflops(types, isa: str, K: int = 256, N_tiles: int = 8, reps: int = 2000) -> float:
+    """uk_mmt4d repeated in C over one lhs micro-panel and N_tiles rhs micro-panels."""
+    M0, N0, K0 = UKERNEL_TILES[(types.name, isa)]
+    K1 = K // K0
+    rng = np.random.default_rng(0)
+    lhs = rng.integers(-3, 4, K1 * M0 * K0).astype(types.lhs)
+    rhs = rng.integers(-3, 4, N_tiles * K1 * N0 * K0).astype(types.rhs)
+    out = np.zeros(N_tiles * M0 * N0, types.acc)
+    p = ffi.new("uk_mmt4d_params_t*")
+    cpu_data = cpu_data_for(isa)
+    p.lhs_buffer, p.lhs_stride0 = ffi.cast("void*", lhs.ctypes.data), K1 * M0 * K0
+    p.rhs_buffer, p.rhs_stride0 = ffi.cast("void*", rhs.ctypes.data), K1 * N0 * K0
+    p.out_buffer, p.out_stride0 = ffi.cast("void*", out.ctypes.data), N_tiles * M0 * N0
+    p.M, p.N, p.K, p.M0, p.N0, p.K0 = 1, N_tiles, K1, M0, N0, K0
+    p.flags = types.uk_type | lib.UK_FLAG_ALLOW_GENERIC_FALLBACK
+    p.cpu_data = cpu_data
+    t = median_time(lambda: lib.uk_bench_mmt4d_repeat(p, reps), 7)
+    return 2.0 * M0 * N0 * K1 * K0 * N_tiles * reps / t / 1e9
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer shapes and repeats")
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    args = ap.parse_args()
+    isa = cpu.active_isa()
+    info = ukernels.info()
+    print(f"# {info['cpu']} | isa {isa} | features {', '.join(info['features'])}")
+    print(f"# numpy {np.__version__}; GFLOP/s = 2*M*N*K / median time; ratio = ukernels / numpy (same threads)")
+
+    peak = fma_peak() if cpu.isa_cpu_bits(isa) & lib.UK_CPU_X86_AVX2_FMA else float("nan")
+    print(f"\nFMA peak, one core (12 chains of 256-bit FMA): {peak:.1f} GFLOP/s")
+    for types in (F32F32F32, S8S8S32):
+        g = tile_kernel_gflops(types, isa, reps=200 if isa == "generic" else 2000)
+        unit = "GFLOP/s" if types is F32F32F32 else "GOP/s"
+        print(f"tile kernel alone {types.name} {'x'.join(map(str, UKERNEL_TILES[(types.name, isa)]))} @ {isa}: "
+              f"{g:.1f} {unit} = {100 * g / peak:.0f}% of the f32 FMA peak")
+
+    shapes = SHAPES[:3] + SHAPES[5:] if args.quick else SHAPES
+    reps = 3 if args.quick else 7
+    rng = np.random.default_rng(0)
+    print(f"\n{'M':>5} {'N':>5} {'K':>5} {'thr':>3} {'ukernels':>9} {'numpy':>9} {'ratio':>6}   (f32 GFLOP/s)")
+    results = {}
+    for (M, N, K) in shapes:
+        a = rng.standard_normal((M, K), dtype=np.float32)
+        b = rng.standard_normal((K, N), dtype=np.float32)
+        for nt in [int(t) for t in args.threads.split(",")]:
+            ukernels.set_num_threads(nt)
+            with threadpool_limits(limits=nt):
+                # interleave: alternate the two libraries, median of each
+                tu, tn = [], []
+                for _ in range(reps):
+                    tu.append(median_time(lambda: ukernels.matmul(a, b), 1))
+                    tn.append(median_time(lambda: a @ b, 1))
+            flops = 2.0 * M * N * K
+            gu, gn = flops / statistics.median(tu) / 1e9, flops / statistics.median(tn) / 1e9
+            results[(M, N, K, nt)] = (gu, gn)
+            print(f"{M:>5} {N:>5} {K:>5} {nt:>3} {gu:>9.1f} {gn:>9.1f} {gu / gn:>6.2f}", flush=True)
+
+    print(f"\nint8 x int8 -> int32 vs our own f32 (1024^3; 2 ops per multiply-add)")
+    M = N = K = 1024
+    a8 = rng.integers(-128, 128, (M, K), dtype=np.int8)
+    b8 = rng.integers(-128, 128, (K, N), dtype=np.int8)
+    a = a8.astype(np.float32)
+    b = b8.astype(np.float32)
+    for nt in [int(t) for t in args.threads.split(",")]:
+        ukernels.set_num_threads(nt)
+        ti, tf = [], []
+        for _ in range(reps):
+            ti.append(median_time(lambda: ukernels.matmul(a8, b8), 1))
+            tf.append(median_time(lambda: ukernels.matmul(a, b), 1))
+        gi, gf = 2.0 * M * N * K / statistics.median(ti) / 1e9, 2.0 * M * N * K / statistics.median(tf) / 1e9
+        print(f"  threads {nt}: int8 {gi:.1f} GOP/s, f32 {gf:.1f} GFLOP/s, ratio {gi / gf:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+/* AVX2+FMA tile functions.  Compiled with -mavx2 -mfma -mf16c only; called
+ * only when the CPU bits say UK_CPU_X86_AVX2_FMA. */
+#include "../../uk_mmt4d_internal.h"
+
+#if defined(UK_ARCH_X86_64)
+#include <immintrin.h>
+#include <string.h>
+
+#define UK_INLINE static inline __attribute__((always_inline))
+#define UK_UNROLL _Pragma("GCC unroll 16")
+
+/* f32: out[M0][8] (+)= sum_k lhs[k][M0] * rhs[k][8]; M0 <= 8 accumulators. */
+UK_INLINE void uk_tile_f32_Mx8x1(float* out, const float* lhs, const float* rhs,
+                                 const uk_mmt4d_params_t* p, const int M0) {
+  __m256 acc[8];
+  if (p->flags & UK_FLAG_ACCUMULATE) {
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_loadu_ps(out + 8 * i);
+  } else {
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_setzero_ps();
+  }
+  const int64_t K = p->K;
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256 r = _mm256_loadu_ps(rhs);
+    UK_UNROLL for (int i = 0; i < M0; ++i)
+      acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(lhs + i), r, acc[i]);
+    lhs += M0;
+    rhs += 8;
+  }
+  UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_ps(out + 8 * i, acc[i]);
+}
+
+/* Sign-extended pair (lhs[2i], lhs[2i+1]) of rows i..i+3, broadcast: after
+ * vpmovsxbw of 8 bytes repeated in both 128-bit halves, dword j of each lane
+ * is the 16-bit pair of row i+j; vpshufd then broadcasts one row's pair. */
+UK_INLINE __m256i uk_load_4pairs_s8_to_s16(const int8_t* lhs) {
+  int64_t v;
+  memcpy(&v, lhs, 8);
+  return _mm256_cvtepi8_epi16(_mm_set1_epi64x(v));
+}
+UK_INLINE __m256i uk_bcast_pair_s8_to_s16(const int8_t* lhs) {
+  int16_t v;
+  memcpy(&v, lhs, 2);
+  return _mm256_cvtepi8_epi16(_mm_set1_epi16(v));
+}
+
+/* s8: out[M0][8] (+)= sum_k lhs[k][M0][2] . rhs[k][8][2], via vpmaddwd. */
+UK_INLINE void uk_tile_s8_Mx8x2(int32_t* out, const int8_t* lhs, const int8_t* rhs,
+                                const uk_mmt4d_params_t* p, const int M0) {
+  __m256i acc[8];
+  if (p->flags & UK_FLAG_ACCUMULATE) {
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_loadu_si256((const __m256i*)(out + 8 * i));
+  } else {
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_setzero_si256();
+  }
+  const int64_t K = p->K;
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256i r = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)rhs));
+    if (M0 >= 4) {
+      UK_UNROLL for (int g = 0; g < M0; g += 4) {
+        const __m256i l = uk_load_4pairs_s8_to_s16(lhs + 2 * g);
+        acc[g + 0] = _mm256_add_epi32(acc[g + 0], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0x00), r));
+        acc[g + 1] = _mm256_add_epi32(acc[g + 1], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0x55), r));
+        acc[g + 2] = _mm256_add_epi32(acc[g + 2], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0xAA), r));
+        acc[g + 3] = _mm256_add_epi32(acc[g + 3], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0xFF), r));
+      }
+    } else {
+      UK_UNROLL for (int i = 0; i < M0; ++i)
+        acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(uk_bcast_pair_s8_to_s16(lhs + 2 * i), r));
+    }
+    lhs += 2 * M0;
+    rhs += 16;
+  }
+  UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_si256((__m256i*)(out + 8 * i), acc[i]);
+}
+
+#define UK_DEFINE_F32(M0)                                                                  \
+  void uk_mmt4d_tile_f32f32f32_##M0##x8x1_x86_64_avx2_fma(                                 \
+      void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {           \
+    uk_tile_f32_Mx8x1((float*)out, (const float*)lhs, (const float*)rhs, p, M0);          \
+  }
+#define UK_DEFINE_S8(M0)                                                                   \
+  void uk_mmt4d_tile_s8s8s32_##M0##x8x2_x86_64_avx2_fma(                                   \
+      void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {           \
+    uk_tile_s8_Mx8x2((int32_t*)out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0);       \
+  }
+
+UK_DEFINE_F32(1)
+UK_DEFINE_F32(2)
+UK_DEFINE_F32(4)
+UK_DEFINE_F32(8)
+UK_DEFINE_S8(1)
+UK_DEFINE_S8(2)
+UK_DEFINE_S8(4)
+UK_DEFINE_S8(8)
+
+#endif

@@ -1,0 +1,49 @@
+/* AVX-512 (F/BW/DQ/VL) tile functions.  Compiled with -mavx512f -mavx512bw
+ * -mavx512dq -mavx512vl -mavx512cd; called only under UK_CPU_X86_AVX512_BASE. */
+#include "../../uk_mmt4d_internal.h"
+
+#if defined(UK_ARCH_X86_64)
+#include <immintrin.h>
+#include <string.h>
+
+#define UK_INLINE static inline __attribute__((always_inline))
+#define UK_UNROLL _Pragma("GCC unroll 16")
+
+UK_INLINE void uk_tile_f32_Mx16x1(float* out, const float* lhs, const float* rhs,
+                                  const uk_mmt4d_params_t* p, const int M0) {
+  __m512 acc[16];
+  if (p->flags & UK_FLAG_ACCUMULATE) {
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_loadu_ps(out + 16 * i);
+  } else {
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_setzero_ps();
+  }
+  const int64_t K = p->K;
+  for (int64_t k = 0; k < K; ++k) {
+    const __m512 r = _mm512_loadu_ps(rhs);
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(lhs[i]), r, acc[i]);
+    lhs += M0;
+    rhs += 16;
+  }
+  UK_UNROLL for (int i = 0; i < M0; ++i) _mm512_storeu_ps(out + 16 * i, acc[i]);
+}
+
+#define UK_DEFINE_F32_512(M0)                                                             \
+  void uk_mmt4d_tile_f32f32f32_##M0##x16x1_x86_64_avx512_base(                            \
+      void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {          \
+    uk_tile_f32_Mx16x1((float*)out, (const float*)lhs, (const float*)rhs, p, M0);        \
+  }
+UK_DEFINE_F32_512(1)
+UK_DEFINE_F32_512(2)
+UK_DEFINE_F32_512(4)
+UK_DEFINE_F32_512(8)
+UK_DEFINE_F32_512(16)
+
+#define UK_S8_MAC(acc, l, r) _mm512_add_epi32((acc), _mm512_madd_epi16((l), (r)))
+#include "uk_mmt4d_x86_64_avx512_s8.inl"
+UK_DEFINE_S8_512(1, avx512_base)
+UK_DEFINE_S8_512(2, avx512_base)
+UK_DEFINE_S8_512(4, avx512_base)
+UK_DEFINE_S8_512(8, avx512_base)
+UK_DEFINE_S8_512(16, avx512_base)
+
+#endif

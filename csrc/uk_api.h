@@ -1,0 +1,129 @@
+/* ukernels C ABI.
+ *
+ * One entry point per op in the style of IREE's iree_uk_mmt4d: buffers with
+ * element offsets and outer strides, sizes counted in tiles, a flags word and
+ * the CPU feature bits passed in as an argument.  Nothing here uses globals,
+ * allocates, or keeps state: every function is re-entrant and may be called
+ * from many threads at once.
+ *
+ * Layouts (IREE mmt4d):
+ *   lhs  [M][K][M0][K0]   outer stride lhs_stride0 (elements), inner tile row-major
+ *   rhs  [N][K][N0][K0]   outer stride rhs_stride0 (elements), transposed tile
+ *   out  [M][N][M0][N0]   outer stride out_stride0 (elements), inner tile row-major
+ */
+#ifndef UK_API_H
+#define UK_API_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status codes ------------------------------------------------------ */
+enum {
+  UK_STATUS_OK = 0,
+  UK_STATUS_UNSUPPORTED_TYPE = 1,  /* element-type triple not implemented      */
+  UK_STATUS_NO_TILE_FUNCTION = 2,  /* no tile fn and generic fallback disabled  */
+  UK_STATUS_BAD_ARGUMENT = 3,      /* negative sizes, zero tile sizes, ...      */
+};
+
+/* ---- flags word: element-type triple in the low byte, bits above -------- */
+enum {
+  UK_TYPE_NONE = 0x00,
+  UK_TYPE_F32F32F32 = 0x01,
+  UK_TYPE_S8S8S32 = 0x02,
+  UK_TYPE_F16F16F32 = 0x03,   /* reserved: element-type issue */
+  UK_TYPE_F16F16F16 = 0x04,   /* reserved */
+  UK_TYPE_BF16BF16F32 = 0x05, /* reserved */
+  UK_TYPE_BF16BF16BF16 = 0x06,/* reserved */
+  UK_TYPE_S16S16S32 = 0x07,   /* reserved */
+  UK_TYPE_S8S4S32 = 0x08,     /* reserved */
+  UK_TYPE_MASK = 0xFF,
+};
+
+enum {
+  UK_FLAG_ACCUMULATE = 1u << 8,             /* out += lhs*rhs^T, else out = lhs*rhs^T */
+  UK_FLAG_ALLOW_GENERIC_FALLBACK = 1u << 9, /* use portable C when no tile fn matches */
+};
+
+/* ---- CPU feature bits (word 0 of cpu_data) ------------------------------ */
+/* x86-64.  Each bit implies the OS saves the register state it needs. */
+#define UK_CPU_X86_AVX2_FMA      (1ull << 0)  /* AVX, AVX2, FMA3, OS ymm state        */
+#define UK_CPU_X86_F16C          (1ull << 1)
+#define UK_CPU_X86_AVX512_BASE   (1ull << 2)  /* F, BW, DQ, VL, CD, OS zmm/opmask state */
+#define UK_CPU_X86_AVX512_VNNI   (1ull << 3)
+#define UK_CPU_X86_AVX512_BF16   (1ull << 4)
+/* aarch64 (reserved for the NEON tile functions). */
+#define UK_CPU_ARM_NEON          (1ull << 32)
+#define UK_CPU_ARM_DOTPROD       (1ull << 33)
+#define UK_CPU_ARM_I8MM          (1ull << 34)
+
+/* ---- mmt4d -------------------------------------------------------------- */
+typedef struct uk_mmt4d_params_t {
+  const void* lhs_buffer;
+  int64_t lhs_offset;   /* elements */
+  int64_t lhs_stride0;  /* elements between consecutive M tiles */
+  const void* rhs_buffer;
+  int64_t rhs_offset;
+  int64_t rhs_stride0;
+  void* out_buffer;
+  int64_t out_offset;
+  int64_t out_stride0;
+  int64_t M;            /* in tiles */
+  int64_t N;            /* in tiles */
+  int64_t K;            /* in tiles */
+  int32_t M0, N0, K0;
+  uint32_t flags;
+  const uint64_t* cpu_data; /* may be NULL: no SIMD */
+} uk_mmt4d_params_t;
+
+/* The entry point.  Handwritten and generated kernels share this type. */
+typedef int (*uk_mmt4d_fn_t)(const uk_mmt4d_params_t* params);
+
+int uk_mmt4d(const uk_mmt4d_params_t* params);
+
+/* Name of the tile function uk_mmt4d would use (a static string, never NULL:
+ * "generic" for the portable fallback, "none" when nothing applies). */
+const char* uk_mmt4d_tile_name(uint32_t flags, int32_t M0, int32_t N0, int32_t K0,
+                               const uint64_t* cpu_data);
+
+/* ---- pack --------------------------------------------------------------- */
+enum {
+  UK_PACK_TYPE_F32 = 0x01, /* low byte: element type (32-bit)  */
+  UK_PACK_TYPE_I8 = 0x02,  /* 8-bit                             */
+  UK_PACK_TRANSPOSE_INNER = 1u << 8,
+  UK_PACK_TRANSPOSE_OUTER = 1u << 9,
+};
+
+/* out[o0][o1][t0][t1] = in[r][c] or 0 past the input's edge, where
+ *   (or_, oc) = TRANSPOSE_OUTER ? (o1, o0) : (o0, o1)
+ *   (ir, ic, TR, TC) = TRANSPOSE_INNER ? (t1, t0, T1, T0) : (t0, t1, T0, T1)
+ *   r = or_*TR + ir,  c = oc*TC + ic
+ * in strides are in elements and may be anything (negative, zero, padded). */
+typedef struct uk_pack_params_t {
+  const void* in_buffer;
+  int64_t in_offset;
+  int64_t in_stride0;
+  int64_t in_stride1;
+  void* out_buffer;
+  int64_t out_offset;
+  int64_t out_stride0;   /* elements between consecutive o0 */
+  int64_t in_size0, in_size1;   /* elements */
+  int64_t out_size0, out_size1; /* tiles */
+  int32_t tile_size0, tile_size1; /* T0, T1: the inner dims of out */
+  uint32_t flags;
+} uk_pack_params_t;
+
+int uk_pack(const uk_pack_params_t* params);
+
+/* ---- CPU detection ------------------------------------------------------ */
+/* Fills cpu_data[0] with the UK_CPU_* bits of this CPU + OS. */
+void uk_cpu_detect(uint64_t* cpu_data);
+/* Human-readable model string into buf (NUL-terminated). */
+void uk_cpu_model_name(char* buf, int64_t buf_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* UK_API_H */

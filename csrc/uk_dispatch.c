@@ -1,0 +1,183 @@
+/* The matmul dispatch: the five loops around the ukernel, BLIS-style.
+ *
+ *   phase 1 (parallel): pack a [M][K] -> lhs [M1][K1][M0][K0] and
+ *                       b [K][N] -> rhs [N1][K1][N0][K0] (unless prepacked)
+ *   phase 2 (parallel over workgroup tiles MC x NC of the output):
+ *     for each K block of KC:  ONE ukernel call over the tile's panels into a
+ *                              per-thread accumulator (ACCUMULATE after the first)
+ *     for each row of the tile: gather the row out of the tiled accumulator,
+ *                              apply the epilogue while it is in L1, store it
+ *                              into the row-major output (unpack fused here).
+ *
+ * Register blocking is M0xN0xK0 (the ukernel's tile); cache blocking is
+ * MC/NC/KC (chosen by the Python planner, see ukernels/runtime/plan.py). */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "uk_runtime.h"
+
+static int64_t uk_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+typedef struct {
+  const uk_matmul_desc_t* d;
+  int64_t M1, N1, K1;
+  int64_t in_size;   /* bytes per input element */
+  int64_t lhs_tasks, rhs_tasks;
+  int64_t nmb, nnb;  /* workgroup tiles along M and N */
+  _Atomic int status;
+} uk_dispatch_ctx_t;
+
+static uint32_t uk_pack_type(uint32_t type) {
+  return type == UK_TYPE_F32F32F32 ? UK_PACK_TYPE_F32 : UK_PACK_TYPE_I8;
+}
+
+/* Packs lhs row-tiles [t0, t1) (pack_rhs = 0) or rhs column-tiles [t0, t1). */
+static int uk_pack_range(const uk_dispatch_ctx_t* c, int pack_rhs, int64_t t0, int64_t t1) {
+  const uk_matmul_desc_t* d = c->d;
+  uk_pack_params_t p;
+  memset(&p, 0, sizeof p);
+  p.out_size1 = c->K1;
+  p.out_size0 = t1 - t0;
+  if (!pack_rhs) {
+    p.in_buffer = d->a;
+    p.in_offset = t0 * d->M0 * d->a_stride0;
+    p.in_stride0 = d->a_stride0;
+    p.in_stride1 = d->a_stride1;
+    p.in_size0 = d->M - t0 * d->M0;
+    p.in_size1 = d->K;
+    p.out_buffer = d->lhs_packed;
+    p.out_stride0 = c->K1 * d->M0 * d->K0;
+    p.out_offset = t0 * p.out_stride0;
+    p.tile_size0 = d->M0;
+    p.tile_size1 = d->K0;
+    p.flags = uk_pack_type(d->type);
+  } else {
+    p.in_buffer = d->b;
+    p.in_offset = t0 * d->N0 * d->b_stride1;
+    p.in_stride0 = d->b_stride0;
+    p.in_stride1 = d->b_stride1;
+    p.in_size0 = d->K;
+    p.in_size1 = d->N - t0 * d->N0;
+    p.out_buffer = d->rhs_packed;
+    p.out_stride0 = c->K1 * d->N0 * d->K0;
+    p.out_offset = t0 * p.out_stride0;
+    p.tile_size0 = d->N0;
+    p.tile_size1 = d->K0;
+    p.flags = uk_pack_type(d->type) | UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER;
+  }
+  return uk_pack(&p);
+}
+
+static void uk_set_error(uk_dispatch_ctx_t* c, int status) {
+  int expected = UK_STATUS_OK;
+  if (status != UK_STATUS_OK)
+    atomic_compare_exchange_strong(&c->status, &expected, status);
+}
+
+static void uk_pack_task(void* ctx_, int64_t task, int32_t thread_index) {
+  (void)thread_index;
+  uk_dispatch_ctx_t* c = (uk_dispatch_ctx_t*)ctx_;
+  const int pack_rhs = task >= c->lhs_tasks;
+  const int64_t i = pack_rhs ? task - c->lhs_tasks : task;
+  const int64_t n = pack_rhs ? c->rhs_tasks : c->lhs_tasks;
+  const int64_t tiles = pack_rhs ? c->N1 : c->M1;
+  const int64_t t0 = tiles * i / n, t1 = tiles * (i + 1) / n;
+  if (t1 > t0) uk_set_error(c, uk_pack_range(c, pack_rhs, t0, t1));
+}
+
+static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
+  uk_dispatch_ctx_t* c = (uk_dispatch_ctx_t*)ctx_;
+  const uk_matmul_desc_t* d = c->d;
+  const int64_t mb = task % c->nmb, nb = task / c->nmb;
+  const int64_t mc1 = d->MC / d->M0, nc1 = d->NC / d->N0, kc1 = d->KC / d->K0;
+  const int64_t m1 = mb * mc1, n1 = nb * nc1;
+  const int64_t tm = (m1 + mc1 <= c->M1) ? mc1 : c->M1 - m1; /* tiles in this workgroup */
+  const int64_t tn = (n1 + nc1 <= c->N1) ? nc1 : c->N1 - n1;
+  char* scratch = (char*)d->scratch + (int64_t)thread_index * d->scratch_stride;
+  void* acc = scratch;
+  const int64_t tile_elems = (int64_t)d->M0 * d->N0;
+  char* row_buf = scratch + d->MC * d->NC * 4;
+
+  uk_mmt4d_params_t p;
+  memset(&p, 0, sizeof p);
+  p.lhs_buffer = d->lhs_packed;
+  p.lhs_stride0 = c->K1 * d->M0 * d->K0;
+  p.rhs_buffer = d->rhs_packed;
+  p.rhs_stride0 = c->K1 * d->N0 * d->K0;
+  p.out_buffer = acc;
+  p.out_offset = 0;
+  p.out_stride0 = tn * tile_elems;
+  p.M = tm;
+  p.N = tn;
+  p.M0 = d->M0;
+  p.N0 = d->N0;
+  p.K0 = d->K0;
+  p.cpu_data = d->cpu_data;
+  if (c->K1 == 0) memset(acc, 0, (size_t)(tm * tn * tile_elems * 4));
+  for (int64_t k1 = 0; k1 < c->K1; k1 += kc1) {
+    p.K = (k1 + kc1 <= c->K1) ? kc1 : c->K1 - k1;
+    p.lhs_offset = m1 * p.lhs_stride0 + k1 * d->M0 * d->K0;
+    p.rhs_offset = n1 * p.rhs_stride0 + k1 * d->N0 * d->K0;
+    p.flags = d->type | d->mmt4d_flags | (k1 > 0 ? UK_FLAG_ACCUMULATE : 0);
+    const int status = d->mmt4d(&p);
+    if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
+  }
+
+  /* Write-back: row by row, gather from the tiled accumulator, epilogue, store. */
+  const int64_t row0 = m1 * d->M0, col0 = n1 * d->N0;
+  int64_t rows = tm * d->M0, cols = tn * d->N0;
+  if (row0 + rows > d->M) rows = d->M - row0;
+  if (col0 + cols > d->N) cols = d->N - col0;
+  const int64_t row_bytes = d->N0 * 4;
+  for (int64_t i = 0; i < rows; ++i) {
+    const char* src = (const char*)acc + ((i / d->M0) * tn * tile_elems + (i % d->M0) * d->N0) * 4;
+    for (int64_t j = 0; j < tn; ++j) memcpy(row_buf + j * row_bytes, src + j * tile_elems * 4, (size_t)row_bytes);
+    uk_epilogue_apply(d->type, d->ops, d->num_ops, row_buf, cols, row0 + i, col0, d->cpu_data);
+    memcpy((char*)d->out + ((row0 + i) * d->out_stride0 + col0) * 4, row_buf, (size_t)(cols * 4));
+  }
+}
+
+static int uk_matmul_check(const uk_matmul_desc_t* d) {
+  if (d->type != UK_TYPE_F32F32F32 && d->type != UK_TYPE_S8S8S32) return UK_STATUS_UNSUPPORTED_TYPE;
+  if (d->M < 0 || d->N < 0 || d->K < 0 || d->M0 <= 0 || d->N0 <= 0 || d->K0 <= 0 ||
+      d->MC < d->M0 || d->NC < d->N0 || d->KC < d->K0 || d->MC % d->M0 || d->NC % d->N0 ||
+      d->KC % d->K0 || !d->mmt4d)
+    return UK_STATUS_BAD_ARGUMENT;
+  return uk_epilogue_check(d->type, d->ops, d->num_ops);
+}
+
+static void uk_ctx_init(uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d, int64_t tasks_hint) {
+  memset(c, 0, sizeof *c);
+  c->d = d;
+  c->M1 = uk_ceil_div(d->M, d->M0);
+  c->N1 = uk_ceil_div(d->N, d->N0);
+  c->K1 = uk_ceil_div(d->K, d->K0);
+  c->lhs_tasks = c->M1 < tasks_hint ? c->M1 : tasks_hint;
+  c->rhs_tasks = c->N1 < tasks_hint ? c->N1 : tasks_hint;
+  c->nmb = uk_ceil_div(c->M1, d->MC / d->M0);
+  c->nnb = uk_ceil_div(c->N1, d->NC / d->N0);
+  atomic_init(&c->status, UK_STATUS_OK);
+}
+
+int uk_matmul_pack_rhs(const uk_matmul_desc_t* d, uk_pool_t* pool) {
+  int status = uk_matmul_check(d);
+  if (status) return status;
+  uk_dispatch_ctx_t c;
+  uk_ctx_init(&c, d, d->pack_tasks_hint > 0 ? d->pack_tasks_hint : 1);
+  c.lhs_tasks = 0;
+  if (c.K1 > 0) uk_pool_run(pool, uk_pack_task, &c, c.rhs_tasks, d->max_threads);
+  return atomic_load(&c.status);
+}
+
+int uk_matmul_run(const uk_matmul_desc_t* d, uk_pool_t* pool) {
+  int status = uk_matmul_check(d);
+  if (status) return status;
+  if (d->M == 0 || d->N == 0) return UK_STATUS_OK;
+  uk_dispatch_ctx_t c;
+  uk_ctx_init(&c, d, d->pack_tasks_hint > 0 ? d->pack_tasks_hint : 1);
+  if (d->rhs_prepacked) c.rhs_tasks = 0;
+  if (c.K1 > 0) uk_pool_run(pool, uk_pack_task, &c, c.lhs_tasks + c.rhs_tasks, d->max_threads);
+  if ((status = atomic_load(&c.status))) return status;
+  uk_pool_run(pool, uk_tile_task, &c, c.nmb * c.nnb, d->max_threads);
+  return atomic_load(&c.status);
+}

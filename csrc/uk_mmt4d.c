@@ -1,0 +1,119 @@
+/* uk_mmt4d: the shared outer loop over M x N tiles, and tile-function
+ * selection from an ordered table (oldest ISA first; the last match wins). */
+#include <stddef.h>
+
+#include "uk_mmt4d_internal.h"
+
+#define UK_ENTRY(T, m0, n0, k0, cpu, fn) {T, m0, n0, k0, cpu, fn, #fn}
+
+static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
+#if defined(UK_ARCH_X86_64)
+#define UK_AVX2 UK_CPU_X86_AVX2_FMA
+    UK_ENTRY(UK_TYPE_F32F32F32, 1, 8, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_1x8x1_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_F32F32F32, 2, 8, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_2x8x1_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_F32F32F32, 4, 8, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_4x8x1_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_F32F32F32, 8, 8, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_8x8x1_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_S8S8S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_1x8x2_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_S8S8S32, 2, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_2x8x2_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_S8S8S32, 4, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_4x8x2_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_S8S8S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_8x8x2_x86_64_avx2_fma),
+#define UK_512 UK_CPU_X86_AVX512_BASE
+    UK_ENTRY(UK_TYPE_F32F32F32, 1, 16, 1, UK_512, uk_mmt4d_tile_f32f32f32_1x16x1_x86_64_avx512_base),
+    UK_ENTRY(UK_TYPE_F32F32F32, 2, 16, 1, UK_512, uk_mmt4d_tile_f32f32f32_2x16x1_x86_64_avx512_base),
+    UK_ENTRY(UK_TYPE_F32F32F32, 4, 16, 1, UK_512, uk_mmt4d_tile_f32f32f32_4x16x1_x86_64_avx512_base),
+    UK_ENTRY(UK_TYPE_F32F32F32, 8, 16, 1, UK_512, uk_mmt4d_tile_f32f32f32_8x16x1_x86_64_avx512_base),
+    UK_ENTRY(UK_TYPE_F32F32F32, 16, 16, 1, UK_512, uk_mmt4d_tile_f32f32f32_16x16x1_x86_64_avx512_base),
+    UK_ENTRY(UK_TYPE_S8S8S32, 1, 16, 2, UK_512, uk_mmt4d_tile_s8s8s32_1x16x2_x86_64_avx512_base),
+    UK_ENTRY(UK_TYPE_S8S8S32, 2, 16, 2, UK_512, uk_mmt4d_tile_s8s8s32_2x16x2_x86_64_avx512_base),
+    UK_ENTRY(UK_TYPE_S8S8S32, 4, 16, 2, UK_512, uk_mmt4d_tile_s8s8s32_4x16x2_x86_64_avx512_base),
+    UK_ENTRY(UK_TYPE_S8S8S32, 8, 16, 2, UK_512, uk_mmt4d_tile_s8s8s32_8x16x2_x86_64_avx512_base),
+    UK_ENTRY(UK_TYPE_S8S8S32, 16, 16, 2, UK_512, uk_mmt4d_tile_s8s8s32_16x16x2_x86_64_avx512_base),
+#define UK_VNNI (UK_CPU_X86_AVX512_BASE | UK_CPU_X86_AVX512_VNNI)
+    UK_ENTRY(UK_TYPE_S8S8S32, 1, 16, 2, UK_VNNI, uk_mmt4d_tile_s8s8s32_1x16x2_x86_64_avx512_vnni),
+    UK_ENTRY(UK_TYPE_S8S8S32, 2, 16, 2, UK_VNNI, uk_mmt4d_tile_s8s8s32_2x16x2_x86_64_avx512_vnni),
+    UK_ENTRY(UK_TYPE_S8S8S32, 4, 16, 2, UK_VNNI, uk_mmt4d_tile_s8s8s32_4x16x2_x86_64_avx512_vnni),
+    UK_ENTRY(UK_TYPE_S8S8S32, 8, 16, 2, UK_VNNI, uk_mmt4d_tile_s8s8s32_8x16x2_x86_64_avx512_vnni),
+    UK_ENTRY(UK_TYPE_S8S8S32, 16, 16, 2, UK_VNNI, uk_mmt4d_tile_s8s8s32_16x16x2_x86_64_avx512_vnni),
+#endif
+    {0, 0, 0, 0, 0, NULL, NULL},
+};
+
+static uk_mmt4d_tile_fn_t uk_mmt4d_generic_for(uint32_t type, const char** name) {
+  switch (type) {
+    case UK_TYPE_F32F32F32:
+      *name = "uk_mmt4d_tile_f32f32f32_generic";
+      return uk_mmt4d_tile_f32f32f32_generic;
+    case UK_TYPE_S8S8S32:
+      *name = "uk_mmt4d_tile_s8s8s32_generic";
+      return uk_mmt4d_tile_s8s8s32_generic;
+    default:
+      *name = "none";
+      return NULL;
+  }
+}
+
+/* Last matching entry wins: later (newer) ISA lines override older ones. */
+static uk_mmt4d_tile_fn_t uk_mmt4d_select(uint32_t flags, int32_t M0, int32_t N0,
+                                          int32_t K0, const uint64_t* cpu_data,
+                                          const char** name) {
+  const uint32_t type = flags & UK_TYPE_MASK;
+  const uint64_t cpu = cpu_data ? cpu_data[0] : 0;
+  const uk_mmt4d_tile_entry_t* best = NULL;
+  for (const uk_mmt4d_tile_entry_t* e = uk_mmt4d_tile_table; e->fn; ++e) {
+    if (e->type == type && e->M0 == M0 && e->N0 == N0 && e->K0 == K0 &&
+        (cpu & e->required_cpu) == e->required_cpu) {
+      best = e;
+    }
+  }
+  if (best) {
+    *name = best->name;
+    return best->fn;
+  }
+  if (flags & UK_FLAG_ALLOW_GENERIC_FALLBACK) return uk_mmt4d_generic_for(type, name);
+  *name = "none";
+  return NULL;
+}
+
+const char* uk_mmt4d_tile_name(uint32_t flags, int32_t M0, int32_t N0, int32_t K0,
+                               const uint64_t* cpu_data) {
+  const char* name = "none";
+  (void)uk_mmt4d_select(flags, M0, N0, K0, cpu_data, &name);
+  return name;
+}
+
+static int64_t uk_type_lhs_size(uint32_t type) {
+  return type == UK_TYPE_F32F32F32 ? 4 : 1;
+}
+static int64_t uk_type_out_size(uint32_t type) { (void)type; return 4; }
+
+int uk_mmt4d(const uk_mmt4d_params_t* p) {
+  const uint32_t type = p->flags & UK_TYPE_MASK;
+  if (type != UK_TYPE_F32F32F32 && type != UK_TYPE_S8S8S32) return UK_STATUS_UNSUPPORTED_TYPE;
+  if (p->M < 0 || p->N < 0 || p->K < 0 || p->M0 <= 0 || p->N0 <= 0 || p->K0 <= 0)
+    return UK_STATUS_BAD_ARGUMENT;
+  const char* name;
+  uk_mmt4d_tile_fn_t fn = uk_mmt4d_select(p->flags, p->M0, p->N0, p->K0, p->cpu_data, &name);
+  if (!fn) return UK_STATUS_NO_TILE_FUNCTION;
+  if (p->M == 0 || p->N == 0) return UK_STATUS_OK;
+
+  const int64_t in_size = uk_type_lhs_size(type), out_size = uk_type_out_size(type);
+  const char* lhs = (const char*)p->lhs_buffer + p->lhs_offset * in_size;
+  const char* rhs0 = (const char*)p->rhs_buffer + p->rhs_offset * in_size;
+  char* out = (char*)p->out_buffer + p->out_offset * out_size;
+  const int64_t lhs_step = p->lhs_stride0 * in_size;
+  const int64_t rhs_step = p->rhs_stride0 * in_size;
+  const int64_t out_step = p->out_stride0 * out_size;
+  const int64_t out_tile_bytes = (int64_t)p->M0 * p->N0 * out_size;
+  for (int64_t m = 0; m < p->M; ++m) {
+    const char* rhs = rhs0;
+    char* out_tile = out;
+    for (int64_t n = 0; n < p->N; ++n) {
+      fn(out_tile, lhs, rhs, p);
+      rhs += rhs_step;
+      out_tile += out_tile_bytes;
+    }
+    lhs += lhs_step;
+    out += out_step;
+  }
+  return UK_STATUS_OK;
+}

@@ -1,0 +1,75 @@
+/* Portable tile functions: any M0/N0/K0, plain C, accumulating in place in
+ * the output tile (no scratch, no allocation).  The tile shapes the planner
+ * uses for the generic ISA level get copies with compile-time sizes, which
+ * the compiler unrolls and vectorises for the baseline ISA (SSE2 on x86-64). */
+#include <string.h>
+
+#include "uk_mmt4d_internal.h"
+
+#define UK_INLINE static inline __attribute__((always_inline))
+
+UK_INLINE void uk_generic_f32(float* restrict out, const float* restrict lhs,
+                              const float* restrict rhs, const uk_mmt4d_params_t* p,
+                              const int64_t M0, const int64_t N0, const int64_t K0) {
+  if (!(p->flags & UK_FLAG_ACCUMULATE)) memset(out, 0, (size_t)(M0 * N0) * sizeof(float));
+  for (int64_t k = 0; k < p->K; ++k) {
+    for (int64_t i = 0; i < M0; ++i)
+      for (int64_t kk = 0; kk < K0; ++kk) {
+        const float l = lhs[i * K0 + kk];
+        for (int64_t j = 0; j < N0; ++j) out[i * N0 + j] += l * rhs[j * K0 + kk];
+      }
+    lhs += M0 * K0;
+    rhs += N0 * K0;
+  }
+}
+
+/* uint32 arithmetic: overflow wraps (defined behaviour), like the SIMD paths. */
+UK_INLINE void uk_generic_s8(uint32_t* restrict out, const int8_t* restrict lhs,
+                             const int8_t* restrict rhs, const uk_mmt4d_params_t* p,
+                             const int64_t M0, const int64_t N0, const int64_t K0) {
+  if (!(p->flags & UK_FLAG_ACCUMULATE)) memset(out, 0, (size_t)(M0 * N0) * sizeof(uint32_t));
+  for (int64_t k = 0; k < p->K; ++k) {
+    for (int64_t i = 0; i < M0; ++i)
+      for (int64_t j = 0; j < N0; ++j) {
+        int32_t s = 0;
+        for (int64_t kk = 0; kk < K0; ++kk) s += (int32_t)lhs[i * K0 + kk] * (int32_t)rhs[j * K0 + kk];
+        out[i * N0 + j] += (uint32_t)s;
+      }
+    lhs += M0 * K0;
+    rhs += N0 * K0;
+  }
+}
+
+void uk_mmt4d_tile_f32f32f32_generic(void* out_tile, const void* lhs_panel,
+                                     const void* rhs_panel, const uk_mmt4d_params_t* p) {
+  float* out = (float*)out_tile;
+  const float* lhs = (const float*)lhs_panel;
+  const float* rhs = (const float*)rhs_panel;
+  if (p->N0 == 8 && p->K0 == 1) {
+    switch (p->M0) {
+      case 8: uk_generic_f32(out, lhs, rhs, p, 8, 8, 1); return;
+      case 4: uk_generic_f32(out, lhs, rhs, p, 4, 8, 1); return;
+      case 2: uk_generic_f32(out, lhs, rhs, p, 2, 8, 1); return;
+      case 1: uk_generic_f32(out, lhs, rhs, p, 1, 8, 1); return;
+      default: break;
+    }
+  }
+  uk_generic_f32(out, lhs, rhs, p, p->M0, p->N0, p->K0);
+}
+
+void uk_mmt4d_tile_s8s8s32_generic(void* out_tile, const void* lhs_panel,
+                                   const void* rhs_panel, const uk_mmt4d_params_t* p) {
+  uint32_t* out = (uint32_t*)out_tile;
+  const int8_t* lhs = (const int8_t*)lhs_panel;
+  const int8_t* rhs = (const int8_t*)rhs_panel;
+  if (p->N0 == 8 && p->K0 == 2) {
+    switch (p->M0) {
+      case 8: uk_generic_s8(out, lhs, rhs, p, 8, 8, 2); return;
+      case 4: uk_generic_s8(out, lhs, rhs, p, 4, 8, 2); return;
+      case 2: uk_generic_s8(out, lhs, rhs, p, 2, 8, 2); return;
+      case 1: uk_generic_s8(out, lhs, rhs, p, 1, 8, 2); return;
+      default: break;
+    }
+  }
+  uk_generic_s8(out, lhs, rhs, p, p->M0, p->N0, p->K0);
+}

@@ -1,0 +1,107 @@
+/* uk_pack: row-major (any strides) -> [out0][out1][T0][T1] with zero padding
+ * and optional inner/outer transposes.  See uk_api.h for the exact mapping.
+ *
+ * Speed: the common tile shapes get versions with compile-time tile sizes
+ * (fully unrolled gathers/copies); under an outer transpose (the rhs [K][N]
+ * -> [N1][K1][N0][K0] walk) the k loop is blocked so that one block of input
+ * rows is reused across all output panels while it is in cache and TLB. */
+#include <string.h>
+
+#include "uk_api.h"
+
+#define UK_INLINE static inline __attribute__((always_inline))
+#define UK_PACK_K_BLOCK 32 /* input rows per block under an outer transpose */
+
+/* One ELEM type; T0c/T1c are compile-time constants in the specialisations
+ * (or the runtime sizes in the general version). */
+#define UK_DEFINE_PACK_IMPL(SUFFIX, ELEM)                                                    \
+  UK_INLINE void uk_pack_tile_##SUFFIX(ELEM* restrict dst, const ELEM* restrict in,          \
+                                       const uk_pack_params_t* p, int64_t o0, int64_t o1,    \
+                                       const int64_t T0, const int64_t T1, int tin, int tout) { \
+    const int64_t TR = tin ? T1 : T0, TC = tin ? T0 : T1;                                    \
+    const int64_t s0 = p->in_stride0, s1 = p->in_stride1;                                    \
+    const int64_t r0 = (tout ? o1 : o0) * TR, c0 = (tout ? o0 : o1) * TC;                    \
+    const ELEM* src = in + r0 * s0 + c0 * s1;                                                \
+    if (r0 + TR <= p->in_size0 && c0 + TC <= p->in_size1) {                                  \
+      if (!tin) {                                                                            \
+        if (s1 == 1) {                                                                       \
+          for (int64_t t0 = 0; t0 < T0; ++t0)                                                \
+            for (int64_t t1 = 0; t1 < T1; ++t1) dst[t0 * T1 + t1] = src[t0 * s0 + t1];       \
+        } else {                                                                             \
+          for (int64_t t0 = 0; t0 < T0; ++t0)                                                \
+            for (int64_t t1 = 0; t1 < T1; ++t1) dst[t0 * T1 + t1] = src[t0 * s0 + t1 * s1];  \
+        }                                                                                    \
+      } else { /* dst[t0][t1] = in[r0 + t1][c0 + t0] */                                      \
+        if (s1 == 1) {                                                                       \
+          for (int64_t t1 = 0; t1 < T1; ++t1)                                                \
+            for (int64_t t0 = 0; t0 < T0; ++t0) dst[t0 * T1 + t1] = src[t1 * s0 + t0];       \
+        } else {                                                                             \
+          for (int64_t t1 = 0; t1 < T1; ++t1)                                                \
+            for (int64_t t0 = 0; t0 < T0; ++t0) dst[t0 * T1 + t1] = src[t1 * s0 + t0 * s1]; \
+        }                                                                                    \
+      }                                                                                      \
+      return;                                                                                \
+    }                                                                                        \
+    for (int64_t t0 = 0; t0 < T0; ++t0) { /* edge tile: zero padding */                     \
+      for (int64_t t1 = 0; t1 < T1; ++t1) {                                                  \
+        const int64_t r = r0 + (tin ? t1 : t0), c = c0 + (tin ? t0 : t1);                    \
+        dst[t0 * T1 + t1] = (r < p->in_size0 && c < p->in_size1) ? in[r * s0 + c * s1] : (ELEM)0; \
+      }                                                                                      \
+    }                                                                                        \
+  }                                                                                          \
+  UK_INLINE void uk_pack_impl_##SUFFIX(const uk_pack_params_t* p, const int64_t T0,          \
+                                       const int64_t T1) {                                   \
+    const ELEM* in = (const ELEM*)p->in_buffer + p->in_offset;                               \
+    ELEM* out = (ELEM*)p->out_buffer + p->out_offset;                                        \
+    const int tin = (p->flags & UK_PACK_TRANSPOSE_INNER) != 0;                               \
+    const int tout = (p->flags & UK_PACK_TRANSPOSE_OUTER) != 0;                              \
+    if (!tout) {                                                                             \
+      for (int64_t o0 = 0; o0 < p->out_size0; ++o0)                                          \
+        for (int64_t o1 = 0; o1 < p->out_size1; ++o1)                                        \
+          uk_pack_tile_##SUFFIX(out + o0 * p->out_stride0 + o1 * T0 * T1, in, p, o0, o1, T0, T1, tin, 0); \
+      return;                                                                                \
+    }                                                                                        \
+    for (int64_t b1 = 0; b1 < p->out_size1; b1 += UK_PACK_K_BLOCK) {                        \
+      const int64_t e1 = b1 + UK_PACK_K_BLOCK < p->out_size1 ? b1 + UK_PACK_K_BLOCK : p->out_size1; \
+      for (int64_t o0 = 0; o0 < p->out_size0; ++o0)                                          \
+        for (int64_t o1 = b1; o1 < e1; ++o1)                                                 \
+          uk_pack_tile_##SUFFIX(out + o0 * p->out_stride0 + o1 * T0 * T1, in, p, o0, o1, T0, T1, tin, 1); \
+    }                                                                                        \
+  }
+
+UK_DEFINE_PACK_IMPL(x32, uint32_t)
+UK_DEFINE_PACK_IMPL(x8, uint8_t)
+
+#define UK_PACK_CASE(SUFFIX, A, B) \
+  if (T0 == A && T1 == B) { uk_pack_impl_##SUFFIX(p, A, B); return; }
+
+static void uk_pack_x32(const uk_pack_params_t* p) {
+  const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
+  UK_PACK_CASE(x32, 16, 1)
+  UK_PACK_CASE(x32, 8, 1)
+  UK_PACK_CASE(x32, 4, 1)
+  UK_PACK_CASE(x32, 2, 1)
+  UK_PACK_CASE(x32, 1, 1)
+  uk_pack_impl_x32(p, T0, T1);
+}
+
+static void uk_pack_x8(const uk_pack_params_t* p) {
+  const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
+  UK_PACK_CASE(x8, 16, 2)
+  UK_PACK_CASE(x8, 8, 2)
+  UK_PACK_CASE(x8, 4, 2)
+  UK_PACK_CASE(x8, 2, 2)
+  UK_PACK_CASE(x8, 1, 2)
+  uk_pack_impl_x8(p, T0, T1);
+}
+
+int uk_pack(const uk_pack_params_t* p) {
+  if (p->in_size0 < 0 || p->in_size1 < 0 || p->out_size0 < 0 || p->out_size1 < 0 ||
+      p->tile_size0 <= 0 || p->tile_size1 <= 0)
+    return UK_STATUS_BAD_ARGUMENT;
+  switch (p->flags & 0xFF) {
+    case UK_PACK_TYPE_F32: uk_pack_x32(p); return UK_STATUS_OK;
+    case UK_PACK_TYPE_I8: uk_pack_x8(p); return UK_STATUS_OK;
+    default: return UK_STATUS_UNSUPPORTED_TYPE;
+  }
+}

@@ -1,0 +1,66 @@
+"""Executing a planned matmul: fill the C dispatch descriptor and run it on
+the pool with the GIL released (cffi releases it around every C call)."""
+from typing import Sequence
+
+import numpy as np
+
+from ukernels._lib import ffi, lib
+from ukernels.abi import ElementTypes, UkernelError, cpu_data_for
+from ukernels.runtime import threads, workspace
+from ukernels.runtime.epilogue import EpilogueOp, to_c
+from ukernels.runtime.plan import MatmulPlan, plan_matmul
+
+_HANDWRITTEN = ffi.cast("uk_mmt4d_fn_t", ffi.addressof(lib, "uk_mmt4d"))
+
+
+def element_strides(x: np.ndarray):
+    """Strides in elements (the caller guarantees they are whole elements)."""
+    return tuple(s // x.itemsize for s in x.strides)
+
+
+def plan_for(types: ElementTypes, M: int, N: int, K: int, isa: str) -> MatmulPlan:
+    """The plan a call with this shape would use now (thread count included)."""
+    return plan_matmul(types, M, N, K, isa, threads.get_num_threads())
+
+
+def run_matmul(a: np.ndarray, b: np.ndarray, types: ElementTypes, ops: Sequence[EpilogueOp],
+               isa: str) -> np.ndarray:
+    """out = epilogue(a @ b) through the handwritten ukernels; inputs pre-validated."""
+    M, K = a.shape
+    N = b.shape[1]
+    out = np.empty((M, N), dtype=types.acc)
+    if M == 0 or N == 0:
+        return out
+    plan = plan_for(types, M, N, K, isa)
+    pool = threads.get_pool() if plan.threads > 1 else ffi.NULL
+
+    d = ffi.new("uk_matmul_desc_t*")
+    d.type = types.uk_type
+    d.M, d.N, d.K = M, N, K
+    d.a = ffi.cast("void*", a.ctypes.data)
+    d.a_stride0, d.a_stride1 = element_strides(a)
+    d.b = ffi.cast("void*", b.ctypes.data)
+    d.b_stride0, d.b_stride1 = element_strides(b)
+    d.out = ffi.cast("void*", out.ctypes.data)
+    d.out_stride0 = N
+    d.M0, d.N0, d.K0 = plan.M0, plan.N0, plan.K0
+    d.MC, d.NC, d.KC = plan.MC, plan.NC, plan.KC
+    d.lhs_packed = ffi.cast("void*", workspace.buffer_address("lhs", plan.lhs_packed_bytes))
+    d.rhs_packed = ffi.cast("void*", workspace.buffer_address("rhs", plan.rhs_packed_bytes))
+    d.rhs_prepacked = 0
+    nthreads = max(plan.threads, 1)
+    d.scratch = ffi.cast("void*", workspace.buffer_address("scratch", plan.scratch_bytes_per_thread * nthreads))
+    d.scratch_stride = plan.scratch_bytes_per_thread
+    d.mmt4d = _HANDWRITTEN
+    d.mmt4d_flags = lib.UK_FLAG_ALLOW_GENERIC_FALLBACK
+    cpu_data = cpu_data_for(isa)
+    d.cpu_data = cpu_data
+    c_ops, n_ops, keep = to_c(ops)
+    d.ops, d.num_ops = c_ops, n_ops
+    d.max_threads = nthreads
+    d.pack_tasks_hint = 4 * nthreads
+    status = lib.uk_matmul_run(d, pool)
+    del keep
+    if status != lib.UK_STATUS_OK:
+        raise UkernelError("uk_matmul_run", status)
+    return out

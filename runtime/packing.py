@@ -1,0 +1,52 @@
+"""Packing a 2-D array into the tiled layouts of the ukernels (via ``uk_pack``)."""
+import numpy as np
+
+from ukernels._lib import ffi, lib
+from ukernels.abi import UkernelError
+
+_PACK_TYPES = {np.dtype(np.float32): lib.UK_PACK_TYPE_F32, np.dtype(np.int8): lib.UK_PACK_TYPE_I8}
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def pack(x: np.ndarray, tile0: int, tile1: int, *, transpose_inner: bool = False,
+         transpose_outer: bool = False) -> np.ndarray:
+    """Pack ``x`` into a 4-D array ``[out0][out1][tile0][tile1]``, zero padded.
+
+    Without transposes ``out[o0, o1, t0, t1] = x[o0*tile0 + t0, o1*tile1 + t1]``.
+    ``transpose_inner`` makes the tile ``[t1][t0]`` of x's dims (so an rhs
+    ``[K][N]`` packs as ``[N0][K0]`` tiles with ``tile0=N0, tile1=K0``);
+    ``transpose_outer`` swaps the two outer dims. ``x`` may have any strides.
+    """
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"pack: x must be 2-D, got shape {x.shape}")
+    if x.dtype not in _PACK_TYPES:
+        raise TypeError(f"pack: x.dtype must be float32 or int8, got {x.dtype}")
+    for name, t in (("tile0", tile0), ("tile1", tile1)):
+        if not isinstance(t, (int, np.integer)) or t < 1:
+            raise ValueError(f"pack: {name} must be an int >= 1, got {t!r}")
+    if not x.flags.aligned or any(s % x.itemsize for s in x.strides):
+        x = np.ascontiguousarray(x)
+    rows_tile, cols_tile = (tile1, tile0) if transpose_inner else (tile0, tile1)
+    o_rows, o_cols = _ceil_div(x.shape[0], rows_tile), _ceil_div(x.shape[1], cols_tile)
+    out_size0, out_size1 = (o_cols, o_rows) if transpose_outer else (o_rows, o_cols)
+    out = np.empty((out_size0, out_size1, tile0, tile1), dtype=x.dtype)
+    p = ffi.new("uk_pack_params_t*")
+    p.in_buffer = ffi.cast("void*", x.ctypes.data)
+    p.in_offset = 0
+    p.in_stride0, p.in_stride1 = (s // x.itemsize for s in x.strides)
+    p.out_buffer = ffi.cast("void*", out.ctypes.data)
+    p.out_offset = 0
+    p.out_stride0 = out_size1 * tile0 * tile1
+    p.in_size0, p.in_size1 = x.shape
+    p.out_size0, p.out_size1 = out_size0, out_size1
+    p.tile_size0, p.tile_size1 = tile0, tile1
+    p.flags = (_PACK_TYPES[x.dtype] | (lib.UK_PACK_TRANSPOSE_INNER if transpose_inner else 0)
+               | (lib.UK_PACK_TRANSPOSE_OUTER if transpose_outer else 0))
+    status = lib.uk_pack(p)
+    if status != lib.UK_STATUS_OK:
+        raise UkernelError("uk_pack", status)
+    return out

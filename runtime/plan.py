@@ -1,0 +1,172 @@
+"""Planning a matmul dispatch: the ukernel (register) tile, the workgroup
+(cache) tiles and the thread count.
+
+Register blocking -- M0 x N0 x K0, the ukernel's tile -- is fixed per element
+types and ISA (``UKERNEL_TILES``); M0 narrows to the next power of two >= M
+for small M (IREE's narrow tiles: a 1-row matvec uses the 1x16 tile instead
+of wasting 15/16 of a 16x16 one).
+
+Cache blocking (BLIS naming), from the L1d/L2 sizes of this CPU:
+
+* KC (K block): the lhs micro-panel (M0 x KC) plus one rhs micro-panel
+  (N0 x KC) fill at most half of L1d, so the lhs micro-panel stays in L1
+  while the ukernel streams rhs micro-panels past it.
+* NC (workgroup width): the rhs block KC x NC fills at most half of L2, so it
+  is reused from L2 by every M0-row step of the workgroup.
+* MC (workgroup height): the MC x NC int32/f32 accumulator fills at most an
+  eighth of L2 (it is revisited once per K block).
+* Parallelism: while there are fewer than 4 workgroups per thread, NC and
+  then MC are halved (never below one ukernel tile).
+* Threads: one per ``MIN_FLOPS_PER_THREAD`` of work (2*M*N*K), capped at the
+  pool size, so tiny products stay on the calling thread.
+"""
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Dict, Tuple
+
+from ukernels.abi import ElementTypes
+
+UKERNEL_TILES: Dict[Tuple[str, str], Tuple[int, int, int]] = {
+    ("f32f32f32", "generic"): (8, 8, 1),
+    ("f32f32f32", "avx2"): (8, 8, 1),
+    ("f32f32f32", "avx512"): (16, 16, 1),
+    ("s8s8s32", "generic"): (8, 8, 2),
+    ("s8s8s32", "avx2"): (8, 8, 2),
+    ("s8s8s32", "avx512"): (16, 16, 2),
+}
+
+MIN_FLOPS_PER_THREAD = 4_000_000
+DEFAULT_L1D = 32 * 1024
+DEFAULT_L2 = 512 * 1024
+
+
+def _parse_size(text: str) -> int:
+    text = text.strip().upper()
+    mult = 1
+    if text.endswith("K"):
+        mult, text = 1024, text[:-1]
+    elif text.endswith("M"):
+        mult, text = 1024 * 1024, text[:-1]
+    return int(text) * mult
+
+
+@lru_cache(maxsize=None)
+def cache_sizes() -> Tuple[int, int]:
+    """(L1d, L2) bytes per core of cpu0, from sysfs; defaults if unreadable."""
+    l1d, l2 = DEFAULT_L1D, DEFAULT_L2
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for entry in sorted(os.listdir(base)):
+            if not entry.startswith("index"):
+                continue
+            d = os.path.join(base, entry)
+            with open(os.path.join(d, "level")) as f:
+                level = int(f.read())
+            with open(os.path.join(d, "type")) as f:
+                kind = f.read().strip()
+            with open(os.path.join(d, "size")) as f:
+                size = _parse_size(f.read())
+            if level == 1 and kind in ("Data", "Unified"):
+                l1d = size
+            elif level == 2 and kind in ("Data", "Unified"):
+                l2 = size
+    except (OSError, ValueError):
+        pass
+    return l1d, l2
+
+
+def ukernel_tile(types: ElementTypes, isa: str, M: int) -> Tuple[int, int, int]:
+    """(M0, N0, K0) for these types at this ISA, narrowed for small M."""
+    M0, N0, K0 = UKERNEL_TILES[(types.name, isa)]
+    narrow = 1
+    while narrow < M and narrow < M0:
+        narrow *= 2
+    return min(M0, narrow), N0, K0
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _round_down(x: int, m: int) -> int:
+    return max(m, (x // m) * m)
+
+
+@dataclass(frozen=True)
+class MatmulPlan:
+    """Everything the C dispatch needs besides the buffers."""
+
+    types: ElementTypes
+    isa: str
+    M: int
+    N: int
+    K: int
+    M0: int
+    N0: int
+    K0: int
+    MC: int
+    NC: int
+    KC: int
+    threads: int
+
+    @property
+    def M1(self) -> int:
+        return _ceil_div(self.M, self.M0)
+
+    @property
+    def N1(self) -> int:
+        return _ceil_div(self.N, self.N0)
+
+    @property
+    def K1(self) -> int:
+        return _ceil_div(self.K, self.K0)
+
+    @property
+    def workgroups(self) -> Tuple[int, int]:
+        """Workgroup tiles along M and N."""
+        return _ceil_div(self.M1, self.MC // self.M0), _ceil_div(self.N1, self.NC // self.N0)
+
+    @property
+    def lhs_packed_bytes(self) -> int:
+        return self.M1 * self.K1 * self.M0 * self.K0 * self.types.lhs.itemsize
+
+    @property
+    def rhs_packed_bytes(self) -> int:
+        return self.N1 * self.K1 * self.N0 * self.K0 * self.types.rhs.itemsize
+
+    @property
+    def scratch_bytes_per_thread(self) -> int:
+        # accumulator tile + one output row, rounded to a cache line
+        raw = (self.MC * self.NC + self.NC) * self.types.acc.itemsize
+        return _ceil_div(raw, 64) * 64
+
+
+@lru_cache(maxsize=1024)
+def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threads: int) -> MatmulPlan:
+    """The dispatch plan for an (M, K) x (K, N) product (rules in the module doc)."""
+    M0, N0, K0 = ukernel_tile(types, isa, M)
+    l1d, l2 = cache_sizes()
+    esize = types.lhs.itemsize
+    acc_size = types.acc.itemsize
+    K1 = max(1, _ceil_div(K, K0))
+    N1 = max(1, _ceil_div(N, N0))
+    M1 = max(1, _ceil_div(M, M0))
+
+    kc1 = max(1, (l1d // 2) // ((M0 + N0) * K0 * esize))
+    kc1 = min(kc1, K1)
+    KC = kc1 * K0
+    nc1 = max(1, (l2 // 2) // (KC * N0 * esize))
+    nc1 = min(nc1, N1)
+    mc1 = max(1, (l2 // 8) // (nc1 * N0 * M0 * acc_size))
+    mc1 = min(mc1, M1)
+
+    flops = 2 * M * N * K
+    threads = max(1, min(max_threads, flops // MIN_FLOPS_PER_THREAD))
+    if threads > 1:
+        want = 4 * threads
+        while _ceil_div(M1, mc1) * _ceil_div(N1, nc1) < want and nc1 > 1:
+            nc1 = _ceil_div(nc1, 2)
+        while _ceil_div(M1, mc1) * _ceil_div(N1, nc1) < want and mc1 > 1:
+            mc1 = _ceil_div(mc1, 2)
+    return MatmulPlan(types, isa, M, N, K, M0, N0, K0, mc1 * M0, nc1 * N0, KC, threads)

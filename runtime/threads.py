@@ -1,0 +1,88 @@
+"""The persistent thread pool and the thread count.
+
+Threads are created once (on first use) and reused by every call; the count
+comes from ``set_num_threads``, else ``UKERNELS_NUM_THREADS``, else the number
+of cores this process may run on (its CPU affinity).
+"""
+import os
+import threading
+from typing import Optional
+
+from ukernels._lib import ffi, lib
+
+NUM_THREADS_ENV = "UKERNELS_NUM_THREADS"
+
+_lock = threading.Lock()
+_pool = None  # cdata uk_pool_t* with a destructor
+_requested: Optional[int] = None
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (respects CPU affinity / cgroups cpusets)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _parse_env() -> Optional[int]:
+    raw = os.environ.get(NUM_THREADS_ENV)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        n = int(raw)
+    except ValueError:
+        raise ValueError(f"{NUM_THREADS_ENV}={raw!r} is not an integer; set it to a thread count >= 1") from None
+    if n < 1:
+        raise ValueError(f"{NUM_THREADS_ENV}={raw!r} must be >= 1")
+    return n
+
+
+def get_num_threads() -> int:
+    """Threads a call may use (including the calling thread)."""
+    if _requested is not None:
+        return _requested
+    return _parse_env() or usable_cores()
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads (>= 1) for later calls; the pool is rebuilt once, lazily."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads(n): n must be an int >= 1, got {n!r}")
+    if n < 1:
+        raise ValueError(f"set_num_threads(n): n must be >= 1, got {n}")
+    global _requested
+    with _lock:
+        _requested = n
+
+
+def get_pool():
+    """The pool sized for ``get_num_threads()`` (created or resized lazily).
+
+    The returned object keeps the pool alive; a pool replaced by a resize is
+    destroyed only when the last caller using it lets go."""
+    global _pool
+    n = get_num_threads()
+    pool = _pool
+    if pool is not None and lib.uk_pool_size(pool) == n:
+        return pool
+    with _lock:
+        if _pool is None or lib.uk_pool_size(_pool) != n:
+            raw = lib.uk_pool_create(n)
+            if raw == ffi.NULL:
+                raise MemoryError("could not create the ukernels thread pool")
+            _pool = ffi.gc(raw, lib.uk_pool_destroy)
+        return _pool
+
+
+def _forget_pool_after_fork() -> None:
+    # The child has no worker threads: drop the parent's pool without joining.
+    global _pool, _lock
+    if _pool is not None:
+        ffi.gc(_pool, None)
+    _pool = None
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)

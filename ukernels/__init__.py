@@ -1,0 +1,19 @@
+"""ukernels: CPU matrix multiplication for numpy in the style of IREE's CPU backend.
+
+Operands are packed into tiled layouts, the output is walked in workgroup
+tiles on a persistent thread pool, each tile's matmul core is one mmt4d
+ukernel call, and the epilogue (bias, activation) is applied to the tile in
+cache before write-back.
+
+Public API::
+
+    ukernels.matmul(a, b, *, bias=None, activation=None, backend="auto")
+    ukernels.set_num_threads(n) / ukernels.get_num_threads()
+    ukernels.info() -> dict
+"""
+from ukernels.info import info
+from ukernels.matmul import matmul
+from ukernels.runtime.threads import get_num_threads, set_num_threads
+
+__version__ = "0.1.0"
+__all__ = ["matmul", "set_num_threads", "get_num_threads", "info", "__version__"]

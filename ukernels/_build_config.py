@@ -1,0 +1,41 @@
+"""What csrc/ is made of and the flags each piece is compiled with.
+
+Shared by setup.py (the cffi extension), the sanitizer build
+(``python -m ukernels.selftest_build`` / ``make -C csrc sanitize``) and
+``python -m ukernels info``.
+"""
+from typing import List, Tuple
+
+COMMON_CFLAGS: List[str] = ["-O3", "-std=c11", "-Wall", "-Wextra", "-fPIC", "-pthread"]
+
+# Portable translation units: compiled with COMMON_CFLAGS only (baseline ISA).
+PORTABLE_SOURCES: List[str] = [
+    "csrc/uk_cpu.c",
+    "csrc/uk_mmt4d.c",
+    "csrc/uk_mmt4d_generic.c",
+    "csrc/uk_pack.c",
+    "csrc/uk_epilogue.c",
+    "csrc/uk_pool.c",
+    "csrc/uk_dispatch.c",
+    "csrc/uk_bench.c",
+]
+
+X86_AVX2_FLAGS = ["-mavx", "-mavx2", "-mfma", "-mf16c"]
+X86_AVX512_FLAGS = X86_AVX2_FLAGS + ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx512cd"]
+X86_AVX512_VNNI_FLAGS = X86_AVX512_FLAGS + ["-mavx512vnni"]
+
+_X86_SOURCES: List[Tuple[str, List[str]]] = [
+    ("csrc/arch/x86_64/uk_mmt4d_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
+    ("csrc/arch/x86_64/uk_epilogue_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
+    ("csrc/arch/x86_64/uk_mmt4d_x86_64_avx512_base.c", X86_AVX512_FLAGS),
+    ("csrc/arch/x86_64/uk_epilogue_x86_64_avx512_base.c", X86_AVX512_FLAGS),
+    ("csrc/arch/x86_64/uk_mmt4d_x86_64_avx512_vnni.c", X86_AVX512_VNNI_FLAGS),
+    ("csrc/arch/x86_64/uk_probe_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
+]
+
+
+def isa_sources(machine: str) -> List[Tuple[str, List[str]]]:
+    """(source, extra flags) for the ISA-specific files of this machine type."""
+    if machine.lower() in ("x86_64", "amd64"):
+        return list(_X86_SOURCES)
+    return []

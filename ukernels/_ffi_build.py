@@ -1,0 +1,129 @@
+"""cffi builder for ``ukernels._native`` (API mode, out of line).
+
+The cdef below mirrors csrc/uk_api.h and csrc/uk_runtime.h; constants are
+declared without values so their values come from the C headers.
+"""
+import os
+import sys
+
+from cffi import FFI
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _build_config import COMMON_CFLAGS, PORTABLE_SOURCES  # noqa: E402
+
+CDEF = r"""
+static const int UK_STATUS_OK, UK_STATUS_UNSUPPORTED_TYPE, UK_STATUS_NO_TILE_FUNCTION,
+                 UK_STATUS_BAD_ARGUMENT;
+static const int UK_TYPE_F32F32F32, UK_TYPE_S8S8S32, UK_TYPE_MASK;
+static const int UK_FLAG_ACCUMULATE, UK_FLAG_ALLOW_GENERIC_FALLBACK;
+#define UK_CPU_X86_AVX2_FMA ...
+#define UK_CPU_X86_F16C ...
+#define UK_CPU_X86_AVX512_BASE ...
+#define UK_CPU_X86_AVX512_VNNI ...
+#define UK_CPU_X86_AVX512_BF16 ...
+#define UK_CPU_ARM_NEON ...
+#define UK_CPU_ARM_DOTPROD ...
+#define UK_CPU_ARM_I8MM ...
+static const int UK_PACK_TYPE_F32, UK_PACK_TYPE_I8, UK_PACK_TRANSPOSE_INNER,
+                 UK_PACK_TRANSPOSE_OUTER;
+static const int UK_EPI_BIAS_COLUMN, UK_EPI_RELU, UK_EPI_GELU_ERF;
+
+typedef struct uk_mmt4d_params_t {
+  const void* lhs_buffer; int64_t lhs_offset; int64_t lhs_stride0;
+  const void* rhs_buffer; int64_t rhs_offset; int64_t rhs_stride0;
+  void* out_buffer; int64_t out_offset; int64_t out_stride0;
+  int64_t M; int64_t N; int64_t K;
+  int32_t M0, N0, K0;
+  uint32_t flags;
+  const uint64_t* cpu_data;
+} uk_mmt4d_params_t;
+typedef int (*uk_mmt4d_fn_t)(const uk_mmt4d_params_t* params);
+int uk_mmt4d(const uk_mmt4d_params_t* params);
+const char* uk_mmt4d_tile_name(uint32_t flags, int32_t M0, int32_t N0, int32_t K0,
+                               const uint64_t* cpu_data);
+
+typedef struct uk_pack_params_t {
+  const void* in_buffer; int64_t in_offset; int64_t in_stride0; int64_t in_stride1;
+  void* out_buffer; int64_t out_offset; int64_t out_stride0;
+  int64_t in_size0, in_size1; int64_t out_size0, out_size1;
+  int32_t tile_size0, tile_size1;
+  uint32_t flags;
+} uk_pack_params_t;
+int uk_pack(const uk_pack_params_t* params);
+
+void uk_cpu_detect(uint64_t* cpu_data);
+void uk_cpu_model_name(char* buf, int64_t buf_size);
+
+typedef struct uk_pool_t uk_pool_t;
+uk_pool_t* uk_pool_create(int32_t num_threads);
+void uk_pool_destroy(uk_pool_t* pool);
+int32_t uk_pool_size(const uk_pool_t* pool);
+
+typedef struct uk_epilogue_op_t {
+  int32_t kind; int32_t reserved; const void* data; int64_t data_stride;
+} uk_epilogue_op_t;
+int uk_epilogue_apply(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops,
+                      void* x, int64_t len, int64_t row, int64_t col0,
+                      const uint64_t* cpu_data);
+
+typedef struct uk_matmul_desc_t {
+  uint32_t type; int64_t M, N, K;
+  const void* a; int64_t a_stride0, a_stride1;
+  const void* b; int64_t b_stride0, b_stride1;
+  void* out; int64_t out_stride0;
+  int32_t M0, N0, K0;
+  int64_t MC, NC, KC;
+  void* lhs_packed; void* rhs_packed; int32_t rhs_prepacked;
+  void* scratch; int64_t scratch_stride;
+  uk_mmt4d_fn_t mmt4d; uint32_t mmt4d_flags;
+  const uint64_t* cpu_data;
+  const uk_epilogue_op_t* ops; int32_t num_ops;
+  int32_t max_threads;
+  int64_t pack_tasks_hint;
+} uk_matmul_desc_t;
+int uk_matmul_run(const uk_matmul_desc_t* desc, uk_pool_t* pool);
+int uk_matmul_pack_rhs(const uk_matmul_desc_t* desc, uk_pool_t* pool);
+
+int uk_bench_mmt4d_repeat(const uk_mmt4d_params_t* params, int64_t reps);
+double uk_probe_fma_peak_avx2(int64_t iterations);
+const char* uk_build_compiler(void);
+const char* uk_build_flags(void);
+"""
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_ROOT = os.path.dirname(_HERE)
+
+SOURCE = r"""
+#include "uk_api.h"
+#include "uk_runtime.h"
+const char* uk_build_compiler(void) {
+#if defined(__clang__)
+  return "clang " __clang_version__;
+#elif defined(__GNUC__)
+  return "gcc " __VERSION__;
+#else
+  return "unknown";
+#endif
+}
+const char* uk_build_flags(void) { return UK_BUILD_FLAGS; }
+int uk_bench_mmt4d_repeat(const uk_mmt4d_params_t* params, int64_t reps);
+#if defined(__x86_64__)
+double uk_probe_fma_peak_avx2(int64_t iterations);
+#else
+static double uk_probe_fma_peak_avx2(int64_t iterations) { (void)iterations; return 0.0; }
+#endif
+"""
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source(
+    "ukernels._native",
+    SOURCE,
+    sources=PORTABLE_SOURCES,
+    include_dirs=["csrc"],
+    extra_compile_args=COMMON_CFLAGS + ['-DUK_BUILD_FLAGS="%s"' % " ".join(COMMON_CFLAGS)],
+    extra_link_args=["-pthread"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

@@ -1,0 +1,114 @@
+"""The ukernel ABI from Python: element-type triples, flags, and thin,
+checked bindings of ``uk_mmt4d`` and ``uk_pack`` over flat numpy buffers.
+
+These are the low-level entry points the tests drive directly (offsets,
+outer strides, ACCUMULATE); ``ukernels.matmul`` never goes through them per
+tile: the C dispatch calls the ukernel itself.
+"""
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+from ukernels import cpu
+from ukernels._lib import ffi, lib
+
+
+@dataclass(frozen=True)
+class ElementTypes:
+    """An element-type triple lhs x rhs -> accumulator/output."""
+
+    name: str  # e.g. "f32f32f32"
+    uk_type: int  # UK_TYPE_* (low byte of the flags word)
+    lhs: np.dtype
+    rhs: np.dtype
+    acc: np.dtype
+    pack_type: int  # UK_PACK_TYPE_* of the inputs
+
+
+F32F32F32 = ElementTypes("f32f32f32", lib.UK_TYPE_F32F32F32, np.dtype(np.float32),
+                         np.dtype(np.float32), np.dtype(np.float32), lib.UK_PACK_TYPE_F32)
+S8S8S32 = ElementTypes("s8s8s32", lib.UK_TYPE_S8S8S32, np.dtype(np.int8),
+                       np.dtype(np.int8), np.dtype(np.int32), lib.UK_PACK_TYPE_I8)
+
+ELEMENT_TYPES: Dict[str, ElementTypes] = {t.name: t for t in (F32F32F32, S8S8S32)}
+_BY_INPUT: Dict[Tuple[np.dtype, np.dtype], ElementTypes] = {(t.lhs, t.rhs): t for t in ELEMENT_TYPES.values()}
+
+
+def element_types_for(lhs: np.dtype, rhs: np.dtype) -> Optional[ElementTypes]:
+    """The triple for these input dtypes, or None if unsupported."""
+    return _BY_INPUT.get((np.dtype(lhs), np.dtype(rhs)))
+
+
+STATUS_MESSAGES = {
+    lib.UK_STATUS_UNSUPPORTED_TYPE: "element type not supported by the C kernels",
+    lib.UK_STATUS_NO_TILE_FUNCTION: "no tile function for this tile shape and CPU (generic fallback disabled)",
+    lib.UK_STATUS_BAD_ARGUMENT: "invalid argument (negative size, zero tile size, or invalid epilogue)",
+}
+
+
+class UkernelError(RuntimeError):
+    """A C kernel returned a non-zero status."""
+
+    def __init__(self, what: str, status: int):
+        super().__init__(f"{what} failed with status {status}: {STATUS_MESSAGES.get(status, 'unknown status')}")
+        self.status = status
+
+
+def cpu_data_for(isa: str):
+    """A ``uint64_t[1]`` with the CPU bits usable at ISA level ``isa``."""
+    return ffi.new("uint64_t[1]", [cpu.isa_cpu_bits(isa)])
+
+
+def tile_function_name(types: ElementTypes, M0: int, N0: int, K0: int, isa: Optional[str] = None,
+                       allow_generic_fallback: bool = True) -> str:
+    """Name of the tile function ``uk_mmt4d`` selects for this tile at ``isa``."""
+    isa = isa or cpu.active_isa()
+    flags = types.uk_type | (lib.UK_FLAG_ALLOW_GENERIC_FALLBACK if allow_generic_fallback else 0)
+    return ffi.string(lib.uk_mmt4d_tile_name(flags, M0, N0, K0, cpu_data_for(isa))).decode()
+
+
+def _ptr(arr: np.ndarray):
+    return ffi.cast("void*", arr.ctypes.data)
+
+
+def _check_flat(name: str, arr: np.ndarray, dtype: np.dtype, needed: int) -> None:
+    if not isinstance(arr, np.ndarray) or arr.ndim != 1 or not arr.flags.c_contiguous:
+        raise ValueError(f"{name} must be a 1-D C-contiguous numpy array")
+    if arr.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}, got {arr.dtype}")
+    if arr.size < needed:
+        raise ValueError(f"{name} has {arr.size} elements but the call reads/writes up to {needed}")
+
+
+def mmt4d(lhs: np.ndarray, rhs: np.ndarray, out: np.ndarray, *, types: ElementTypes,
+          M: int, N: int, K: int, M0: int, N0: int, K0: int,
+          lhs_offset: int = 0, lhs_stride0: Optional[int] = None,
+          rhs_offset: int = 0, rhs_stride0: Optional[int] = None,
+          out_offset: int = 0, out_stride0: Optional[int] = None,
+          accumulate: bool = False, isa: Optional[str] = None,
+          allow_generic_fallback: bool = True) -> None:
+    """One call of ``uk_mmt4d`` on flat buffers (sizes in tiles, strides in elements).
+
+    Strides default to tight packing (``K*M0*K0``, ``K*N0*K0``, ``N*M0*N0``).
+    Bounds are checked here so a bad call raises instead of corrupting memory.
+    """
+    lhs_stride0 = K * M0 * K0 if lhs_stride0 is None else lhs_stride0
+    rhs_stride0 = K * N0 * K0 if rhs_stride0 is None else rhs_stride0
+    out_stride0 = N * M0 * N0 if out_stride0 is None else out_stride0
+    if M > 0 and N > 0:
+        _check_flat("lhs", lhs, types.lhs, lhs_offset + (M - 1) * lhs_stride0 + K * M0 * K0)
+        _check_flat("rhs", rhs, types.rhs, rhs_offset + (N - 1) * rhs_stride0 + K * N0 * K0)
+        _check_flat("out", out, types.acc, out_offset + (M - 1) * out_stride0 + N * M0 * N0)
+    cpu_data = cpu_data_for(isa or cpu.active_isa())
+    p = ffi.new("uk_mmt4d_params_t*")
+    p.lhs_buffer, p.lhs_offset, p.lhs_stride0 = _ptr(lhs), lhs_offset, lhs_stride0
+    p.rhs_buffer, p.rhs_offset, p.rhs_stride0 = _ptr(rhs), rhs_offset, rhs_stride0
+    p.out_buffer, p.out_offset, p.out_stride0 = _ptr(out), out_offset, out_stride0
+    p.M, p.N, p.K, p.M0, p.N0, p.K0 = M, N, K, M0, N0, K0
+    p.flags = (types.uk_type | (lib.UK_FLAG_ACCUMULATE if accumulate else 0)
+               | (lib.UK_FLAG_ALLOW_GENERIC_FALLBACK if allow_generic_fallback else 0))
+    p.cpu_data = cpu_data
+    status = lib.uk_mmt4d(p)
+    if status != lib.UK_STATUS_OK:
+        raise UkernelError("uk_mmt4d", status)

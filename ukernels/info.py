@@ -1,0 +1,48 @@
+"""What this installation runs on: CPU, features, ISA, tiles, threads, compiler."""
+import platform
+from typing import Any, Dict
+
+from ukernels import cpu
+from ukernels._lib import ffi, lib
+from ukernels.abi import ELEMENT_TYPES, tile_function_name
+from ukernels.runtime.plan import UKERNEL_TILES, cache_sizes
+from ukernels.runtime.threads import get_num_threads, usable_cores
+
+
+def info() -> Dict[str, Any]:
+    """A dict describing the CPU, the chosen ISA and what each element type runs."""
+    isa = cpu.active_isa()
+    l1d, l2 = cache_sizes()
+    tiles = {}
+    for name, types in ELEMENT_TYPES.items():
+        M0, N0, K0 = UKERNEL_TILES[(name, isa)]
+        tiles[name] = {"tile": f"{M0}x{N0}x{K0}", "function": tile_function_name(types, M0, N0, K0, isa)}
+    return {
+        "cpu": cpu.cpu_model(),
+        "machine": platform.machine(),
+        "features": cpu.feature_names(cpu.cpu_bits()),
+        "supported_isas": cpu.supported_isas(),
+        "isa": isa,
+        "cache_l1d_bytes": l1d,
+        "cache_l2_bytes": l2,
+        "tiles": tiles,
+        "threads": get_num_threads(),
+        "usable_cores": usable_cores(),
+        "compiler": ffi.string(lib.uk_build_compiler()).decode(),
+        "cflags": ffi.string(lib.uk_build_flags()).decode(),
+    }
+
+
+def format_info(d: Dict[str, Any]) -> str:
+    lines = [
+        f"cpu:            {d['cpu']} ({d['machine']})",
+        f"features:       {', '.join(d['features']) or 'none'}",
+        f"isa:            {d['isa']} (supported: {', '.join(d['supported_isas'])}; UKERNELS_ISA lowers it)",
+        f"caches:         L1d {d['cache_l1d_bytes'] // 1024} KiB, L2 {d['cache_l2_bytes'] // 1024} KiB per core",
+        f"threads:        {d['threads']} (usable cores: {d['usable_cores']}; UKERNELS_NUM_THREADS overrides)",
+        f"built with:     {d['compiler']}  [{d['cflags']} + per-ISA -m flags]",
+        "tiles:",
+    ]
+    for name, t in d["tiles"].items():
+        lines.append(f"  {name:<10} {t['tile']:<8} -> {t['function']}")
+    return "\n".join(lines)
