@@ -1,4 +1,4 @@
-"""Command line: ``python -m ukernels info``."""
+"""Command line: ``python -m ukernels info`` and ``python -m ukernels demo``."""
 import argparse
 import json
 import sys
@@ -10,7 +10,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_info = sub.add_parser("info", help="CPU, features, chosen ISA, tiles, threads, build compiler")
     p_info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p_demo = sub.add_parser("demo", help="multiply real matrices with numpy and ukernels, compare, print GFLOP/s")
+    p_demo.add_argument("--quick", action="store_true", help="smaller matrices, fewer repeats")
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        from ukernels.demo import run
+        return run(quick=args.quick)
     if args.command == "info":
         from ukernels.info import format_info, info
         d = info()

@@ -87,11 +87,13 @@ def mmt4d(lhs: np.ndarray, rhs: np.ndarray, out: np.ndarray, *, types: ElementTy
           rhs_offset: int = 0, rhs_stride0: Optional[int] = None,
           out_offset: int = 0, out_stride0: Optional[int] = None,
           accumulate: bool = False, isa: Optional[str] = None,
-          allow_generic_fallback: bool = True) -> None:
+          allow_generic_fallback: bool = True, cpu_bits: Optional[int] = None) -> None:
     """One call of ``uk_mmt4d`` on flat buffers (sizes in tiles, strides in elements).
 
     Strides default to tight packing (``K*M0*K0``, ``K*N0*K0``, ``N*M0*N0``).
     Bounds are checked here so a bad call raises instead of corrupting memory.
+    ``cpu_bits`` (tests) overrides the CPU bits of ``isa``; it may only remove
+    bits this CPU has.
     """
     lhs_stride0 = K * M0 * K0 if lhs_stride0 is None else lhs_stride0
     rhs_stride0 = K * N0 * K0 if rhs_stride0 is None else rhs_stride0
@@ -100,7 +102,10 @@ def mmt4d(lhs: np.ndarray, rhs: np.ndarray, out: np.ndarray, *, types: ElementTy
         _check_flat("lhs", lhs, types.lhs, lhs_offset + (M - 1) * lhs_stride0 + K * M0 * K0)
         _check_flat("rhs", rhs, types.rhs, rhs_offset + (N - 1) * rhs_stride0 + K * N0 * K0)
         _check_flat("out", out, types.acc, out_offset + (M - 1) * out_stride0 + N * M0 * N0)
-    cpu_data = cpu_data_for(isa or cpu.active_isa())
+    if cpu_bits is None:
+        cpu_data = cpu_data_for(isa or cpu.active_isa())
+    else:
+        cpu_data = ffi.new("uint64_t[1]", [cpu_bits & cpu.cpu_bits()])
     p = ffi.new("uk_mmt4d_params_t*")
     p.lhs_buffer, p.lhs_offset, p.lhs_stride0 = _ptr(lhs), lhs_offset, lhs_stride0
     p.rhs_buffer, p.rhs_offset, p.rhs_stride0 = _ptr(rhs), rhs_offset, rhs_stride0

@@ -1,0 +1,235 @@
+/* C-level tests of the ukernels and the C runtime, run plain and under
+ * -fsanitize=address,undefined (csrc/tests/run_c_tests.py).
+ *
+ * - every tile-table entry the CPU supports (and the generic fallback):
+ *   exact results on small-integer inputs vs a naive reference, ACCUMULATE
+ *   on/off, padded strides and offsets, shapes incl. zeros;
+ * - uk_pack vs a naive reference under every flag combination;
+ * - uk_matmul_run on the thread pool (bias + relu epilogue) vs a reference,
+ *   including two threads dispatching on one pool at the same time. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../uk_api.h"
+#include "../uk_runtime.h"
+
+static int g_failures = 0, g_checks = 0; /* test-program state only; the library has no globals */
+#define CHECK(cond, ...)                                   \
+  do {                                                     \
+    ++g_checks;                                            \
+    if (!(cond)) {                                         \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+      fprintf(stderr, __VA_ARGS__);                        \
+      fprintf(stderr, "\n");                               \
+      ++g_failures;                                        \
+    }                                                      \
+  } while (0)
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static int64_t rnd(int64_t lo, int64_t hi) { /* inclusive */
+  rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
+  return lo + (int64_t)(rng_state % (uint64_t)(hi - lo + 1));
+}
+
+typedef struct { uint32_t type; int32_t M0, N0, K0; uint64_t bits; } tile_case_t;
+
+static int test_mmt4d_case(const tile_case_t* tc, int64_t M, int64_t N, int64_t K, int accumulate, int padded) {
+  const int is_f32 = tc->type == UK_TYPE_F32F32F32;
+  const int64_t esz = is_f32 ? 4 : 1;
+  const int64_t M0 = tc->M0, N0 = tc->N0, K0 = tc->K0;
+  const int64_t lo = padded ? rnd(0, 9) : 0, ro = padded ? rnd(0, 9) : 0, oo = padded ? rnd(0, 9) : 0;
+  const int64_t ls = K * M0 * K0 + (padded ? rnd(0, 5) : 0), rs = K * N0 * K0 + (padded ? rnd(0, 5) : 0);
+  const int64_t os = N * M0 * N0 + (padded ? rnd(0, 5) : 0);
+  const int64_t ln = lo + (M ? M : 1) * ls, rn = ro + (N ? N : 1) * rs, on = oo + (M ? M : 1) * os;
+  char* lhs = malloc((size_t)(ln * esz)); char* rhs = malloc((size_t)(rn * esz));
+  int32_t* out = malloc((size_t)(on * 4)); int64_t* ref = malloc((size_t)(on * 8));
+  for (int64_t i = 0; i < ln; ++i) { if (is_f32) ((float*)lhs)[i] = (float)rnd(-4, 4); else ((int8_t*)lhs)[i] = (int8_t)rnd(-128, 127); }
+  for (int64_t i = 0; i < rn; ++i) { if (is_f32) ((float*)rhs)[i] = (float)rnd(-4, 4); else ((int8_t*)rhs)[i] = (int8_t)rnd(-128, 127); }
+  for (int64_t i = 0; i < on; ++i) {
+    const int64_t v = rnd(-50, 50);
+    if (is_f32) ((float*)out)[i] = (float)v; else out[i] = (int32_t)v;
+    ref[i] = v;
+  }
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < M0; ++i)
+        for (int64_t j = 0; j < N0; ++j) {
+          int64_t s = accumulate ? ref[oo + m * os + n * M0 * N0 + i * N0 + j] : 0;
+          for (int64_t k = 0; k < K; ++k)
+            for (int64_t q = 0; q < K0; ++q) {
+              const int64_t li = lo + m * ls + k * M0 * K0 + i * K0 + q, ri = ro + n * rs + k * N0 * K0 + j * K0 + q;
+              s += is_f32 ? (int64_t)((float*)lhs)[li] * (int64_t)((float*)rhs)[ri]
+                          : (int64_t)((int8_t*)lhs)[li] * (int64_t)((int8_t*)rhs)[ri];
+            }
+          ref[oo + m * os + n * M0 * N0 + i * N0 + j] = s;
+        }
+  uk_mmt4d_params_t p;
+  memset(&p, 0, sizeof p);
+  p.lhs_buffer = lhs; p.lhs_offset = lo; p.lhs_stride0 = ls;
+  p.rhs_buffer = rhs; p.rhs_offset = ro; p.rhs_stride0 = rs;
+  p.out_buffer = out; p.out_offset = oo; p.out_stride0 = os;
+  p.M = M; p.N = N; p.K = K; p.M0 = tc->M0; p.N0 = tc->N0; p.K0 = tc->K0;
+  p.flags = tc->type | (accumulate ? UK_FLAG_ACCUMULATE : 0) | UK_FLAG_ALLOW_GENERIC_FALLBACK;
+  p.cpu_data = &tc->bits;
+  int bad = 0;
+  CHECK(uk_mmt4d(&p) == UK_STATUS_OK, "uk_mmt4d status");
+  for (int64_t i = 0; i < on && !bad; ++i) {
+    const int64_t got = is_f32 ? (int64_t)((float*)out)[i] : out[i];
+    if (got != ref[i]) {
+      bad = 1;
+      CHECK(0, "%s M0=%d N0=%d K0=%d MNK=%lld,%lld,%lld acc=%d pad=%d: elem %lld got %lld want %lld",
+            uk_mmt4d_tile_name(p.flags, tc->M0, tc->N0, tc->K0, &tc->bits), tc->M0, tc->N0, tc->K0,
+            (long long)M, (long long)N, (long long)K, accumulate, padded, (long long)i, (long long)got, (long long)ref[i]);
+    }
+  }
+  free(lhs); free(rhs); free(out); free(ref);
+  return bad;
+}
+
+static void test_all_tiles(uint64_t host) {
+  tile_case_t cases[64];
+  int n = 0;
+  const uint64_t avx2 = UK_CPU_X86_AVX2_FMA | UK_CPU_X86_F16C;
+  const uint64_t avx512 = avx2 | UK_CPU_X86_AVX512_BASE, vnni = avx512 | UK_CPU_X86_AVX512_VNNI;
+  const int m0s[] = {1, 2, 4, 8, 16};
+  for (int i = 0; i < 4; ++i) {
+    cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, m0s[i], 8, 1, avx2};
+    cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, m0s[i], 8, 2, avx2};
+  }
+  for (int i = 0; i < 5; ++i) {
+    cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, m0s[i], 16, 1, avx512};
+    cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, m0s[i], 16, 2, avx512};
+    cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, m0s[i], 16, 2, vnni};
+  }
+  cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, 8, 8, 1, 0};
+  cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, 3, 5, 7, 0};
+  cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, 8, 8, 2, 0};
+  cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, 3, 5, 7, 0};
+  const int64_t shapes[][3] = {{1, 1, 1}, {1, 1, 1000}, {2, 2, 2}, {5, 7, 13}, {9, 9, 9}, {6, 13, 3},
+                               {0, 3, 4}, {3, 0, 4}, {3, 4, 0}};
+  int run = 0, skipped = 0;
+  for (int c = 0; c < n; ++c) {
+    if ((host & cases[c].bits) != cases[c].bits) { ++skipped; continue; }
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s)
+      for (int acc = 0; acc < 2; ++acc)
+        for (int pad = 0; pad < 2; ++pad) {
+          test_mmt4d_case(&cases[c], shapes[s][0], shapes[s][1], shapes[s][2], acc, pad);
+          ++run;
+        }
+  }
+  printf("mmt4d: %d cases run, %d tile functions skipped (CPU lacks the feature)\n", run, skipped);
+}
+
+static void test_pack(void) {
+  int run = 0;
+  const int tiles[][2] = {{8, 1}, {16, 2}, {3, 5}, {1, 1}};
+  for (int t = 0; t < 4; ++t)
+    for (uint32_t fl = 0; fl < 4; ++fl)
+      for (int is8 = 0; is8 < 2; ++is8) {
+        const int64_t R = rnd(0, 40), C = rnd(0, 40), s1 = rnd(1, 2), s0 = C * s1 + rnd(0, 3);
+        const int tin = fl & 1, tout = (fl >> 1) & 1;
+        const int64_t T0 = tiles[t][0], T1 = tiles[t][1];
+        const int64_t TR = tin ? T1 : T0, TC = tin ? T0 : T1;
+        const int64_t oR = (R + TR - 1) / TR, oC = (C + TC - 1) / TC;
+        const int64_t o0 = tout ? oC : oR, o1 = tout ? oR : oC;
+        const int64_t in_n = R * s0 + 1, out_n = o0 * o1 * T0 * T1 + 1;
+        float* in = malloc((size_t)in_n * 4); float* out = malloc((size_t)out_n * 4);
+        for (int64_t i = 0; i < in_n; ++i) in[i] = (float)rnd(-100, 100);
+        uk_pack_params_t p;
+        memset(&p, 0, sizeof p);
+        p.in_buffer = in; p.in_stride0 = s0; p.in_stride1 = s1;
+        p.out_buffer = out; p.out_stride0 = o1 * T0 * T1;
+        p.in_size0 = R; p.in_size1 = C; p.out_size0 = o0; p.out_size1 = o1;
+        p.tile_size0 = (int32_t)T0; p.tile_size1 = (int32_t)T1;
+        p.flags = (is8 ? UK_PACK_TYPE_I8 : UK_PACK_TYPE_F32) | (tin ? UK_PACK_TRANSPOSE_INNER : 0) |
+                  (tout ? UK_PACK_TRANSPOSE_OUTER : 0);
+        if (is8) for (int64_t i = 0; i < in_n; ++i) ((int8_t*)in)[i] = (int8_t)rnd(-100, 100);
+        CHECK(uk_pack(&p) == UK_STATUS_OK, "uk_pack status");
+        for (int64_t a = 0; a < o0; ++a)
+          for (int64_t b = 0; b < o1; ++b)
+            for (int64_t i = 0; i < T0; ++i)
+              for (int64_t j = 0; j < T1; ++j) {
+                const int64_t orr = tout ? b : a, occ = tout ? a : b;
+                const int64_t r = orr * TR + (tin ? j : i), c = occ * TC + (tin ? i : j);
+                const int64_t idx = ((a * o1 + b) * T0 + i) * T1 + j;
+                const float want = (r < R && c < C) ? (is8 ? (float)((int8_t*)in)[r * s0 + c * s1] : in[r * s0 + c * s1]) : 0.0f;
+                const float got = is8 ? (float)((int8_t*)out)[idx] : out[idx];
+                if (got != want) { CHECK(0, "pack mismatch T=%lldx%lld flags=%u", (long long)T0, (long long)T1, fl); goto next; }
+              }
+      next:
+        free(in); free(out);
+        ++run;
+      }
+  printf("pack: %d cases run\n", run);
+}
+
+typedef struct { uk_pool_t* pool; uint64_t bits; int seed; int failures; } matmul_job_t;
+
+static void* run_matmul_job(void* arg) {
+  matmul_job_t* job = (matmul_job_t*)arg;
+  const int64_t M = 37 + job->seed, N = 53, K = 29 + 3 * job->seed;
+  const int32_t M0 = 8, N0 = 8, K0 = 1;
+  float* a = malloc((size_t)(M * K) * 4); float* b = malloc((size_t)(K * N) * 4);
+  float* bias = malloc((size_t)N * 4); float* out = malloc((size_t)(M * N) * 4);
+  for (int64_t i = 0; i < M * K; ++i) a[i] = (float)((i * 7 + job->seed) % 9 - 4);
+  for (int64_t i = 0; i < K * N; ++i) b[i] = (float)((i * 5) % 7 - 3);
+  for (int64_t i = 0; i < N; ++i) bias[i] = (float)(i % 5 - 2);
+  const int64_t M1 = (M + M0 - 1) / M0, N1 = (N + N0 - 1) / N0, K1 = K;
+  const int64_t MC = 16, NC = 16, KC = 8;
+  void* lhs = malloc((size_t)(M1 * K1 * M0 * K0) * 4); void* rhs = malloc((size_t)(N1 * K1 * N0 * K0) * 4);
+  const int64_t scratch_stride = (MC * NC + NC) * 4;
+  void* scratch = malloc((size_t)(scratch_stride * 2));
+  uk_epilogue_op_t ops[2] = {{UK_EPI_BIAS_COLUMN, 0, bias, 1}, {UK_EPI_RELU, 0, NULL, 0}};
+  uk_matmul_desc_t d;
+  memset(&d, 0, sizeof d);
+  d.type = UK_TYPE_F32F32F32; d.M = M; d.N = N; d.K = K;
+  d.a = a; d.a_stride0 = K; d.a_stride1 = 1; d.b = b; d.b_stride0 = N; d.b_stride1 = 1;
+  d.out = out; d.out_stride0 = N; d.M0 = M0; d.N0 = N0; d.K0 = K0; d.MC = MC; d.NC = NC; d.KC = KC;
+  d.lhs_packed = lhs; d.rhs_packed = rhs; d.scratch = scratch; d.scratch_stride = scratch_stride;
+  d.mmt4d = uk_mmt4d; d.mmt4d_flags = UK_FLAG_ALLOW_GENERIC_FALLBACK; d.cpu_data = &job->bits;
+  d.ops = ops; d.num_ops = 2; d.max_threads = 2; d.pack_tasks_hint = 4;
+  for (int rep = 0; rep < 20; ++rep) {
+    memset(out, 0xFF, (size_t)(M * N) * 4);
+    if (uk_matmul_run(&d, job->pool) != UK_STATUS_OK) { job->failures++; break; }
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        float s = bias[j];
+        for (int64_t k = 0; k < K; ++k) s += a[i * K + k] * b[k * N + j];
+        if (s < 0) s = 0;
+        if (out[i * N + j] != s) { job->failures++; goto done; }
+      }
+  }
+done:
+  free(a); free(b); free(bias); free(out); free(lhs); free(rhs); free(scratch);
+  return NULL;
+}
+
+static void test_matmul_on_pool(uint64_t host) {
+  uk_pool_t* pool = uk_pool_create(2);
+  CHECK(pool && uk_pool_size(pool) == 2, "pool creation");
+  matmul_job_t jobs[3] = {{pool, host, 0, 0}, {pool, host, 1, 0}, {pool, 0, 2, 0}};
+  pthread_t th[3];
+  for (int i = 0; i < 3; ++i) pthread_create(&th[i], NULL, run_matmul_job, &jobs[i]);
+  for (int i = 0; i < 3; ++i) pthread_join(th[i], NULL);
+  for (int i = 0; i < 3; ++i) CHECK(jobs[i].failures == 0, "matmul job %d failed", i);
+  matmul_job_t solo = {NULL, host, 3, 0};
+  run_matmul_job(&solo);
+  CHECK(solo.failures == 0, "single-threaded matmul failed");
+  uk_pool_destroy(pool);
+  printf("matmul dispatch: 3 concurrent callers on one pool + 1 without a pool\n");
+}
+
+int main(void) {
+  uint64_t host = 0;
+  uk_cpu_detect(&host);
+  char model[64];
+  uk_cpu_model_name(model, sizeof model);
+  printf("cpu: %s, feature bits 0x%llx\n", model, (unsigned long long)host);
+  test_all_tiles(host);
+  test_pack();
+  test_matmul_on_pool(host);
+  printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
+  return g_failures ? 1 : 0;
+}

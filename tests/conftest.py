@@ -1,0 +1,38 @@
+"""Shared fixtures: ISA levels (skipped with the missing feature named) and data."""
+import numpy as np
+import pytest
+
+from ukernels import cpu
+from ukernels._lib import lib
+
+ISA_NEEDS = {
+    "generic": (0, ""),
+    "avx2": (lib.UK_CPU_X86_AVX2_FMA, "AVX2+FMA (with OS ymm state)"),
+    "avx512": (lib.UK_CPU_X86_AVX2_FMA | lib.UK_CPU_X86_AVX512_BASE, "AVX-512 F/BW/DQ/VL/CD (with OS zmm state)"),
+}
+
+
+def skip_unless_cpu_has(bits: int, what: str) -> None:
+    if (cpu.cpu_bits() & bits) != bits:
+        pytest.skip(f"this CPU ({cpu.cpu_model()}) lacks {what}")
+
+
+@pytest.fixture(params=cpu.known_isas())
+def isa(request, monkeypatch):
+    """Each ISA level this build knows; runs ukernels under UKERNELS_ISA=<level>."""
+    bits, what = ISA_NEEDS[request.param]
+    skip_unless_cpu_has(bits, what)
+    monkeypatch.setenv("UKERNELS_ISA", request.param)
+    return request.param
+
+
+def small_ints(rng, shape, dtype, lo=-4, hi=4):
+    """Small-integer-valued data: every product and sum is exact in f32/s32."""
+    return rng.integers(lo, hi + 1, size=shape).astype(dtype)
+
+
+def k_scaled_tol(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise bound for an f32 dot product of length K: 2*K*u*(|a|@|b|)."""
+    K = a.shape[1]
+    u = np.finfo(np.float32).eps / 2
+    return 2.0 * max(K, 1) * u * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))) + 1e-30

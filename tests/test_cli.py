@@ -1,0 +1,32 @@
+"""``python -m ukernels info`` and ukernels.info()."""
+import json
+import os
+import subprocess
+import sys
+
+import ukernels
+from ukernels import cpu
+
+
+def test_info_dict():
+    d = ukernels.info()
+    assert d["isa"] in d["supported_isas"]
+    assert set(d["tiles"]) == {"f32f32f32", "s8s8s32"}
+    assert d["threads"] >= 1 and d["compiler"]
+
+
+def test_info_command_text_and_json():
+    out = subprocess.run([sys.executable, "-m", "ukernels", "info"], capture_output=True, text=True, check=True)
+    assert "isa:" in out.stdout and "f32f32f32" in out.stdout
+    js = subprocess.run([sys.executable, "-m", "ukernels", "info", "--json"], capture_output=True, text=True,
+                        check=True)
+    assert json.loads(js.stdout)["isa"] == cpu.active_isa()
+
+
+def test_info_under_forced_generic_isa():
+    env = dict(os.environ, UKERNELS_ISA="generic")
+    out = subprocess.run([sys.executable, "-m", "ukernels", "info", "--json"], capture_output=True, text=True,
+                         check=True, env=env)
+    d = json.loads(out.stdout)
+    assert d["isa"] == "generic"
+    assert all("generic" in t["function"] for t in d["tiles"].values())

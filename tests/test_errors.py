@@ -1,0 +1,76 @@
+"""Every error path of the public API names the argument and what is accepted."""
+import numpy as np
+import pytest
+
+import ukernels
+
+F = np.ones((3, 4), np.float32)
+G = np.ones((4, 5), np.float32)
+I8 = np.ones((3, 4), np.int8)
+
+
+@pytest.mark.parametrize("a,b,exc,match", [
+    (np.ones(4, np.float32), G, ValueError, r"a must be 2-D"),
+    (F, np.ones((4, 5, 1), np.float32), ValueError, r"b must be 2-D"),
+    (F, np.ones((5, 5), np.float32), ValueError, r"a.shape\[1\] must equal b.shape\[0\]"),
+    (F, np.ones((4, 5), np.int8), TypeError, r"same dtype"),
+    (np.ones((3, 4)), np.ones((4, 5)), TypeError, r"unsupported dtype float64.*float32"),
+    (np.ones((3, 4), np.int32), np.ones((4, 5), np.int32), TypeError, r"unsupported dtype int32"),
+    (np.ones((3, 4), np.float16), np.ones((4, 5), np.float16), TypeError, r"unsupported dtype float16"),
+])
+def test_bad_operands(a, b, exc, match):
+    with pytest.raises(exc, match=match):
+        ukernels.matmul(a, b)
+
+
+def test_bad_bias():
+    with pytest.raises(ValueError, match=r"bias must be 1-D of length N=5"):
+        ukernels.matmul(F, G, bias=np.ones(4, np.float32))
+    with pytest.raises(ValueError, match=r"bias must be 1-D"):
+        ukernels.matmul(F, G, bias=np.ones((1, 5), np.float32))
+    with pytest.raises(TypeError, match=r"bias must have dtype float32"):
+        ukernels.matmul(F, G, bias=np.ones(5))
+    with pytest.raises(TypeError, match=r"bias must have dtype int32"):
+        ukernels.matmul(I8, np.ones((4, 5), np.int8), bias=np.ones(5, np.float32))
+
+
+def test_bad_activation_and_backend():
+    with pytest.raises(ValueError, match=r"activation must be one of \[None, 'relu', 'gelu'\]"):
+        ukernels.matmul(F, G, activation="swish")
+    with pytest.raises(ValueError, match=r"activation must be one of"):
+        ukernels.matmul(F, G, activation=1)
+    with pytest.raises(ValueError, match=r"activation='gelu' needs a float result"):
+        ukernels.matmul(I8, np.ones((4, 5), np.int8), activation="gelu")
+    with pytest.raises(ValueError, match=r"backend must be one of"):
+        ukernels.matmul(F, G, backend="blas")
+
+
+def test_bad_isa_env(monkeypatch):
+    monkeypatch.setenv("UKERNELS_ISA", "sse9")
+    with pytest.raises(ValueError, match=r"UKERNELS_ISA='sse9' is not an ISA level"):
+        ukernels.matmul(F, G)
+
+
+def test_isa_env_cannot_raise_the_level(monkeypatch):
+    from ukernels import cpu
+    unsupported = [i for i in cpu.known_isas() if i not in cpu.supported_isas()]
+    if not unsupported:
+        pytest.skip(f"this CPU ({cpu.cpu_model()}) supports every ISA level of this build: "
+                    "nothing to ask above it")
+    monkeypatch.setenv("UKERNELS_ISA", unsupported[-1])
+    with pytest.raises(ValueError, match=r"newer ISA than this CPU supports"):
+        ukernels.matmul(F, G)
+
+
+def test_bad_thread_counts(monkeypatch):
+    with pytest.raises(ValueError, match=r"n must be >= 1"):
+        ukernels.set_num_threads(0)
+    with pytest.raises(TypeError, match=r"n must be an int"):
+        ukernels.set_num_threads(1.5)
+    from ukernels.runtime import threads
+    monkeypatch.setattr(threads, "_requested", None)
+    monkeypatch.setenv("UKERNELS_NUM_THREADS", "many")
+    with pytest.raises(ValueError, match=r"UKERNELS_NUM_THREADS='many' is not an integer"):
+        ukernels.get_num_threads()
+    monkeypatch.setenv("UKERNELS_NUM_THREADS", "3")
+    assert ukernels.get_num_threads() == 3
