@@ -29,6 +29,11 @@ void uk_mmt4d_tile_f32f32f32_1x8x1_x86_64_avx2_fma(void*, const void*, const voi
 void uk_mmt4d_tile_f32f32f32_2x8x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_f32f32f32_4x8x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_f32f32f32_8x8x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+/* AVX2+FMA: f32 6x16x1 (12 accumulators) with M0 in {1,2,4,6}. */
+void uk_mmt4d_tile_f32f32f32_1x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_f32f32f32_2x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_f32f32f32_4x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_f32f32f32_6x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s8s8s32_1x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s8s8s32_2x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s8s8s32_4x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);

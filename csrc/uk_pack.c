@@ -79,6 +79,7 @@ static void uk_pack_x32(const uk_pack_params_t* p) {
   const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
   UK_PACK_CASE(x32, 16, 1)
   UK_PACK_CASE(x32, 8, 1)
+  UK_PACK_CASE(x32, 6, 1)
   UK_PACK_CASE(x32, 4, 1)
   UK_PACK_CASE(x32, 2, 1)
   UK_PACK_CASE(x32, 1, 1)

@@ -22,6 +22,8 @@ CASES = []
 for m0 in (1, 2, 4, 8):
     CASES.append((F32F32F32, m0, 8, 1, AVX2, "AVX2+FMA", "avx2_fma"))
     CASES.append((S8S8S32, m0, 8, 2, AVX2, "AVX2+FMA", "avx2_fma"))
+for m0 in (1, 2, 4, 6):
+    CASES.append((F32F32F32, m0, 16, 1, AVX2, "AVX2+FMA", "avx2_fma"))
 for m0 in (1, 2, 4, 8, 16):
     CASES.append((F32F32F32, m0, 16, 1, AVX512, "AVX-512 F/BW/DQ/VL", "avx512_base"))
     CASES.append((S8S8S32, m0, 16, 2, AVX512, "AVX-512 F/BW/DQ/VL", "avx512_base"))

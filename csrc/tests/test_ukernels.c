@@ -98,6 +98,8 @@ static void test_all_tiles(uint64_t host) {
     cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, m0s[i], 8, 1, avx2};
     cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, m0s[i], 8, 2, avx2};
   }
+  const int m0s_avx2_16[] = {1, 2, 4, 6};
+  for (int i = 0; i < 4; ++i) cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, m0s_avx2_16[i], 16, 1, avx2};
   for (int i = 0; i < 5; ++i) {
     cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, m0s[i], 16, 1, avx512};
     cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, m0s[i], 16, 2, avx512};

@@ -29,6 +29,37 @@ UK_INLINE void uk_tile_f32_Mx8x1(float* out, const float* lhs, const float* rhs,
   UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_ps(out + 8 * i, acc[i]);
 }
 
+/* f32: out[M0][16] (+)= sum_k lhs[k][M0] * rhs[k][16]; two ymm per row, so
+ * 6 rows give 12 independent FMA chains (> 4-cycle latency x 2 pipes) with
+ * 6 broadcasts + 2 loads per 12 FMAs. */
+UK_INLINE void uk_tile_f32_Mx16x1(float* out, const float* lhs, const float* rhs,
+                                  const uk_mmt4d_params_t* p, const int M0) {
+  __m256 acc0[6], acc1[6];
+  if (p->flags & UK_FLAG_ACCUMULATE) {
+    UK_UNROLL for (int i = 0; i < M0; ++i) {
+      acc0[i] = _mm256_loadu_ps(out + 16 * i);
+      acc1[i] = _mm256_loadu_ps(out + 16 * i + 8);
+    }
+  } else {
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
+  }
+  const int64_t K = p->K;
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256 r0 = _mm256_loadu_ps(rhs), r1 = _mm256_loadu_ps(rhs + 8);
+    UK_UNROLL for (int i = 0; i < M0; ++i) {
+      const __m256 l = _mm256_broadcast_ss(lhs + i);
+      acc0[i] = _mm256_fmadd_ps(l, r0, acc0[i]);
+      acc1[i] = _mm256_fmadd_ps(l, r1, acc1[i]);
+    }
+    lhs += M0;
+    rhs += 16;
+  }
+  UK_UNROLL for (int i = 0; i < M0; ++i) {
+    _mm256_storeu_ps(out + 16 * i, acc0[i]);
+    _mm256_storeu_ps(out + 16 * i + 8, acc1[i]);
+  }
+}
+
 /* Sign-extended pair (lhs[2i], lhs[2i+1]) of rows i..i+3, broadcast: after
  * vpmovsxbw of 8 bytes repeated in both 128-bit halves, dword j of each lane
  * is the 16-bit pair of row i+j; vpshufd then broadcasts one row's pair. */
@@ -84,6 +115,16 @@ UK_INLINE void uk_tile_s8_Mx8x2(int32_t* out, const int8_t* lhs, const int8_t* r
     uk_tile_s8_Mx8x2((int32_t*)out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0);       \
   }
 
+#define UK_DEFINE_F32_16(M0)                                                               \
+  void uk_mmt4d_tile_f32f32f32_##M0##x16x1_x86_64_avx2_fma(                                \
+      void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {           \
+    uk_tile_f32_Mx16x1((float*)out, (const float*)lhs, (const float*)rhs, p, M0);         \
+  }
+
+UK_DEFINE_F32_16(1)
+UK_DEFINE_F32_16(2)
+UK_DEFINE_F32_16(4)
+UK_DEFINE_F32_16(6)
 UK_DEFINE_F32(1)
 UK_DEFINE_F32(2)
 UK_DEFINE_F32(4)
