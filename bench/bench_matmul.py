@@ -43,6 +43,19 @@ def median_time(fn, reps: int, min_time: float = 0.0) -> float:
     return statistics.median(times)
 
 
+def interleaved(fns, rounds: int, block: int):
+    """Median time of each fn, measured in alternating blocks of back-to-back calls.
+
+    Each block starts with a discarded warm-up call, so each library is timed
+    in its steady state (its threads awake, its buffers warm), and the blocks
+    alternate so that machine noise hits both alike."""
+    per = [[] for _ in fns]
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            per[i].append(median_time(fn, block))
+    return [statistics.median(p) for p in per]
+
+
 def fma_peak() -> float:
     """GFLOP/s of one core running independent 256-bit FMAs (best of 5)."""
     best = 0.0
@@ -81,7 +94,8 @@ def main() -> None:
     isa = cpu.active_isa()
     info = ukernels.info()
     print(f"# {info['cpu']} | isa {isa} | features {', '.join(info['features'])}")
-    print(f"# numpy {np.__version__}; GFLOP/s = 2*M*N*K / median time; ratio = ukernels / numpy (same threads)")
+    print(f"# numpy {np.__version__}; GFLOP/s = 2*M*N*K / median time over alternating blocks of 5 warm calls; "
+          f"ratio = ukernels / numpy (same thread count)")
 
     peak = fma_peak() if cpu.isa_cpu_bits(isa) & lib.UK_CPU_X86_AVX2_FMA else float("nan")
     print(f"\nFMA peak, one core (12 chains of 256-bit FMA): {peak:.1f} GFLOP/s")
@@ -92,7 +106,7 @@ def main() -> None:
               f"{g:.1f} {unit} = {100 * g / peak:.0f}% of the f32 FMA peak")
 
     shapes = SHAPES[:3] + SHAPES[5:] if args.quick else SHAPES
-    reps = 3 if args.quick else 7
+    reps = 2 if args.quick else 5  # rounds of alternating blocks
     rng = np.random.default_rng(0)
     print(f"\n{'M':>5} {'N':>5} {'K':>5} {'thr':>3} {'ukernels':>9} {'numpy':>9} {'ratio':>6}   (f32 GFLOP/s)")
     results = {}
@@ -102,13 +116,9 @@ def main() -> None:
         for nt in [int(t) for t in args.threads.split(",")]:
             ukernels.set_num_threads(nt)
             with threadpool_limits(limits=nt):
-                # interleave: alternate the two libraries, median of each
-                tu, tn = [], []
-                for _ in range(reps):
-                    tu.append(median_time(lambda: ukernels.matmul(a, b), 1))
-                    tn.append(median_time(lambda: a @ b, 1))
+                tu, tn = interleaved([lambda: ukernels.matmul(a, b), lambda: a @ b], reps, 5)
             flops = 2.0 * M * N * K
-            gu, gn = flops / statistics.median(tu) / 1e9, flops / statistics.median(tn) / 1e9
+            gu, gn = flops / tu / 1e9, flops / tn / 1e9
             results[(M, N, K, nt)] = (gu, gn)
             print(f"{M:>5} {N:>5} {K:>5} {nt:>3} {gu:>9.1f} {gn:>9.1f} {gu / gn:>6.2f}", flush=True)
 
@@ -120,11 +130,8 @@ def main() -> None:
     b = b8.astype(np.float32)
     for nt in [int(t) for t in args.threads.split(",")]:
         ukernels.set_num_threads(nt)
-        ti, tf = [], []
-        for _ in range(reps):
-            ti.append(median_time(lambda: ukernels.matmul(a8, b8), 1))
-            tf.append(median_time(lambda: ukernels.matmul(a, b), 1))
-        gi, gf = 2.0 * M * N * K / statistics.median(ti) / 1e9, 2.0 * M * N * K / statistics.median(tf) / 1e9
+        ti, tf = interleaved([lambda: ukernels.matmul(a8, b8), lambda: ukernels.matmul(a, b)], reps, 5)
+        gi, gf = 2.0 * M * N * K / ti / 1e9, 2.0 * M * N * K / tf / 1e9
         print(f"  threads {nt}: int8 {gi:.1f} GOP/s, f32 {gf:.1f} GFLOP/s, ratio {gi / gf:.2f}")
 
 

@@ -15,8 +15,9 @@ extern "C" {
 typedef struct uk_pool_t uk_pool_t;
 typedef void (*uk_task_fn_t)(void* ctx, int64_t task, int32_t thread_index);
 
-/* num_threads counts the calling thread: num_threads - 1 workers are started. */
-uk_pool_t* uk_pool_create(int32_t num_threads);
+/* num_threads counts the calling thread: num_threads - 1 workers are started.
+ * Idle threads spin for spin_ns (0: never) before sleeping. */
+uk_pool_t* uk_pool_create(int32_t num_threads, int64_t spin_ns);
 void uk_pool_destroy(uk_pool_t* pool);
 int32_t uk_pool_size(const uk_pool_t* pool);
 /* Runs fn(ctx, t, thread_index) for t in [0, num_tasks) on at most max_threads

@@ -55,7 +55,7 @@ void uk_cpu_detect(uint64_t* cpu_data);
 void uk_cpu_model_name(char* buf, int64_t buf_size);
 
 typedef struct uk_pool_t uk_pool_t;
-uk_pool_t* uk_pool_create(int32_t num_threads);
+uk_pool_t* uk_pool_create(int32_t num_threads, int64_t spin_ns);
 void uk_pool_destroy(uk_pool_t* pool);
 int32_t uk_pool_size(const uk_pool_t* pool);
 

@@ -209,7 +209,7 @@ done:
 }
 
 static void test_matmul_on_pool(uint64_t host) {
-  uk_pool_t* pool = uk_pool_create(2);
+  uk_pool_t* pool = uk_pool_create(2, 200000);
   CHECK(pool && uk_pool_size(pool) == 2, "pool creation");
   matmul_job_t jobs[3] = {{pool, host, 0, 0}, {pool, host, 1, 0}, {pool, 0, 2, 0}};
   pthread_t th[3];
