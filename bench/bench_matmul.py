@@ -43,15 +43,22 @@ def median_time(fn, reps: int, min_time: float = 0.0) -> float:
     return statistics.median(times)
 
 
+SETTLE_S = 0.15
+
+
 def interleaved(fns, rounds: int, block: int):
     """Median time of each fn, measured in alternating blocks of back-to-back calls.
 
     Each block starts with a discarded warm-up call, so each library is timed
     in its steady state (its threads awake, its buffers warm), and the blocks
-    alternate so that machine noise hits both alike."""
+    alternate so that machine noise hits both alike. Before each block the
+    machine settles for SETTLE_S seconds: OpenBLAS's idle threads busy-wait
+    for 2^28 cycles (~0.1 s) after a call, which would otherwise take a core
+    away from whatever runs next."""
     per = [[] for _ in fns]
     for _ in range(rounds):
         for i, fn in enumerate(fns):
+            time.sleep(SETTLE_S)
             per[i].append(median_time(fn, block))
     return [statistics.median(p) for p in per]
 
@@ -90,7 +97,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer shapes and repeats")
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    ap.add_argument("--settle", type=float, default=SETTLE_S,
+                    help="seconds of idle before each timed block (default %(default)s; see interleaved())")
+    ap.add_argument("--shapes", default=None, help="e.g. 1024x1024x1024,16x4096x4096 (MxNxK), default: the issue's list")
     args = ap.parse_args()
+    globals()["SETTLE_S"] = args.settle
     isa = cpu.active_isa()
     info = ukernels.info()
     print(f"# {info['cpu']} | isa {isa} | features {', '.join(info['features'])}")
@@ -106,6 +117,8 @@ def main() -> None:
               f"{g:.1f} {unit} = {100 * g / peak:.0f}% of the f32 FMA peak")
 
     shapes = SHAPES[:3] + SHAPES[5:] if args.quick else SHAPES
+    if args.shapes:
+        shapes = [tuple(int(x) for x in sh.split("x")) for sh in args.shapes.split(",")]
     reps = 2 if args.quick else 5  # rounds of alternating blocks
     rng = np.random.default_rng(0)
     print(f"\n{'M':>5} {'N':>5} {'K':>5} {'thr':>3} {'ukernels':>9} {'numpy':>9} {'ratio':>6}   (f32 GFLOP/s)")

@@ -5,17 +5,12 @@ from typing import Sequence
 import numpy as np
 
 from ukernels._lib import ffi, lib
-from ukernels.abi import ElementTypes, UkernelError, cpu_data_for
+from ukernels.abi import ElementTypes, UkernelError, address_of, cpu_data_for
 from ukernels.runtime import threads, workspace
 from ukernels.runtime.epilogue import EpilogueOp, to_c
 from ukernels.runtime.plan import MatmulPlan, plan_matmul
 
 _HANDWRITTEN = ffi.cast("uk_mmt4d_fn_t", ffi.addressof(lib, "uk_mmt4d"))
-
-
-def element_strides(x: np.ndarray):
-    """Strides in elements (the caller guarantees they are whole elements)."""
-    return tuple(s // x.itemsize for s in x.strides)
 
 
 def plan_for(types: ElementTypes, M: int, N: int, K: int, isa: str) -> MatmulPlan:
@@ -37,11 +32,12 @@ def run_matmul(a: np.ndarray, b: np.ndarray, types: ElementTypes, ops: Sequence[
     d = ffi.new("uk_matmul_desc_t*")
     d.type = types.uk_type
     d.M, d.N, d.K = M, N, K
-    d.a = ffi.cast("void*", a.ctypes.data)
-    d.a_stride0, d.a_stride1 = element_strides(a)
-    d.b = ffi.cast("void*", b.ctypes.data)
-    d.b_stride0, d.b_stride1 = element_strides(b)
-    d.out = ffi.cast("void*", out.ctypes.data)
+    ia, ib = a.itemsize, b.itemsize
+    d.a = address_of(a)
+    d.a_stride0, d.a_stride1 = a.strides[0] // ia, a.strides[1] // ia
+    d.b = address_of(b)
+    d.b_stride0, d.b_stride1 = b.strides[0] // ib, b.strides[1] // ib
+    d.out = ffi.from_buffer(out)
     d.out_stride0 = N
     d.M0, d.N0, d.K0 = plan.M0, plan.N0, plan.K0
     d.MC, d.NC, d.KC = plan.MC, plan.NC, plan.KC

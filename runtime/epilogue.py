@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ukernels._lib import ffi, lib
+from ukernels.abi import address_of
 
 ACTIVATIONS = {"relu": lib.UK_EPI_RELU, "gelu": lib.UK_EPI_GELU_ERF}
 FLOAT_ONLY = {lib.UK_EPI_GELU_ERF}
@@ -34,7 +35,7 @@ def to_c(ops: Sequence[EpilogueOp]) -> Tuple[object, int, List[np.ndarray]]:
         arr[i].kind = op.kind
         if op.operand is not None:
             x = op.operand
-            arr[i].data = ffi.cast("void*", x.ctypes.data)
+            arr[i].data = address_of(x)
             arr[i].data_stride = x.strides[0] // x.itemsize
             keep.append(x)
     return arr, len(ops), keep

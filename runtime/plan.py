@@ -112,37 +112,28 @@ class MatmulPlan:
     NC: int
     KC: int
     threads: int
+    # derived sizes, filled in by __post_init__
+    M1: int = 0
+    N1: int = 0
+    K1: int = 0
+    lhs_packed_bytes: int = 0
+    rhs_packed_bytes: int = 0
+    scratch_bytes_per_thread: int = 0  # accumulator tile + one output row, cache-line rounded
 
-    @property
-    def M1(self) -> int:
-        return _ceil_div(self.M, self.M0)
-
-    @property
-    def N1(self) -> int:
-        return _ceil_div(self.N, self.N0)
-
-    @property
-    def K1(self) -> int:
-        return _ceil_div(self.K, self.K0)
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "M1", _ceil_div(self.M, self.M0))
+        set_(self, "N1", _ceil_div(self.N, self.N0))
+        set_(self, "K1", _ceil_div(self.K, self.K0))
+        set_(self, "lhs_packed_bytes", self.M1 * self.K1 * self.M0 * self.K0 * self.types.lhs.itemsize)
+        set_(self, "rhs_packed_bytes", self.N1 * self.K1 * self.N0 * self.K0 * self.types.rhs.itemsize)
+        raw = (self.MC * self.NC + self.NC) * self.types.acc.itemsize
+        set_(self, "scratch_bytes_per_thread", _ceil_div(raw, 64) * 64)
 
     @property
     def workgroups(self) -> Tuple[int, int]:
         """Workgroup tiles along M and N."""
         return _ceil_div(self.M1, self.MC // self.M0), _ceil_div(self.N1, self.NC // self.N0)
-
-    @property
-    def lhs_packed_bytes(self) -> int:
-        return self.M1 * self.K1 * self.M0 * self.K0 * self.types.lhs.itemsize
-
-    @property
-    def rhs_packed_bytes(self) -> int:
-        return self.N1 * self.K1 * self.N0 * self.K0 * self.types.rhs.itemsize
-
-    @property
-    def scratch_bytes_per_thread(self) -> int:
-        # accumulator tile + one output row, rounded to a cache line
-        raw = (self.MC * self.NC + self.NC) * self.types.acc.itemsize
-        return _ceil_div(raw, 64) * 64
 
 
 @lru_cache(maxsize=1024)

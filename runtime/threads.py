@@ -10,8 +10,10 @@ without spinning and ~170 with).
 """
 import os
 import threading
+from functools import lru_cache
 from typing import Optional
 
+from ukernels._env import getenv
 from ukernels._lib import ffi, lib
 
 NUM_THREADS_ENV = "UKERNELS_NUM_THREADS"
@@ -23,8 +25,9 @@ _pool = None  # cdata uk_pool_t* with a destructor
 _requested: Optional[int] = None
 
 
+@lru_cache(maxsize=None)
 def usable_cores() -> int:
-    """Cores this process may run on (respects CPU affinity / cgroups cpusets)."""
+    """Cores this process may run on (its CPU affinity at first use)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
@@ -32,7 +35,7 @@ def usable_cores() -> int:
 
 
 def _parse_env() -> Optional[int]:
-    raw = os.environ.get(NUM_THREADS_ENV)
+    raw = getenv(NUM_THREADS_ENV)
     if raw is None or raw.strip() == "":
         return None
     try:
@@ -64,7 +67,7 @@ def set_num_threads(n: int) -> None:
 
 def spin_us() -> int:
     """Microseconds idle pool threads spin before sleeping (``UKERNELS_SPIN_US``)."""
-    raw = os.environ.get(SPIN_ENV)
+    raw = getenv(SPIN_ENV)
     if raw is None or raw.strip() == "":
         return DEFAULT_SPIN_US
     try:

@@ -55,9 +55,22 @@ class UkernelError(RuntimeError):
         self.status = status
 
 
+_CPU_DATA = {}
+
+
 def cpu_data_for(isa: str):
-    """A ``uint64_t[1]`` with the CPU bits usable at ISA level ``isa``."""
-    return ffi.new("uint64_t[1]", [cpu.isa_cpu_bits(isa)])
+    """A ``uint64_t[1]`` with the CPU bits usable at ISA level ``isa`` (shared, read-only)."""
+    data = _CPU_DATA.get(isa)
+    if data is None:
+        data = _CPU_DATA[isa] = ffi.new("uint64_t[1]", [cpu.isa_cpu_bits(isa)])
+    return data
+
+
+def address_of(arr: np.ndarray):
+    """A ``void*`` to ``arr``'s first element (any strides; the array must stay alive)."""
+    if arr.flags.c_contiguous and arr.size:
+        return ffi.from_buffer(arr)
+    return ffi.cast("void*", arr.ctypes.data)
 
 
 def tile_function_name(types: ElementTypes, M0: int, N0: int, K0: int, isa: Optional[str] = None,

@@ -4,11 +4,11 @@ The C side detects what the CPU and the OS support (``uk_cpu_detect``); this
 module turns that into ISA levels, ordered from oldest to newest, and applies
 ``UKERNELS_ISA`` (which may only *lower* the level).
 """
-import os
 import platform
 from functools import lru_cache
 from typing import Dict, List, Tuple
 
+from ukernels._env import getenv
 from ukernels._lib import ffi, lib
 
 # Oldest first.  Each level's mask is the set of CPU bits kernels may use there.
@@ -109,9 +109,10 @@ def _resolve(requested: str) -> str:
 
 def active_isa() -> str:
     """The ISA level in force: ``UKERNELS_ISA`` if set (validated), else the host's."""
-    return _resolve(os.environ.get(ISA_ENV, ""))
+    return _resolve(getenv(ISA_ENV) or "")
 
 
+@lru_cache(maxsize=None)
 def isa_cpu_bits(isa: str) -> int:
     """CPU bits the kernels may use at ISA level ``isa`` on this CPU."""
     mask = dict(_levels())[isa]

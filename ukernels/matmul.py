@@ -23,7 +23,8 @@ def _as_operand(name: str, x) -> np.ndarray:
                          f"reshape it, e.g. {name}.reshape(1, -1) for a single row")
     if not x.dtype.isnative:
         x = x.astype(x.dtype.newbyteorder("="))  # byte order only: lossless
-    if not x.flags.aligned or any(s % x.itemsize for s in x.strides):
+    isz = x.itemsize
+    if not x.flags.aligned or x.strides[0] % isz or x.strides[1] % isz:
         x = np.ascontiguousarray(x)  # the C side needs whole-element strides
     return x
 
