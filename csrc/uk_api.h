@@ -113,6 +113,7 @@ typedef struct uk_pack_params_t {
   int64_t out_size0, out_size1; /* tiles */
   int32_t tile_size0, tile_size1; /* T0, T1: the inner dims of out */
   uint32_t flags;
+  const uint64_t* cpu_data; /* may be NULL: portable code only */
 } uk_pack_params_t;
 
 int uk_pack(const uk_pack_params_t* params);

@@ -36,6 +36,7 @@ static int uk_pack_range(const uk_dispatch_ctx_t* c, int pack_rhs, int64_t t0, i
   const uk_matmul_desc_t* d = c->d;
   uk_pack_params_t p;
   memset(&p, 0, sizeof p);
+  p.cpu_data = d->cpu_data;
   p.out_size1 = c->K1;
   p.out_size0 = t1 - t0;
   if (!pack_rhs) {

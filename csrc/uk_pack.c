@@ -75,8 +75,37 @@ UK_DEFINE_PACK_IMPL(x8, uint8_t)
 #define UK_PACK_CASE(SUFFIX, A, B) \
   if (T0 == A && T1 == B) { uk_pack_impl_##SUFFIX(p, A, B); return; }
 
+#if defined(__x86_64__)
+int64_t uk_pack_lhs_f32_avx2(const uk_pack_params_t* p);
+#endif
+
 static void uk_pack_x32(const uk_pack_params_t* p) {
   const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
+#if defined(__x86_64__)
+  if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX2_FMA)) {
+    const int64_t done_cols = uk_pack_lhs_f32_avx2(p);
+    if (done_cols > 0) {
+      /* finish: the columns past done_cols of the full panels, and the last panel */
+      const int64_t full_panels = p->in_size0 / T0 < p->out_size0 ? p->in_size0 / T0 : p->out_size0;
+      uk_pack_params_t rest = *p;
+      rest.cpu_data = NULL;
+      rest.out_size0 = full_panels;
+      rest.in_offset = p->in_offset + done_cols * p->in_stride1;
+      rest.in_size1 = p->in_size1 - done_cols;
+      rest.out_offset = p->out_offset + done_cols * T0;
+      rest.out_size1 = p->out_size1 - done_cols;
+      if (rest.out_size1 > 0) uk_pack_x32(&rest);
+      rest = *p;
+      rest.cpu_data = NULL;
+      rest.in_offset = p->in_offset + full_panels * T0 * p->in_stride0;
+      rest.in_size0 = p->in_size0 - full_panels * T0;
+      rest.out_offset = p->out_offset + full_panels * p->out_stride0;
+      rest.out_size0 = p->out_size0 - full_panels;
+      if (rest.out_size0 > 0) uk_pack_x32(&rest);
+      return;
+    }
+  }
+#endif
   UK_PACK_CASE(x32, 16, 1)
   UK_PACK_CASE(x32, 8, 1)
   UK_PACK_CASE(x32, 6, 1)

@@ -1,8 +1,11 @@
 """Packing a 2-D array into the tiled layouts of the ukernels (via ``uk_pack``)."""
+from typing import Optional
+
 import numpy as np
 
+from ukernels import cpu
 from ukernels._lib import ffi, lib
-from ukernels.abi import UkernelError
+from ukernels.abi import UkernelError, cpu_data_for
 
 _PACK_TYPES = {np.dtype(np.float32): lib.UK_PACK_TYPE_F32, np.dtype(np.int8): lib.UK_PACK_TYPE_I8}
 
@@ -12,13 +15,14 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def pack(x: np.ndarray, tile0: int, tile1: int, *, transpose_inner: bool = False,
-         transpose_outer: bool = False) -> np.ndarray:
+         transpose_outer: bool = False, isa: Optional[str] = None) -> np.ndarray:
     """Pack ``x`` into a 4-D array ``[out0][out1][tile0][tile1]``, zero padded.
 
     Without transposes ``out[o0, o1, t0, t1] = x[o0*tile0 + t0, o1*tile1 + t1]``.
     ``transpose_inner`` makes the tile ``[t1][t0]`` of x's dims (so an rhs
     ``[K][N]`` packs as ``[N0][K0]`` tiles with ``tile0=N0, tile1=K0``);
     ``transpose_outer`` swaps the two outer dims. ``x`` may have any strides.
+    ``isa`` (default: the active level) selects SIMD pack code where it exists.
     """
     x = np.asarray(x)
     if x.ndim != 2:
@@ -44,6 +48,8 @@ def pack(x: np.ndarray, tile0: int, tile1: int, *, transpose_inner: bool = False
     p.in_size0, p.in_size1 = x.shape
     p.out_size0, p.out_size1 = out_size0, out_size1
     p.tile_size0, p.tile_size1 = tile0, tile1
+    cpu_data = cpu_data_for(isa or cpu.active_isa())
+    p.cpu_data = cpu_data
     p.flags = (_PACK_TYPES[x.dtype] | (lib.UK_PACK_TRANSPOSE_INNER if transpose_inner else 0)
                | (lib.UK_PACK_TRANSPOSE_OUTER if transpose_outer else 0))
     status = lib.uk_pack(p)

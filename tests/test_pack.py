@@ -66,3 +66,16 @@ def test_pack_errors():
         pack(np.zeros((3, 3)), 8, 1)
     with pytest.raises(ValueError, match="tile0"):
         pack(np.zeros((3, 3), np.float32), 0, 1)
+
+
+@pytest.mark.parametrize("T0", [6, 8, 16])
+@pytest.mark.parametrize("rows_extra", [0, 1, 5])
+@pytest.mark.parametrize("cols", [8, 15, 64, 71])
+def test_simd_lhs_pack_matches_reference_under_every_isa(isa, T0, rows_extra, cols):
+    """The AVX2 transpose pack (f32, K0=1, T0 in 6/8/16): full panels, a partial
+    last panel, and columns past the last multiple of 8 finished by portable code."""
+    rng = np.random.default_rng(T0 * 100 + cols)
+    x = rng.standard_normal((3 * T0 + rows_extra, cols)).astype(np.float32)
+    np.testing.assert_array_equal(pack(x, T0, 1, isa=isa), reference_pack(x, T0, 1, False, False))
+    strided = np.asfortranarray(x)  # non-unit column stride: portable path
+    np.testing.assert_array_equal(pack(strided, T0, 1, isa=isa), reference_pack(x, T0, 1, False, False))

@@ -48,6 +48,7 @@ typedef struct uk_pack_params_t {
   int64_t in_size0, in_size1; int64_t out_size0, out_size1;
   int32_t tile_size0, tile_size1;
   uint32_t flags;
+  const uint64_t* cpu_data;
 } uk_pack_params_t;
 int uk_pack(const uk_pack_params_t* params);
 

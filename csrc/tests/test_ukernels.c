@@ -124,13 +124,14 @@ static void test_all_tiles(uint64_t host) {
   printf("mmt4d: %d cases run, %d tile functions skipped (CPU lacks the feature)\n", run, skipped);
 }
 
-static void test_pack(void) {
+static void test_pack(uint64_t host) {
   int run = 0;
-  const int tiles[][2] = {{8, 1}, {16, 2}, {3, 5}, {1, 1}};
-  for (int t = 0; t < 4; ++t)
+  const int tiles[][2] = {{8, 1}, {16, 2}, {3, 5}, {1, 1}, {6, 1}, {16, 1}};
+  for (int t = 0; t < 6; ++t)
     for (uint32_t fl = 0; fl < 4; ++fl)
-      for (int is8 = 0; is8 < 2; ++is8) {
-        const int64_t R = rnd(0, 40), C = rnd(0, 40), s1 = rnd(1, 2), s0 = C * s1 + rnd(0, 3);
+      for (int is8 = 0; is8 < 2; ++is8)
+        for (int simd = 0; simd < 2; ++simd) {
+        const int64_t R = rnd(0, 60), C = rnd(0, 40), s1 = rnd(1, 2), s0 = C * s1 + rnd(0, 3);
         const int tin = fl & 1, tout = (fl >> 1) & 1;
         const int64_t T0 = tiles[t][0], T1 = tiles[t][1];
         const int64_t TR = tin ? T1 : T0, TC = tin ? T0 : T1;
@@ -147,6 +148,8 @@ static void test_pack(void) {
         p.tile_size0 = (int32_t)T0; p.tile_size1 = (int32_t)T1;
         p.flags = (is8 ? UK_PACK_TYPE_I8 : UK_PACK_TYPE_F32) | (tin ? UK_PACK_TRANSPOSE_INNER : 0) |
                   (tout ? UK_PACK_TRANSPOSE_OUTER : 0);
+        p.cpu_data = simd ? &host : NULL;
+        if (simd && !tin && !tout) p.in_stride1 = 1; /* the SIMD lhs pack needs unit column stride */
         if (is8) for (int64_t i = 0; i < in_n; ++i) ((int8_t*)in)[i] = (int8_t)rnd(-100, 100);
         CHECK(uk_pack(&p) == UK_STATUS_OK, "uk_pack status");
         for (int64_t a = 0; a < o0; ++a)
@@ -156,14 +159,15 @@ static void test_pack(void) {
                 const int64_t orr = tout ? b : a, occ = tout ? a : b;
                 const int64_t r = orr * TR + (tin ? j : i), c = occ * TC + (tin ? i : j);
                 const int64_t idx = ((a * o1 + b) * T0 + i) * T1 + j;
-                const float want = (r < R && c < C) ? (is8 ? (float)((int8_t*)in)[r * s0 + c * s1] : in[r * s0 + c * s1]) : 0.0f;
+                const int64_t sc = p.in_stride1;
+                const float want = (r < R && c < C) ? (is8 ? (float)((int8_t*)in)[r * s0 + c * sc] : in[r * s0 + c * sc]) : 0.0f;
                 const float got = is8 ? (float)((int8_t*)out)[idx] : out[idx];
                 if (got != want) { CHECK(0, "pack mismatch T=%lldx%lld flags=%u", (long long)T0, (long long)T1, fl); goto next; }
               }
       next:
         free(in); free(out);
         ++run;
-      }
+        }
   printf("pack: %d cases run\n", run);
 }
 
@@ -230,7 +234,7 @@ int main(void) {
   uk_cpu_model_name(model, sizeof model);
   printf("cpu: %s, feature bits 0x%llx\n", model, (unsigned long long)host);
   test_all_tiles(host);
-  test_pack();
+  test_pack(host);
   test_matmul_on_pool(host);
   printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   return g_failures ? 1 : 0;

@@ -1,0 +1,77 @@
+/* AVX2 pack of f32 lhs tiles (no transposes, K0 = T1 = 1, unit column stride,
+ * T0 in {6, 8, 16}): for 8 columns at a time, 8-row groups are loaded as 8
+ * vectors, transposed in registers (unpack/shuffle/permute2f128) and stored
+ * as 8 contiguous tile rows -- instead of T0 scalar gathers per tile.
+ * Handles the full 8x8 blocks; returns the number of input columns it packed
+ * (a multiple of 8) so the caller finishes the rest, and the partial last
+ * row panel, with the portable code. */
+#include "../../uk_api.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+static inline __attribute__((always_inline)) void uk_transpose8x8_ps(__m256* r) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* Packs the full row panels [0, full_panels) for columns [0, cols8). */
+static inline __attribute__((always_inline)) void uk_pack_lhs_f32_impl(
+    const uk_pack_params_t* p, const int T0, int64_t full_panels, int64_t cols8) {
+  const float* in = (const float*)p->in_buffer + p->in_offset;
+  float* out = (float*)p->out_buffer + p->out_offset;
+  const int64_t s0 = p->in_stride0;
+  for (int64_t o0 = 0; o0 < full_panels; ++o0) {
+    const float* rows = in + o0 * T0 * s0;
+    float* dst = out + o0 * p->out_stride0;
+    for (int64_t c = 0; c < cols8; c += 8) {
+      for (int g = 0; g < T0; g += 8) {
+        __m256 r[8];
+        const int n = T0 - g < 8 ? T0 - g : 8;
+        for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(rows + (i < n ? g + i : g) * s0 + c);
+        uk_transpose8x8_ps(r);
+        for (int j = 0; j < 8; ++j) {
+          float* d = dst + (c + j) * T0 + g;
+          if (n == 8 || c + j + 1 < p->out_size1) {
+            /* T0 == 6: the 2 extra floats land in the next tile's slot, which
+             * is written afterwards (vmaskmovps stores are slow on AMD) */
+            _mm256_storeu_ps(d, r[j]);
+          } else { /* the panel's last tile: exactly 6 floats */
+            _mm_storeu_ps(d, _mm256_castps256_ps128(r[j]));
+            _mm_storel_pi((__m64*)(d + 4), _mm256_extractf128_ps(r[j], 1));
+          }
+        }
+      }
+    }
+  }
+}
+
+int64_t uk_pack_lhs_f32_avx2(const uk_pack_params_t* p) {
+  const int64_t T0 = p->tile_size0;
+  if ((p->flags & 0xFF) != UK_PACK_TYPE_F32 || (p->flags & (UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER)) ||
+      p->tile_size1 != 1 || p->in_stride1 != 1 || (T0 != 6 && T0 != 8 && T0 != 16))
+    return 0;
+  int64_t full_panels = p->in_size0 / T0;
+  if (full_panels > p->out_size0) full_panels = p->out_size0;
+  int64_t cols8 = (p->in_size1 < p->out_size1 ? p->in_size1 : p->out_size1) / 8 * 8;
+  if (full_panels == 0 || cols8 == 0) return 0;
+  if (T0 == 16) uk_pack_lhs_f32_impl(p, 16, full_panels, cols8);
+  else if (T0 == 8) uk_pack_lhs_f32_impl(p, 8, full_panels, cols8);
+  else uk_pack_lhs_f32_impl(p, 6, full_panels, cols8);
+  return cols8;
+}
+#endif
