@@ -31,6 +31,29 @@ static uint32_t uk_pack_type(uint32_t type) {
   return type == UK_TYPE_F32F32F32 ? UK_PACK_TYPE_F32 : UK_PACK_TYPE_I8;
 }
 
+/* Packs rhs tiles [n1, n1 + tn) x K tiles [k1, k1 + tk) of b into dst, laid out
+ * [tn][tk][N0][K0] (for rhs_pack_in_tile). */
+static int uk_pack_rhs_block(const uk_matmul_desc_t* d, void* dst, int64_t n1, int64_t tn,
+                             int64_t k1, int64_t tk) {
+  uk_pack_params_t p;
+  memset(&p, 0, sizeof p);
+  p.cpu_data = d->cpu_data;
+  p.in_buffer = d->b;
+  p.in_offset = k1 * d->K0 * d->b_stride0 + n1 * d->N0 * d->b_stride1;
+  p.in_stride0 = d->b_stride0;
+  p.in_stride1 = d->b_stride1;
+  p.in_size0 = d->K - k1 * d->K0;
+  p.in_size1 = d->N - n1 * d->N0;
+  p.out_buffer = dst;
+  p.out_stride0 = tk * d->N0 * d->K0;
+  p.out_size0 = tn;
+  p.out_size1 = tk;
+  p.tile_size0 = d->N0;
+  p.tile_size1 = d->K0;
+  p.flags = uk_pack_type(d->type) | UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER;
+  return uk_pack(&p);
+}
+
 /* Packs lhs row-tiles [t0, t1) (pack_rhs = 0) or rhs column-tiles [t0, t1). */
 static int uk_pack_range(const uk_dispatch_ctx_t* c, int pack_rhs, int64_t t0, int64_t t1) {
   const uk_matmul_desc_t* d = c->d;
@@ -98,6 +121,7 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
   void* acc = scratch;
   const int64_t tile_elems = (int64_t)d->M0 * d->N0;
   char* row_buf = scratch + d->MC * d->NC * 4;
+  char* rhs_block = row_buf + d->NC * 4; /* used when rhs_pack_in_tile */
 
   uk_mmt4d_params_t p;
   memset(&p, 0, sizeof p);
@@ -118,7 +142,15 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
   for (int64_t k1 = 0; k1 < c->K1; k1 += kc1) {
     p.K = (k1 + kc1 <= c->K1) ? kc1 : c->K1 - k1;
     p.lhs_offset = m1 * p.lhs_stride0 + k1 * d->M0 * d->K0;
-    p.rhs_offset = n1 * p.rhs_stride0 + k1 * d->N0 * d->K0;
+    if (d->rhs_pack_in_tile) {
+      const int status = uk_pack_rhs_block(d, rhs_block, n1, tn, k1, p.K);
+      if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
+      p.rhs_buffer = rhs_block;
+      p.rhs_stride0 = p.K * d->N0 * d->K0;
+      p.rhs_offset = 0;
+    } else {
+      p.rhs_offset = n1 * p.rhs_stride0 + k1 * d->N0 * d->K0;
+    }
     p.flags = d->type | d->mmt4d_flags | (k1 > 0 ? UK_FLAG_ACCUMULATE : 0);
     const int status = d->mmt4d(&p);
     if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
@@ -142,7 +174,7 @@ static int uk_matmul_check(const uk_matmul_desc_t* d) {
   if (d->type != UK_TYPE_F32F32F32 && d->type != UK_TYPE_S8S8S32) return UK_STATUS_UNSUPPORTED_TYPE;
   if (d->M < 0 || d->N < 0 || d->K < 0 || d->M0 <= 0 || d->N0 <= 0 || d->K0 <= 0 ||
       d->MC < d->M0 || d->NC < d->N0 || d->KC < d->K0 || d->MC % d->M0 || d->NC % d->N0 ||
-      d->KC % d->K0 || !d->mmt4d)
+      d->KC % d->K0 || !d->mmt4d || (d->rhs_prepacked && d->rhs_pack_in_tile))
     return UK_STATUS_BAD_ARGUMENT;
   return uk_epilogue_check(d->type, d->ops, d->num_ops);
 }
@@ -176,7 +208,7 @@ int uk_matmul_run(const uk_matmul_desc_t* d, uk_pool_t* pool) {
   if (d->M == 0 || d->N == 0) return UK_STATUS_OK;
   uk_dispatch_ctx_t c;
   uk_ctx_init(&c, d, d->pack_tasks_hint > 0 ? d->pack_tasks_hint : 1);
-  if (d->rhs_prepacked) c.rhs_tasks = 0;
+  if (d->rhs_prepacked || d->rhs_pack_in_tile) c.rhs_tasks = 0;
   if (c.K1 > 0) uk_pool_run(pool, uk_pack_task, &c, c.lhs_tasks + c.rhs_tasks, d->max_threads);
   if ((status = atomic_load(&c.status))) return status;
   uk_pool_run(pool, uk_tile_task, &c, c.nmb * c.nnb, d->max_threads);

@@ -61,11 +61,28 @@
           uk_pack_tile_##SUFFIX(out + o0 * p->out_stride0 + o1 * T0 * T1, in, p, o0, o1, T0, T1, tin, 0); \
       return;                                                                                \
     }                                                                                        \
+    /* Full tiles of the rhs walk (both transposes, T1 == 1, unit column    \
+     * stride): each tile is T0 contiguous input elements of one row; copy    \
+     * them in a tight loop without per-tile bookkeeping. */                  \
+    int64_t fast_o0 = 0, fast_o1 = 0;                                                        \
+    if (tin && T1 == 1 && p->in_stride1 == 1) {                                              \
+      fast_o0 = p->in_size1 / T0 < p->out_size0 ? p->in_size1 / T0 : p->out_size0;           \
+      fast_o1 = p->in_size0 < p->out_size1 ? p->in_size0 : p->out_size1;                     \
+    }                                                                                        \
     for (int64_t b1 = 0; b1 < p->out_size1; b1 += UK_PACK_K_BLOCK) {                        \
       const int64_t e1 = b1 + UK_PACK_K_BLOCK < p->out_size1 ? b1 + UK_PACK_K_BLOCK : p->out_size1; \
-      for (int64_t o0 = 0; o0 < p->out_size0; ++o0)                                          \
-        for (int64_t o1 = b1; o1 < e1; ++o1)                                                 \
+      const int64_t fe1 = e1 < fast_o1 ? e1 : fast_o1;                                        \
+      for (int64_t o0 = 0; o0 < p->out_size0; ++o0) {                                        \
+        int64_t o1 = b1;                                                                     \
+        if (o0 < fast_o0) {                                                                  \
+          const ELEM* restrict src = in + b1 * p->in_stride0 + o0 * T0;                      \
+          ELEM* restrict dst = out + o0 * p->out_stride0 + b1 * T0;                          \
+          for (; o1 < fe1; ++o1, src += p->in_stride0, dst += T0)                            \
+            for (int64_t t0 = 0; t0 < T0; ++t0) dst[t0] = src[t0];                           \
+        }                                                                                    \
+        for (; o1 < e1; ++o1)                                                                \
           uk_pack_tile_##SUFFIX(out + o0 * p->out_stride0 + o1 * T0 * T1, in, p, o0, o1, T0, T1, tin, 1); \
+      }                                                                                      \
     }                                                                                        \
   }
 

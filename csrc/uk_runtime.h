@@ -65,7 +65,11 @@ typedef struct uk_matmul_desc_t {
   void* lhs_packed;              /* workspace: ceil(M/M0)*ceil(K/K0)*M0*K0 elements */
   void* rhs_packed;              /* ceil(N/N0)*ceil(K/K0)*N0*K0 elements, or prepacked */
   int32_t rhs_prepacked;         /* 1: rhs_packed already holds packed b */
-  void* scratch;                 /* per thread: MC*NC + NC accumulator elements */
+  int32_t rhs_pack_in_tile;      /* 1: each workgroup packs its KC x NC rhs blocks into its
+                                    scratch right before using them (BLIS order; for M <= MC,
+                                    where every rhs block is used by one workgroup only) */
+  void* scratch;                 /* per thread: MC*NC + NC accumulator elements (4 bytes each),
+                                    then KC*NC rhs elements when rhs_pack_in_tile */
   int64_t scratch_stride;        /* bytes between threads' scratch areas */
   uk_mmt4d_fn_t mmt4d;           /* the ukernel: uk_mmt4d or a generated function */
   uint32_t mmt4d_flags;          /* extra flags, e.g. UK_FLAG_ALLOW_GENERIC_FALLBACK */

@@ -42,7 +42,11 @@ def run_matmul(a: np.ndarray, b: np.ndarray, types: ElementTypes, ops: Sequence[
     d.M0, d.N0, d.K0 = plan.M0, plan.N0, plan.K0
     d.MC, d.NC, d.KC = plan.MC, plan.NC, plan.KC
     d.lhs_packed = ffi.cast("void*", workspace.buffer_address("lhs", plan.lhs_packed_bytes))
-    d.rhs_packed = ffi.cast("void*", workspace.buffer_address("rhs", plan.rhs_packed_bytes))
+    if plan.rhs_pack_in_tile:
+        d.rhs_packed = ffi.NULL
+        d.rhs_pack_in_tile = 1
+    else:
+        d.rhs_packed = ffi.cast("void*", workspace.buffer_address("rhs", plan.rhs_packed_bytes))
     d.rhs_prepacked = 0
     nthreads = max(plan.threads, 1)
     d.scratch = ffi.cast("void*", workspace.buffer_address("scratch", plan.scratch_bytes_per_thread * nthreads))

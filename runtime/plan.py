@@ -19,6 +19,11 @@ Cache blocking (BLIS naming), from the L1d/L2 sizes of this CPU:
   then MC are halved (never below one ukernel tile).
 * Threads: one per ``MIN_FLOPS_PER_THREAD`` of work (2*M*N*K), capped at the
   pool size, so tiny products stay on the calling thread.
+* rhs packing: in a separate parallel phase before the tiles, unless there is
+  a single workgroup row (M <= MC, e.g. decode-time matvecs): then every rhs
+  block is used once, and each workgroup packs its KC x NC block into its own
+  L2-sized scratch right before the ukernel call (BLIS's order), so b is read
+  from memory once instead of written and re-read packed.
 """
 import os
 from dataclasses import dataclass
@@ -112,6 +117,8 @@ class MatmulPlan:
     NC: int
     KC: int
     threads: int
+    # 1 workgroup row (M <= MC): each workgroup packs its rhs blocks in its scratch
+    rhs_pack_in_tile: bool = False
     # derived sizes, filled in by __post_init__
     M1: int = 0
     N1: int = 0
@@ -128,6 +135,8 @@ class MatmulPlan:
         set_(self, "lhs_packed_bytes", self.M1 * self.K1 * self.M0 * self.K0 * self.types.lhs.itemsize)
         set_(self, "rhs_packed_bytes", self.N1 * self.K1 * self.N0 * self.K0 * self.types.rhs.itemsize)
         raw = (self.MC * self.NC + self.NC) * self.types.acc.itemsize
+        if self.rhs_pack_in_tile:
+            raw += self.KC * self.NC * self.types.rhs.itemsize
         set_(self, "scratch_bytes_per_thread", _ceil_div(raw, 64) * 64)
 
     @property
@@ -163,4 +172,8 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
             nc1 = _ceil_div(nc1, 2)
         while _ceil_div(M1, mc1) * _ceil_div(N1, nc1) < want and mc1 > 1:
             mc1 = _ceil_div(mc1, 2)
-    return MatmulPlan(types, isa, M, N, K, M0, N0, K0, mc1 * M0, nc1 * N0, KC, threads)
+    # One workgroup row: every rhs block is used by exactly one workgroup, so
+    # pack it right before use (in cache) instead of in a separate phase that
+    # writes and re-reads all of the packed rhs through memory.
+    rhs_pack_in_tile = _ceil_div(M1, mc1) == 1
+    return MatmulPlan(types, isa, M, N, K, M0, N0, K0, mc1 * M0, nc1 * N0, KC, threads, rhs_pack_in_tile)

@@ -3,10 +3,12 @@
 Threads are created once (on first use) and reused by every call; the count
 comes from ``set_num_threads``, else ``UKERNELS_NUM_THREADS``, else the number
 of cores this process may run on (its CPU affinity). Between jobs idle pool
-threads spin for ``UKERNELS_SPIN_US`` microseconds (default 200, read when
+threads spin for ``UKERNELS_SPIN_US`` microseconds (default 1000, read when
 the pool is created) before sleeping: on VMs waking a sleeping vCPU costs
-more than a small matmul (measured: 512^3 on 2 threads ran at ~90 GFLOP/s
-without spinning and ~170 with).
+more than a small matmul (measured here, 512^3 on 2 threads in blocks of
+back-to-back calls: ~90 GFLOP/s with no spin, bimodal 70/170 with 200 us,
+mostly 150-190 with 1000 us). Set it to 0 on a machine shared with other
+busy processes.
 """
 import os
 import threading
@@ -18,7 +20,7 @@ from ukernels._lib import ffi, lib
 
 NUM_THREADS_ENV = "UKERNELS_NUM_THREADS"
 SPIN_ENV = "UKERNELS_SPIN_US"
-DEFAULT_SPIN_US = 200  # idle pool threads spin this long before sleeping
+DEFAULT_SPIN_US = 1000  # idle pool threads spin this long before sleeping
 
 _lock = threading.Lock()
 _pool = None  # cdata uk_pool_t* with a destructor

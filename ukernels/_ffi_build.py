@@ -74,7 +74,7 @@ typedef struct uk_matmul_desc_t {
   void* out; int64_t out_stride0;
   int32_t M0, N0, K0;
   int64_t MC, NC, KC;
-  void* lhs_packed; void* rhs_packed; int32_t rhs_prepacked;
+  void* lhs_packed; void* rhs_packed; int32_t rhs_prepacked; int32_t rhs_pack_in_tile;
   void* scratch; int64_t scratch_stride;
   uk_mmt4d_fn_t mmt4d; uint32_t mmt4d_flags;
   const uint64_t* cpu_data;

@@ -44,7 +44,28 @@ UK_INLINE void uk_tile_f32_Mx16x1(float* out, const float* lhs, const float* rhs
     UK_UNROLL for (int i = 0; i < M0; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
   }
   const int64_t K = p->K;
-  for (int64_t k = 0; k < K; ++k) {
+  int64_t k = 0;
+  if (M0 <= 2) {
+    /* Narrow tiles: split K over 2 more chains per half-row (latency). */
+    __m256 b0[2], b1[2];
+    UK_UNROLL for (int i = 0; i < M0; ++i) b0[i] = b1[i] = _mm256_setzero_ps();
+    for (; k + 2 <= K; k += 2) {
+      UK_UNROLL for (int i = 0; i < M0; ++i) {
+        const __m256 l0 = _mm256_broadcast_ss(lhs + i), l1 = _mm256_broadcast_ss(lhs + M0 + i);
+        acc0[i] = _mm256_fmadd_ps(l0, _mm256_loadu_ps(rhs), acc0[i]);
+        acc1[i] = _mm256_fmadd_ps(l0, _mm256_loadu_ps(rhs + 8), acc1[i]);
+        b0[i] = _mm256_fmadd_ps(l1, _mm256_loadu_ps(rhs + 16), b0[i]);
+        b1[i] = _mm256_fmadd_ps(l1, _mm256_loadu_ps(rhs + 24), b1[i]);
+      }
+      lhs += 2 * M0;
+      rhs += 32;
+    }
+    UK_UNROLL for (int i = 0; i < M0; ++i) {
+      acc0[i] = _mm256_add_ps(acc0[i], b0[i]);
+      acc1[i] = _mm256_add_ps(acc1[i], b1[i]);
+    }
+  }
+  for (; k < K; ++k) {
     const __m256 r0 = _mm256_loadu_ps(rhs), r1 = _mm256_loadu_ps(rhs + 8);
     UK_UNROLL for (int i = 0; i < M0; ++i) {
       const __m256 l = _mm256_broadcast_ss(lhs + i);

@@ -18,7 +18,26 @@ UK_INLINE void uk_tile_f32_Mx16x1(float* out, const float* lhs, const float* rhs
     UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_setzero_ps();
   }
   const int64_t K = p->K;
-  for (int64_t k = 0; k < K; ++k) {
+  int64_t k = 0;
+  if (M0 <= 2) {
+    /* Narrow tiles have too few accumulators to cover FMA latency: split K
+     * over 4 chains per row and add them at the end. */
+    __m512 acc2[3][2];
+    UK_UNROLL for (int c = 0; c < 3; ++c) UK_UNROLL for (int i = 0; i < M0; ++i) acc2[c][i] = _mm512_setzero_ps();
+    for (; k + 4 <= K; k += 4) {
+      UK_UNROLL for (int i = 0; i < M0; ++i) {
+        acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(lhs[i]), _mm512_loadu_ps(rhs), acc[i]);
+        acc2[0][i] = _mm512_fmadd_ps(_mm512_set1_ps(lhs[M0 + i]), _mm512_loadu_ps(rhs + 16), acc2[0][i]);
+        acc2[1][i] = _mm512_fmadd_ps(_mm512_set1_ps(lhs[2 * M0 + i]), _mm512_loadu_ps(rhs + 32), acc2[1][i]);
+        acc2[2][i] = _mm512_fmadd_ps(_mm512_set1_ps(lhs[3 * M0 + i]), _mm512_loadu_ps(rhs + 48), acc2[2][i]);
+      }
+      lhs += 4 * M0;
+      rhs += 64;
+    }
+    UK_UNROLL for (int i = 0; i < M0; ++i)
+      acc[i] = _mm512_add_ps(_mm512_add_ps(acc[i], acc2[0][i]), _mm512_add_ps(acc2[1][i], acc2[2][i]));
+  }
+  for (; k < K; ++k) {
     const __m512 r = _mm512_loadu_ps(rhs);
     UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(lhs[i]), r, acc[i]);
     lhs += M0;
