@@ -8,27 +8,36 @@ from typing import List, Tuple
 
 COMMON_CFLAGS: List[str] = ["-O3", "-std=c11", "-Wall", "-Wextra", "-fPIC", "-pthread"]
 
-# Portable translation units: compiled with COMMON_CFLAGS only (baseline ISA).
+# Portable translation units: compiled with COMMON_CFLAGS only (baseline ISA);
+# isa_sources() lists the ones that need flags of their own.
 PORTABLE_SOURCES: List[str] = [
     "csrc/uk_cpu.c",
     "csrc/uk_mmt4d.c",
     "csrc/uk_mmt4d_generic.c",
     "csrc/uk_pack.c",
-    "csrc/uk_epilogue.c",
     "csrc/uk_pool.c",
     "csrc/uk_dispatch.c",
     "csrc/uk_bench.c",
 ]
 
+# Epilogue loops: without -fno-trapping-math GCC will not if-convert the
+# clamps in gelu's erf, and the loop stays scalar. Nothing here reads FP
+# exception flags.
+EPILOGUE_FLAGS = ["-fno-trapping-math"]
+
 X86_AVX2_FLAGS = ["-mavx", "-mavx2", "-mfma", "-mf16c"]
 X86_AVX512_FLAGS = X86_AVX2_FLAGS + ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx512cd"]
 X86_AVX512_VNNI_FLAGS = X86_AVX512_FLAGS + ["-mavx512vnni"]
 
+_ANY_ARCH_SOURCES: List[Tuple[str, List[str]]] = [
+    ("csrc/uk_epilogue.c", EPILOGUE_FLAGS),
+]
+
 _X86_SOURCES: List[Tuple[str, List[str]]] = [
     ("csrc/arch/x86_64/uk_mmt4d_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
-    ("csrc/arch/x86_64/uk_epilogue_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
+    ("csrc/arch/x86_64/uk_epilogue_x86_64_avx2_fma.c", X86_AVX2_FLAGS + EPILOGUE_FLAGS),
     ("csrc/arch/x86_64/uk_mmt4d_x86_64_avx512_base.c", X86_AVX512_FLAGS),
-    ("csrc/arch/x86_64/uk_epilogue_x86_64_avx512_base.c", X86_AVX512_FLAGS),
+    ("csrc/arch/x86_64/uk_epilogue_x86_64_avx512_base.c", X86_AVX512_FLAGS + EPILOGUE_FLAGS),
     ("csrc/arch/x86_64/uk_mmt4d_x86_64_avx512_vnni.c", X86_AVX512_VNNI_FLAGS),
     ("csrc/arch/x86_64/uk_pack_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
     ("csrc/arch/x86_64/uk_probe_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
@@ -36,7 +45,8 @@ _X86_SOURCES: List[Tuple[str, List[str]]] = [
 
 
 def isa_sources(machine: str) -> List[Tuple[str, List[str]]]:
-    """(source, extra flags) for the ISA-specific files of this machine type."""
+    """(source, extra flags) for every file compiled with flags of its own:
+    the per-ISA files of this machine type, and the epilogue."""
     if machine.lower() in ("x86_64", "amd64"):
-        return list(_X86_SOURCES)
-    return []
+        return list(_ANY_ARCH_SOURCES) + list(_X86_SOURCES)
+    return list(_ANY_ARCH_SOURCES)
