@@ -36,24 +36,25 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _parse_env() -> Optional[int]:
-    raw = getenv(NUM_THREADS_ENV)
+def _int_env(name: str, minimum: int, meaning: str) -> Optional[int]:
+    """The integer value of environment variable ``name`` (None if unset or empty)."""
+    raw = getenv(name)
     if raw is None or raw.strip() == "":
         return None
     try:
-        n = int(raw)
+        value = int(raw)
     except ValueError:
-        raise ValueError(f"{NUM_THREADS_ENV}={raw!r} is not an integer; set it to a thread count >= 1") from None
-    if n < 1:
-        raise ValueError(f"{NUM_THREADS_ENV}={raw!r} must be >= 1")
-    return n
+        raise ValueError(f"{name}={raw!r} is not an integer; set it to {meaning}") from None
+    if value < minimum:
+        raise ValueError(f"{name}={raw!r} must be >= {minimum} ({meaning})")
+    return value
 
 
 def get_num_threads() -> int:
     """Threads a call may use (including the calling thread)."""
     if _requested is not None:
         return _requested
-    return _parse_env() or usable_cores()
+    return _int_env(NUM_THREADS_ENV, 1, "a thread count >= 1") or usable_cores()
 
 
 def set_num_threads(n: int) -> None:
@@ -69,16 +70,8 @@ def set_num_threads(n: int) -> None:
 
 def spin_us() -> int:
     """Microseconds idle pool threads spin before sleeping (``UKERNELS_SPIN_US``)."""
-    raw = getenv(SPIN_ENV)
-    if raw is None or raw.strip() == "":
-        return DEFAULT_SPIN_US
-    try:
-        v = int(raw)
-    except ValueError:
-        raise ValueError(f"{SPIN_ENV}={raw!r} is not an integer; set microseconds >= 0 (0: never spin)") from None
-    if v < 0:
-        raise ValueError(f"{SPIN_ENV}={raw!r} must be >= 0")
-    return v
+    value = _int_env(SPIN_ENV, 0, "microseconds >= 0, 0 to never spin")
+    return DEFAULT_SPIN_US if value is None else value
 
 
 def get_pool():
