@@ -12,7 +12,7 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "ukernels"))
-from _build_config import COMMON_CFLAGS, isa_sources  # noqa: E402
+from _build_config import COMMON_CFLAGS, INCLUDE_DIRS, isa_sources  # noqa: E402
 
 
 class BuildWithIsaFlags(build_ext):
@@ -25,9 +25,9 @@ class BuildWithIsaFlags(build_ext):
                 objects += self.compiler.compile(
                     [source],
                     output_dir=self.build_temp,
-                    include_dirs=["csrc"],
+                    include_dirs=INCLUDE_DIRS,
                     extra_postargs=COMMON_CFLAGS + flags,
-                    depends=[os.path.join("csrc", h) for h in os.listdir("csrc") if h.endswith((".h", ".inl"))],
+                    depends=[os.path.join(d, h) for d in INCLUDE_DIRS for h in os.listdir(d) if h.endswith((".h", ".inl"))],
                 )
             ext.extra_objects = list(ext.extra_objects or []) + objects
         super().build_extension(ext)

@@ -1,7 +1,16 @@
-"""ukernels.codegen: Jinja2-rendered mmt4d ukernels per shape and ISA.
+"""ukernels.codegen: mmt4d ukernels rendered from Jinja2 templates for one
+tile, element-type triple and ISA, compiled by the system C compiler on first
+use into an on-disk cache, and called through the same ABI as the
+handwritten kernels (``uk_mmt4d_fn_t``)."""
+from ukernels.codegen.compiler import CompileError, CompilerNotFound
+from ukernels.codegen.render import KernelSpec, render
 
-Not implemented yet: this package is the home of the codegen path (issue
-"Codegen path: Jinja2-generated mmt4d ukernels"). Until it lands,
-``ukernels.matmul(..., backend="codegen")`` raises NotImplementedError.
-"""
-AVAILABLE = False
+CodegenError = (CompileError, CompilerNotFound)
+
+__all__ = ["KernelSpec", "render", "CompileError", "CompilerNotFound", "CodegenError", "get_kernel"]
+
+
+def get_kernel(spec: KernelSpec):
+    """The compiled kernel for ``spec`` (memo, disk cache, or compiled now)."""
+    from ukernels.codegen.cache import get_kernel as _get
+    return _get(spec)

@@ -1,11 +1,12 @@
 """Executing a planned matmul: fill the C dispatch descriptor and run it on
 the pool with the GIL released (cffi releases it around every C call)."""
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Optional, Sequence
 
 import numpy as np
 
 from ukernels._lib import ffi, lib
-from ukernels.abi import ElementTypes, UkernelError, address_of, cpu_data_for
+from ukernels.abi import ElementTypes, UkernelError, address_of, cpu_data_for, tile_function_name
 from ukernels.runtime import threads, workspace
 from ukernels.runtime.epilogue import EpilogueOp, to_c
 from ukernels.runtime.plan import MatmulPlan, plan_matmul
@@ -13,20 +14,55 @@ from ukernels.runtime.plan import MatmulPlan, plan_matmul
 _HANDWRITTEN = ffi.cast("uk_mmt4d_fn_t", ffi.addressof(lib, "uk_mmt4d"))
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """What a call resolves to: the plan and the ukernel behind the ABI."""
+
+    plan: MatmulPlan
+    backend: str  # "ukernel" or "codegen"
+    function: str  # the tile function (handwritten) or generated kernel name
+    fn: object  # uk_mmt4d_fn_t
+    flags: int  # extra mmt4d flags
+    kernel: Optional[object] = None  # codegen.cache.CompiledKernel
+
+
+def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str) -> Resolution:
+    """Plans the call and resolves its ukernel: handwritten, or generated (compiled
+    on first use, then cached on disk and memoised in the process)."""
+    nthreads = threads.get_num_threads()
+    if backend == "codegen":
+        from ukernels.codegen import cache, targets, tiles
+        from ukernels.codegen.render import KernelSpec
+        target = targets.target_for_isa(isa, types.name)
+        plan = plan_matmul(types, M, N, K, isa, nthreads, tiles.choose_tile(types.name, target, M))
+        kc1 = plan.KC // plan.K0
+        spec = KernelSpec(types.name, plan.M0, plan.N0, target, kc1 if plan.K1 >= kc1 else None)
+        kernel = cache.get_kernel(spec)
+        return Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel)
+    plan = plan_matmul(types, M, N, K, isa, nthreads)
+    name = tile_function_name(types, plan.M0, plan.N0, plan.K0, isa)
+    return Resolution(plan, "ukernel", name, _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK)
+
+
 def plan_for(types: ElementTypes, M: int, N: int, K: int, isa: str) -> MatmulPlan:
-    """The plan a call with this shape would use now (thread count included)."""
+    """The plan a handwritten call with this shape would use now (thread count included)."""
     return plan_matmul(types, M, N, K, isa, threads.get_num_threads())
 
 
 def run_matmul(a: np.ndarray, b: np.ndarray, types: ElementTypes, ops: Sequence[EpilogueOp],
-               isa: str) -> np.ndarray:
-    """out = epilogue(a @ b) through the handwritten ukernels; inputs pre-validated."""
+               isa: str, backend: str = "ukernel") -> np.ndarray:
+    """out = epilogue(a @ b) through the resolved ukernel; inputs pre-validated."""
     M, K = a.shape
     N = b.shape[1]
     out = np.empty((M, N), dtype=types.acc)
     if M == 0 or N == 0:
         return out
-    plan = plan_for(types, M, N, K, isa)
+    if backend == "ukernel":
+        plan = plan_for(types, M, N, K, isa)
+        fn, flags = _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK
+    else:
+        r = resolve(types, M, N, K, isa, backend)
+        plan, fn, flags = r.plan, r.fn, r.flags
     pool = threads.get_pool() if plan.threads > 1 else ffi.NULL
 
     d = ffi.new("uk_matmul_desc_t*")
@@ -51,8 +87,8 @@ def run_matmul(a: np.ndarray, b: np.ndarray, types: ElementTypes, ops: Sequence[
     nthreads = max(plan.threads, 1)
     d.scratch = ffi.cast("void*", workspace.buffer_address("scratch", plan.scratch_bytes_per_thread * nthreads))
     d.scratch_stride = plan.scratch_bytes_per_thread
-    d.mmt4d = _HANDWRITTEN
-    d.mmt4d_flags = lib.UK_FLAG_ALLOW_GENERIC_FALLBACK
+    d.mmt4d = fn
+    d.mmt4d_flags = flags
     cpu_data = cpu_data_for(isa)
     d.cpu_data = cpu_data
     c_ops, n_ops, keep = to_c(ops)

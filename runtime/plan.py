@@ -28,7 +28,7 @@ Cache blocking (BLIS naming), from the L1d/L2 sizes of this CPU:
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from ukernels.abi import ElementTypes
 
@@ -146,9 +146,12 @@ class MatmulPlan:
 
 
 @lru_cache(maxsize=1024)
-def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threads: int) -> MatmulPlan:
-    """The dispatch plan for an (M, K) x (K, N) product (rules in the module doc)."""
-    M0, N0, K0 = ukernel_tile(types, isa, M)
+def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threads: int,
+                tile: Optional[Tuple[int, int, int]] = None) -> MatmulPlan:
+    """The dispatch plan for an (M, K) x (K, N) product (rules in the module doc).
+
+    ``tile`` overrides the handwritten ukernel tile (the codegen path picks its own)."""
+    M0, N0, K0 = tile if tile is not None else ukernel_tile(types, isa, M)
     l1d, l2 = cache_sizes()
     esize = types.lhs.itemsize
     acc_size = types.acc.itemsize

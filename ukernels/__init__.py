@@ -9,11 +9,13 @@ Public API::
 
     ukernels.matmul(a, b, *, bias=None, activation=None, backend="auto")
     ukernels.set_num_threads(n) / ukernels.get_num_threads()
+    ukernels.explain(M, N, K, dtype=..., backend=..., source=False) -> dict
     ukernels.info() -> dict
 """
+from ukernels.explain import explain
 from ukernels.info import info
 from ukernels.matmul import matmul
 from ukernels.runtime.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
-__all__ = ["matmul", "set_num_threads", "get_num_threads", "info", "__version__"]
+__all__ = ["matmul", "explain", "set_num_threads", "get_num_threads", "info", "__version__"]

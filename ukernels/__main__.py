@@ -1,4 +1,4 @@
-"""Command line: ``python -m ukernels info`` and ``python -m ukernels demo``."""
+"""Command line: ``python -m ukernels info | demo | explain``."""
 import argparse
 import json
 import sys
@@ -12,7 +12,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_info.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_demo = sub.add_parser("demo", help="multiply real matrices with numpy and ukernels, compare, print GFLOP/s")
     p_demo.add_argument("--quick", action="store_true", help="smaller matrices, fewer repeats")
+    p_ex = sub.add_parser("explain", help="what a matmul of this shape resolves to (function, tiles, split)")
+    p_ex.add_argument("M", type=int)
+    p_ex.add_argument("N", type=int)
+    p_ex.add_argument("K", type=int)
+    p_ex.add_argument("--dtype", default="float32", choices=["float32", "int8"])
+    p_ex.add_argument("--backend", default="auto", choices=["auto", "ukernel", "codegen"])
+    p_ex.add_argument("--source", action="store_true", help="also print the generated C source (codegen)")
     args = parser.parse_args(argv)
+    if args.command == "explain":
+        from ukernels.explain import explain, format_explain
+        print(format_explain(explain(args.M, args.N, args.K, dtype=args.dtype, backend=args.backend,
+                                     source=args.source)))
+        return 0
     if args.command == "demo":
         from ukernels.demo import run
         return run(quick=args.quick)

@@ -8,6 +8,11 @@ from typing import List, Tuple
 
 COMMON_CFLAGS: List[str] = ["-O3", "-std=c11", "-Wall", "-Wextra", "-fPIC", "-pthread"]
 
+# csrc/ for the implementation headers; ukernels/include/ holds the ABI header
+# (uk_api.h), which ships with the package so generated kernels compile
+# against the very same definition at run time.
+INCLUDE_DIRS: List[str] = ["csrc", "ukernels/include"]
+
 # Portable translation units: compiled with COMMON_CFLAGS only (baseline ISA);
 # isa_sources() lists the ones that need flags of their own.
 PORTABLE_SOURCES: List[str] = [

@@ -1,6 +1,6 @@
 """cffi builder for ``ukernels._native`` (API mode, out of line).
 
-The cdef below mirrors csrc/uk_api.h and csrc/uk_runtime.h; constants are
+The cdef below mirrors ukernels/include/uk_api.h and csrc/uk_runtime.h; constants are
 declared without values so their values come from the C headers.
 """
 import os
@@ -9,7 +9,7 @@ import sys
 from cffi import FFI
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _build_config import COMMON_CFLAGS, PORTABLE_SOURCES  # noqa: E402
+from _build_config import COMMON_CFLAGS, INCLUDE_DIRS, PORTABLE_SOURCES  # noqa: E402
 
 CDEF = r"""
 static const int UK_STATUS_OK, UK_STATUS_UNSUPPORTED_TYPE, UK_STATUS_NO_TILE_FUNCTION,
@@ -121,7 +121,7 @@ ffibuilder.set_source(
     "ukernels._native",
     SOURCE,
     sources=PORTABLE_SOURCES,
-    include_dirs=["csrc"],
+    include_dirs=INCLUDE_DIRS,
     extra_compile_args=COMMON_CFLAGS + ['-DUK_BUILD_FLAGS="%s"' % " ".join(COMMON_CFLAGS)],
     extra_link_args=["-pthread"],
 )

@@ -100,13 +100,14 @@ def mmt4d(lhs: np.ndarray, rhs: np.ndarray, out: np.ndarray, *, types: ElementTy
           rhs_offset: int = 0, rhs_stride0: Optional[int] = None,
           out_offset: int = 0, out_stride0: Optional[int] = None,
           accumulate: bool = False, isa: Optional[str] = None,
-          allow_generic_fallback: bool = True, cpu_bits: Optional[int] = None) -> None:
+          allow_generic_fallback: bool = True, cpu_bits: Optional[int] = None, fn=None) -> None:
     """One call of ``uk_mmt4d`` on flat buffers (sizes in tiles, strides in elements).
 
     Strides default to tight packing (``K*M0*K0``, ``K*N0*K0``, ``N*M0*N0``).
     Bounds are checked here so a bad call raises instead of corrupting memory.
     ``cpu_bits`` (tests) overrides the CPU bits of ``isa``; it may only remove
-    bits this CPU has.
+    bits this CPU has. ``fn`` calls another function of the same ABI (a
+    generated kernel's ``uk_mmt4d_fn_t``) instead of ``uk_mmt4d``.
     """
     lhs_stride0 = K * M0 * K0 if lhs_stride0 is None else lhs_stride0
     rhs_stride0 = K * N0 * K0 if rhs_stride0 is None else rhs_stride0
@@ -127,6 +128,6 @@ def mmt4d(lhs: np.ndarray, rhs: np.ndarray, out: np.ndarray, *, types: ElementTy
     p.flags = (types.uk_type | (lib.UK_FLAG_ACCUMULATE if accumulate else 0)
                | (lib.UK_FLAG_ALLOW_GENERIC_FALLBACK if allow_generic_fallback else 0))
     p.cpu_data = cpu_data
-    status = lib.uk_mmt4d(p)
+    status = lib.uk_mmt4d(p) if fn is None else fn(p)
     if status != lib.UK_STATUS_OK:
-        raise UkernelError("uk_mmt4d", status)
+        raise UkernelError("uk_mmt4d" if fn is None else "generated mmt4d", status)

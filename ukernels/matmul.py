@@ -78,8 +78,9 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
         bias: optional 1-D array of length N added to every row (float32 for
             float32 inputs, int32 for int8 inputs).
         activation: None, ``"relu"`` or ``"gelu"`` (erf form; float32 only).
-        backend: ``"ukernel"`` (handwritten C kernels), ``"codegen"`` (generated
-            kernels; not available yet) or ``"auto"`` (currently the handwritten kernels).
+        backend: ``"ukernel"`` (handwritten C kernels), ``"codegen"`` (a kernel
+            generated from the Jinja2 templates for this tile and ISA, compiled on
+            first use and cached on disk) or ``"auto"`` (currently the handwritten kernels).
 
     Returns:
         A new C-contiguous (M, N) array: float32 for float32 inputs, int32
@@ -89,7 +90,8 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
         ValueError: wrong ndim, mismatched shapes, bad bias length, unknown
             activation or backend, or an invalid ``UKERNELS_ISA``.
         TypeError: unsupported or mixed dtypes, bias of the wrong dtype.
-        NotImplementedError: ``backend="codegen"`` before the codegen path exists.
+        ukernels.codegen.CodegenError: ``backend="codegen"`` and no C compiler, or
+            the compiler rejected the kernel (the message names the command and log).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
@@ -101,8 +103,11 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
     types = _element_types(a, b)
     ops = _epilogue(types, b.shape[1], bias, activation)
     isa = cpu.active_isa()
-    if backend == "codegen":
-        raise NotImplementedError(
-            "backend='codegen' (Jinja2-generated mmt4d kernels compiled per shape and ISA) is not "
-            "implemented yet; it arrives with the codegen-path issue. Use backend='ukernel' or 'auto'.")
-    return run_matmul(a, b, types, ops, isa)
+    return run_matmul(a, b, types, ops, isa, resolve_backend(backend))
+
+
+def resolve_backend(backend: str) -> str:
+    """The concrete backend for ``backend``. Rule for "auto": the handwritten
+    ukernels (generated kernels are used only when asked for, until pre-built
+    and tuned kernels can be picked without compiling on the call path)."""
+    return "ukernel" if backend == "auto" else backend

@@ -17,13 +17,15 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "ukernels"))
-from _build_config import PORTABLE_SOURCES, isa_sources  # noqa: E402
+from _build_config import INCLUDE_DIRS, PORTABLE_SOURCES, isa_sources  # noqa: E402
 
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
 
 
 def build(out_dir: str, sanitize: bool, cc: str) -> str:
-    base = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread", "-I", os.path.join(ROOT, "csrc")]
+    base = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread"]
+    for inc in INCLUDE_DIRS:
+        base += ["-I", os.path.join(ROOT, inc)]
     base += (SANITIZE + ["-O1"]) if sanitize else ["-O2"]
     objects = []
     units = [(s, []) for s in PORTABLE_SOURCES] + isa_sources(platform.machine())

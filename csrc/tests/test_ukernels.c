@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../uk_api.h"
+#include "uk_api.h"
 #include "../uk_runtime.h"
 
 static int g_failures = 0, g_checks = 0; /* test-program state only; the library has no globals */

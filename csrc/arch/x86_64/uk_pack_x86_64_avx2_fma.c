@@ -5,7 +5,7 @@
  * Handles the full 8x8 blocks; returns the number of input columns it packed
  * (a multiple of 8) so the caller finishes the rest, and the partial last
  * row panel, with the portable code. */
-#include "../../uk_api.h"
+#include "uk_api.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -1,0 +1,85 @@
+"""Rendering one mmt4d ukernel from its template."""
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Optional
+
+import jinja2
+
+from ukernels.abi import ELEMENT_TYPES
+from ukernels.codegen.targets import Target, target as get_target
+
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+_TEMPLATES = {"f32f32f32": "mmt4d_f32.c.j2", "s8s8s32": "mmt4d_s8.c.j2"}
+_K0 = {"f32f32f32": 1, "s8s8s32": 2}
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """What one generated ukernel is specialised for."""
+
+    types: str  # "f32f32f32" | "s8s8s32"
+    M0: int
+    N0: int
+    target: str
+    static_k: Optional[int] = None  # K (in tiles) the caller's K blocks use, if known
+
+    @property
+    def K0(self) -> int:
+        return _K0[self.types]
+
+    @property
+    def name(self) -> str:
+        """XNNPACK-style: types, tile and target in the name."""
+        k = f"_k{self.static_k}" if self.static_k else ""
+        return f"ukg_mmt4d_{self.types}_{self.M0}x{self.N0}x{self.K0}{k}__{self.target}"
+
+    def check(self) -> Target:
+        """Validates the spec; returns its target."""
+        if self.types not in _TEMPLATES:
+            raise ValueError(f"codegen: unsupported element types {self.types!r}; supported: {sorted(_TEMPLATES)}")
+        t = get_target(self.target)
+        if self.M0 < 1 or self.N0 < 1:
+            raise ValueError(f"codegen: tile {self.M0}x{self.N0} must be positive")
+        if self.static_k is not None and self.static_k < 1:
+            raise ValueError(f"codegen: static_k must be >= 1 or None, got {self.static_k}")
+        lanes = t.f32_lanes if self.types == "f32f32f32" else (t.s32_lanes or 1)
+        if self.types == "f32f32f32" or t.s8_dot2:
+            if self.N0 % lanes:
+                raise ValueError(f"codegen: N0={self.N0} must be a multiple of the {t.name} vector width {lanes}")
+            if not t.fits(self.M0, self.N0, lanes):
+                raise ValueError(f"codegen: tile {self.M0}x{self.N0} needs more than the "
+                                 f"{t.vector_registers} vector registers of {t.name}")
+        return t
+
+
+@lru_cache(maxsize=None)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True, autoescape=False)
+
+
+def k_split(spec: KernelSpec) -> int:
+    """Chains per accumulator: narrow f32 tiles split K so that enough FMAs are
+    in flight (latency 4 x 2 pipes needs >= 8 independent accumulators)."""
+    if spec.types != "f32f32f32":
+        return 1
+    t = get_target(spec.target)
+    acc = spec.M0 * (spec.N0 // t.f32_lanes)
+    ks = 1
+    while acc * ks * 2 <= 8 and (acc * ks * 2 + 2 * (spec.N0 // t.f32_lanes) * ks) <= t.vector_registers:
+        ks *= 2
+    return ks
+
+
+@lru_cache(maxsize=256)
+def render(spec: KernelSpec) -> str:
+    """The C source of the kernel ``spec.name``."""
+    t = spec.check()
+    template = _environment().get_template(_TEMPLATES[spec.types])
+    return template.render(name=spec.name, t=t, M0=spec.M0, N0=spec.N0, static_k=spec.static_k,
+                           KS=k_split(spec))
+
+
+def element_types(spec: KernelSpec):
+    return ELEMENT_TYPES[spec.types]

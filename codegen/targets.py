@@ -1,0 +1,168 @@
+"""Target descriptions for the codegen path: how each ISA spells the few
+vector operations the templates use, its register budget, compiler flags,
+and the CPU bits it needs at run time. Templates never concatenate ISA
+strings themselves; they ask the target.
+"""
+from dataclasses import dataclass, field, replace
+from typing import Dict, List, Tuple
+
+from ukernels._lib import lib
+
+
+@dataclass(frozen=True)
+class Target:
+    """One code-generation target (an ISA level)."""
+
+    name: str
+    arch: str  # "x86_64", "aarch64" or "any"
+    cflags: Tuple[str, ...]
+    required_cpu: int  # UK_CPU_* bits the generated code needs
+    vector_registers: int
+    includes: Tuple[str, ...]
+    # f32: vector type, lanes, and spellings ({0}, {1}, {2} are operands)
+    f32_vec: str
+    f32_lanes: int
+    f32_load: str
+    f32_store: str
+    f32_zero: str  # used as is (not formatted)
+    f32_bcast: str  # broadcast *({0}) (a float pointer)
+    f32_fma: str  # {0} * {1} + {2}
+    f32_add: str
+    # s8 x s8 -> s32 with K0 = 2: accumulator vector of s32 lanes, rhs widened
+    # to s16 pairs, lhs pair broadcast, and one multiply-add of pairs
+    s32_vec: str = ""
+    s32_lanes: int = 0
+    s32_load: str = ""
+    s32_store: str = ""
+    s32_zero: str = ""  # used as is
+    s8_rhs_widen: str = ""  # {0}: const int8_t* to 2*lanes bytes -> s16 pair vector
+    s8_lhs_pair_bcast: str = ""  # {0}: const int8_t* to 2 bytes -> broadcast s16 pair
+    s8_dot2: str = ""  # acc {2} += pairwise s16 dot of {0}, {1}
+    preamble: str = ""  # helper definitions emitted once per file
+    extra: Dict[str, str] = field(default_factory=dict)
+
+    def fits(self, M0: int, N0: int, lanes: int) -> bool:
+        """Whether an M0 x N0 tile's accumulators + operands fit in registers."""
+        if N0 % lanes:
+            return False
+        acc = M0 * (N0 // lanes)
+        return acc + (N0 // lanes) + 1 <= self.vector_registers
+
+
+# Portable C with GCC/Clang vector extensions, 16-byte vectors (the baseline
+# width on x86-64 and aarch64).
+_GENERIC_PREAMBLE = r"""
+typedef float ukg_v4f __attribute__((vector_size(16)));
+static inline ukg_v4f ukg_load4(const float* p) { ukg_v4f v; memcpy(&v, p, sizeof v); return v; }
+static inline void ukg_store4(float* p, ukg_v4f v) { memcpy(p, &v, sizeof v); }
+"""
+
+_X86_S8_PREAMBLE_AVX2 = r"""
+static inline __m256i ukg_widen16_avx2(const int8_t* p) {
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)p));
+}
+static inline __m256i ukg_pair_bcast_avx2(const int8_t* p) {
+  int16_t v; memcpy(&v, p, 2); return _mm256_cvtepi8_epi16(_mm_set1_epi16(v));
+}
+"""
+
+_X86_S8_PREAMBLE_AVX512 = r"""
+static inline __m512i ukg_widen32_avx512(const int8_t* p) {
+  return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i*)p));
+}
+static inline __m512i ukg_pair_bcast_avx512(const int8_t* p) {
+  int16_t v; memcpy(&v, p, 2); return _mm512_cvtepi8_epi16(_mm256_set1_epi16(v));
+}
+"""
+
+GENERIC = Target(
+    name="generic", arch="any", cflags=("-O3",), required_cpu=0, vector_registers=16,
+    includes=("string.h", "stdint.h"),
+    f32_vec="ukg_v4f", f32_lanes=4, f32_load="ukg_load4({0})", f32_store="ukg_store4({0}, {1})",
+    f32_zero="((ukg_v4f){0})", f32_bcast="((ukg_v4f){{0}} + *({0}))", f32_fma="({0} * {1} + {2})",
+    f32_add="({0} + {1})",
+    preamble=_GENERIC_PREAMBLE,
+)
+
+AVX2 = Target(
+    name="avx2", arch="x86_64", cflags=("-O3", "-mavx", "-mavx2", "-mfma", "-mf16c"),
+    required_cpu=lib.UK_CPU_X86_AVX2_FMA, vector_registers=16,
+    includes=("immintrin.h", "string.h", "stdint.h"),
+    f32_vec="__m256", f32_lanes=8, f32_load="_mm256_loadu_ps({0})", f32_store="_mm256_storeu_ps({0}, {1})",
+    f32_zero="_mm256_setzero_ps()", f32_bcast="_mm256_broadcast_ss({0})", f32_fma="_mm256_fmadd_ps({0}, {1}, {2})",
+    f32_add="_mm256_add_ps({0}, {1})",
+    s32_vec="__m256i", s32_lanes=8, s32_load="_mm256_loadu_si256((const __m256i*)({0}))",
+    s32_store="_mm256_storeu_si256((__m256i*)({0}), {1})", s32_zero="_mm256_setzero_si256()",
+    s8_rhs_widen="ukg_widen16_avx2({0})", s8_lhs_pair_bcast="ukg_pair_bcast_avx2({0})",
+    s8_dot2="_mm256_add_epi32({2}, _mm256_madd_epi16({0}, {1}))",
+    preamble=_X86_S8_PREAMBLE_AVX2,
+)
+
+_AVX512_FLAGS = ("-O3", "-mavx", "-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512dq",
+                 "-mavx512vl", "-mavx512cd")
+
+AVX512 = Target(
+    name="avx512", arch="x86_64", cflags=_AVX512_FLAGS,
+    required_cpu=lib.UK_CPU_X86_AVX2_FMA | lib.UK_CPU_X86_AVX512_BASE,
+    vector_registers=32, includes=("immintrin.h", "string.h", "stdint.h"),
+    f32_vec="__m512", f32_lanes=16, f32_load="_mm512_loadu_ps({0})", f32_store="_mm512_storeu_ps({0}, {1})",
+    f32_zero="_mm512_setzero_ps()", f32_bcast="_mm512_set1_ps(*({0}))", f32_fma="_mm512_fmadd_ps({0}, {1}, {2})",
+    f32_add="_mm512_add_ps({0}, {1})",
+    s32_vec="__m512i", s32_lanes=16, s32_load="_mm512_loadu_si512((const void*)({0}))",
+    s32_store="_mm512_storeu_si512((void*)({0}), {1})", s32_zero="_mm512_setzero_si512()",
+    s8_rhs_widen="ukg_widen32_avx512({0})", s8_lhs_pair_bcast="ukg_pair_bcast_avx512({0})",
+    s8_dot2="_mm512_add_epi32({2}, _mm512_madd_epi16({0}, {1}))",
+    preamble=_X86_S8_PREAMBLE_AVX512,
+)
+
+AVX512_VNNI = replace(
+    AVX512, name="avx512_vnni", cflags=_AVX512_FLAGS + ("-mavx512vnni",),
+    required_cpu=AVX512.required_cpu | lib.UK_CPU_X86_AVX512_VNNI,
+    s8_dot2="_mm512_dpwssd_epi32({2}, {0}, {1})",
+)
+
+TARGETS: Dict[str, Target] = {t.name: t for t in (GENERIC, AVX2, AVX512, AVX512_VNNI)}
+
+
+# Codegen targets usable at each ISA level, oldest first.
+_ISA_TARGETS = {
+    "generic": ("generic",),
+    "avx2": ("generic", "avx2"),
+    "avx512": ("generic", "avx2", "avx512", "avx512_vnni"),
+}
+
+
+def target_for_isa(isa: str, types: str = "f32f32f32") -> str:
+    """The newest codegen target usable at ISA level ``isa`` on this CPU for
+    ``types`` (f32 kernels never need VNNI, so they stay on "avx512")."""
+    from ukernels import cpu
+    bits = cpu.isa_cpu_bits(isa)
+    best = "generic"
+    for name in _ISA_TARGETS.get(isa, ("generic",)):
+        if name == "avx512_vnni" and types != "s8s8s32":
+            continue
+        if (bits & TARGETS[name].required_cpu) == TARGETS[name].required_cpu:
+            best = name
+    return best
+
+
+def target(name: str) -> Target:
+    """The target called ``name``; ValueError listing the known ones otherwise."""
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise ValueError(f"unknown codegen target {name!r}; known: {sorted(TARGETS)}") from None
+
+
+def host_targets() -> List[str]:
+    """Targets whose generated code this CPU can run."""
+    from ukernels import cpu
+    bits = cpu.cpu_bits()
+    import platform
+    machine = platform.machine().lower()
+    out = []
+    for t in TARGETS.values():
+        arch_ok = t.arch == "any" or (t.arch == "x86_64" and machine in ("x86_64", "amd64"))
+        if arch_ok and (bits & t.required_cpu) == t.required_cpu:
+            out.append(t.name)
+    return out

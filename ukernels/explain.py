@@ -1,0 +1,61 @@
+"""``ukernels.explain``: what a matmul call would run, without running it."""
+from typing import Any, Dict
+
+import numpy as np
+
+from ukernels import cpu
+from ukernels.abi import element_types_for
+from ukernels.matmul import BACKENDS, resolve_backend
+from ukernels.runtime.dispatch import resolve
+
+
+def explain(M: int, N: int, K: int, *, dtype="float32", backend: str = "auto",
+            source: bool = False) -> Dict[str, Any]:
+    """Describe how ``matmul`` on an (M, K) x (K, N) problem of ``dtype`` resolves.
+
+    Returns the backend, the ukernel function (handwritten tile function or
+    generated kernel name), the register tile, the workgroup tiles and their
+    count, the K block, the threads, whether the rhs is packed in-tile, and with
+    ``source=True`` the generated C source (codegen only). Resolving the
+    codegen backend compiles the kernel if it is not cached yet.
+    """
+    for name, v in (("M", M), ("N", N), ("K", K)):
+        if not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"explain: {name} must be an int >= 0, got {v!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+    dt = np.dtype(dtype)
+    types = element_types_for(dt, dt)
+    if types is None:
+        raise TypeError(f"explain: unsupported dtype {dt}; use float32 or int8")
+    isa = cpu.active_isa()
+    concrete = resolve_backend(backend)
+    r = resolve(types, int(M), int(N), int(K), isa, concrete)
+    p = r.plan
+    info: Dict[str, Any] = {
+        "shape": (int(M), int(N), int(K)),
+        "types": types.name,
+        "isa": isa,
+        "backend": r.backend,
+        "function": r.function,
+        "ukernel_tile": f"{p.M0}x{p.N0}x{p.K0}",
+        "workgroup_tile": f"{p.MC}x{p.NC}",
+        "workgroups": p.workgroups,
+        "k_block": p.KC,
+        "threads": p.threads,
+        "rhs_packing": "in-tile (per workgroup, before use)" if p.rhs_pack_in_tile else "separate parallel phase",
+    }
+    if r.kernel is not None:
+        info["kernel_path"] = r.kernel.path
+        info["kernel_origin"] = r.kernel.origin
+        if source:
+            from ukernels.codegen.render import render
+            info["source"] = render(r.kernel.spec)
+    return info
+
+
+def format_explain(d: Dict[str, Any]) -> str:
+    lines = [f"{k:<15} {v}" for k, v in d.items() if k != "source"]
+    if "source" in d:
+        lines += ["", d["source"]]
+    return "\n".join(lines)
