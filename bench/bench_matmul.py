@@ -121,7 +121,8 @@ def main() -> None:
         shapes = [tuple(int(x) for x in sh.split("x")) for sh in args.shapes.split(",")]
     reps = 2 if args.quick else 5  # rounds of alternating blocks
     rng = np.random.default_rng(0)
-    print(f"\n{'M':>5} {'N':>5} {'K':>5} {'thr':>3} {'ukernels':>9} {'numpy':>9} {'ratio':>6}   (f32 GFLOP/s)")
+    print(f"\n{'M':>5} {'N':>5} {'K':>5} {'thr':>3} {'ukernel':>8} {'codegen':>8} {'numpy':>8} "
+          f"{'uk/np':>6} {'cg/np':>6} {'cg/uk':>6}   (f32 GFLOP/s)")
     results = {}
     for (M, N, K) in shapes:
         a = rng.standard_normal((M, K), dtype=np.float32)
@@ -129,11 +130,38 @@ def main() -> None:
         for nt in [int(t) for t in args.threads.split(",")]:
             ukernels.set_num_threads(nt)
             with threadpool_limits(limits=nt):
-                tu, tn = interleaved([lambda: ukernels.matmul(a, b), lambda: a @ b], reps, 5)
+                tu, tc, tn = interleaved([lambda: ukernels.matmul(a, b, backend="ukernel"),
+                                          lambda: ukernels.matmul(a, b, backend="codegen"),
+                                          lambda: a @ b], reps, 5)
             flops = 2.0 * M * N * K
-            gu, gn = flops / tu / 1e9, flops / tn / 1e9
-            results[(M, N, K, nt)] = (gu, gn)
-            print(f"{M:>5} {N:>5} {K:>5} {nt:>3} {gu:>9.1f} {gn:>9.1f} {gu / gn:>6.2f}", flush=True)
+            gu, gc, gn = flops / tu / 1e9, flops / tc / 1e9, flops / tn / 1e9
+            results[(M, N, K, nt)] = (gu, gc, gn)
+            print(f"{M:>5} {N:>5} {K:>5} {nt:>3} {gu:>8.1f} {gc:>8.1f} {gn:>8.1f} {gu / gn:>6.2f} {gc / gn:>6.2f} "
+                  f"{gc / gu:>6.2f}", flush=True)
+
+    print("\ncodegen: first-use compile and cached resolution")
+    from ukernels.codegen import cache as kcache
+    from ukernels.codegen.render import KernelSpec
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        os.environ["UKERNELS_CACHE_DIR"] = d
+        spec = KernelSpec("f32f32f32", 16 if isa == "avx512" else (6 if isa == "avx2" else 6),
+                          16 if isa != "generic" else 8, {"avx512": "avx512", "avx2": "avx2"}.get(isa, "generic"), 128)
+        t0 = time.perf_counter()
+        kcache.get_kernel(spec)
+        t_compile = time.perf_counter() - t0
+        n = 20000
+        t0 = time.perf_counter()
+        for _ in range(n):
+            kcache.get_kernel(spec)
+        t_memo = (time.perf_counter() - t0) / n
+        kcache.clear_memo()
+        t0 = time.perf_counter()
+        kcache.get_kernel(spec)
+        t_disk = time.perf_counter() - t0
+        del os.environ["UKERNELS_CACHE_DIR"]
+    print(f"  {spec.name}: compile {t_compile * 1e3:.0f} ms, memoised resolution {t_memo * 1e6:.2f} us, "
+          f"disk-cache load {t_disk * 1e3:.1f} ms")
 
     print(f"\nint8 x int8 -> int32 vs our own f32 (1024^3; 2 ops per multiply-add)")
     M = N = K = 1024

@@ -7,7 +7,14 @@ from ukernels.codegen.render import KernelSpec, render
 
 CodegenError = (CompileError, CompilerNotFound)
 
-__all__ = ["KernelSpec", "render", "CompileError", "CompilerNotFound", "CodegenError", "get_kernel"]
+__all__ = ["KernelSpec", "render", "CompileError", "CompilerNotFound", "CodegenError", "get_kernel", "tune"]
+
+
+def tune(m: int, n: int, k: int, *, dtype="float32", target=None, repeats: int = 5, verbose: bool = False):
+    """Benchmark candidate tiles for this problem on this machine and persist the winner
+    (see ukernels.codegen.tuning.tune)."""
+    from ukernels.codegen.tuning import tune as _tune
+    return _tune(m, n, k, dtype=dtype, target=target, repeats=repeats, verbose=verbose)
 
 
 def get_kernel(spec: KernelSpec):

@@ -93,7 +93,7 @@ def cache_key(spec: KernelSpec) -> str:
 
 def get_kernel(spec: KernelSpec) -> CompiledKernel:
     """The compiled kernel for ``spec``: from the memo, the disk cache, or compiled now."""
-    memo_key = (spec, getenv(CACHE_ENV), getenv("CC"))
+    memo_key = (spec, getenv(CACHE_ENV), getenv("CC"), getenv("UKERNELS_KERNEL_PATH"))
     hit = _memo.get(memo_key)
     if hit is not None:
         return hit
@@ -108,6 +108,12 @@ def get_kernel(spec: KernelSpec) -> CompiledKernel:
 
 def _load_or_build(spec: KernelSpec) -> CompiledKernel:
     t = spec.check()
+    from ukernels.codegen import prebuilt
+    hit = prebuilt.find(spec)
+    if hit is not None:  # pre-generated: no compiler needed
+        lib_path, symbol = hit
+        handle, fn = load_symbol(lib_path, symbol)
+        return CompiledKernel(spec, symbol, lib_path, "", fn, "prebuilt", handle)
     key = cache_key(spec)
     d, so, meta, lock = entry_paths(key)
     if _valid_entry(so, meta, spec.name):
@@ -134,6 +140,7 @@ def _load_or_build(spec: KernelSpec) -> CompiledKernel:
                     json.dump({"name": spec.name, "spec": asdict(spec), "sha256": digest,
                                "compiler": compiler.compiler_identity(),
                                "flags": compiler.compile_flags(t)}, f)
+                os.chmod(tmp_meta, 0o644)
                 os.replace(tmp_meta, meta)
         finally:
             fcntl.flock(lf, fcntl.LOCK_UN)
@@ -142,11 +149,13 @@ def _load_or_build(spec: KernelSpec) -> CompiledKernel:
 
 
 def clear_memo() -> None:
-    """Forget in-process resolutions (tests; the disk cache is untouched)."""
+    """Forget in-process resolutions and manifest indexes (tests; files are untouched)."""
+    from ukernels.codegen import prebuilt
     with _memo_lock:
         _memo.clear()
+    prebuilt.reset()
 
 
 def lookup(spec: KernelSpec) -> Optional[CompiledKernel]:
     """The memoised kernel for ``spec`` if this process already resolved it."""
-    return _memo.get((spec, getenv(CACHE_ENV), getenv("CC")))
+    return _memo.get((spec, getenv(CACHE_ENV), getenv("CC"), getenv("UKERNELS_KERNEL_PATH")))

@@ -71,6 +71,40 @@ def compile_flags(target: Target) -> List[str]:
     return [*target.cflags, "-std=c11", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 
 
+def _fail(cmd: Sequence[str], command: Sequence[str], proc, source: str, log_dir: str) -> None:
+    os.makedirs(log_dir, exist_ok=True)
+    fd, log = tempfile.mkstemp(prefix="compile-error-", suffix=".log", dir=log_dir)
+    with os.fdopen(fd, "w") as f:
+        f.write("$ " + " ".join(shlex.quote(c) for c in command) + "\n\n" + proc.stderr + "\n--- source ---\n" + source)
+    raise CompileError(
+        f"compiling a generated kernel failed: {cmd[0]} exited with {proc.returncode}; "
+        f"command: {' '.join(shlex.quote(c) for c in command)}; compiler output and source saved in {log}",
+        command, log)
+
+
+def compile_object(source: str, output: str, target: Target, log_dir: str) -> None:
+    """Compiles ``source`` (text) into the object file ``output`` (for linking many kernels)."""
+    cmd = compiler_command()
+    flags = [f for f in compile_flags(target) if f != "-shared"]
+    with tempfile.TemporaryDirectory(prefix="ukg_src_") as d:
+        src = os.path.join(d, "kernel.c")
+        with open(src, "w") as f:
+            f.write(source)
+        command = [*cmd, *flags, "-I", include_dir(), "-c", src, "-o", output]
+        proc = subprocess.run(command, capture_output=True, text=True)
+        if proc.returncode != 0:
+            _fail(cmd, command, proc, source, log_dir)
+
+
+def link_shared(objects: Sequence[str], output: str, log_dir: str) -> None:
+    """Links object files into the shared library ``output``."""
+    cmd = compiler_command()
+    command = [*cmd, "-shared", "-fPIC", *objects, "-o", output]
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0:
+        _fail(cmd, command, proc, "(link step)", log_dir)
+
+
 def compile_shared(source: str, output: str, target: Target, log_dir: str) -> None:
     """Compiles ``source`` (text) into the shared library ``output``.
 
@@ -84,11 +118,4 @@ def compile_shared(source: str, output: str, target: Target, log_dir: str) -> No
         command = [*cmd, *compile_flags(target), "-I", include_dir(), src, "-o", output]
         proc = subprocess.run(command, capture_output=True, text=True)
         if proc.returncode != 0:
-            os.makedirs(log_dir, exist_ok=True)
-            fd, log = tempfile.mkstemp(prefix="compile-error-", suffix=".log", dir=log_dir)
-            with os.fdopen(fd, "w") as f:
-                f.write("$ " + " ".join(shlex.quote(c) for c in command) + "\n\n" + proc.stderr + "\n--- source ---\n" + source)
-            raise CompileError(
-                f"compiling a generated kernel failed: {cmd[0]} exited with {proc.returncode}; "
-                f"command: {' '.join(shlex.quote(c) for c in command)}; compiler output and source saved in {log}",
-                command, log)
+            _fail(cmd, command, proc, source, log_dir)

@@ -26,17 +26,60 @@ class Resolution:
     kernel: Optional[object] = None  # codegen.cache.CompiledKernel
 
 
-def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str) -> Resolution:
-    """Plans the call and resolves its ukernel: handwritten, or generated (compiled
-    on first use, then cached on disk and memoised in the process)."""
-    nthreads = threads.get_num_threads()
-    if backend == "codegen":
-        from ukernels.codegen import cache, targets, tiles
-        from ukernels.codegen.render import KernelSpec
+def _codegen_plan(types: ElementTypes, M: int, N: int, K: int, isa: str, nthreads: int,
+                  tile=None, target=None):
+    from ukernels.codegen import targets, tiles, tuning
+    from ukernels.codegen.render import KernelSpec
+    target = target or targets.target_for_isa(isa, types.name)
+    tile = tile or tuning.tuned_tile(types.name, target, M, N, K) or tiles.choose_tile(types.name, target, M)
+    plan = plan_matmul(types, M, N, K, isa, nthreads, tuple(tile))
+    kc1 = plan.KC // plan.K0
+    return plan, KernelSpec(types.name, plan.M0, plan.N0, target, kc1 if plan.K1 >= kc1 else None)
+
+
+_auto_choice: dict = {}
+_warned_fallback = False
+
+
+def _auto_uses_codegen(types: ElementTypes, M: int, N: int, K: int, isa: str, nthreads: int) -> bool:
+    """The "auto" rule: a generated kernel when one is pre-generated for this
+    shape's spec or the shape was tuned on this machine; else handwritten."""
+    from ukernels._env import getenv
+    key = (types.name, M, N, K, isa, nthreads, getenv("UKERNELS_KERNEL_PATH"), getenv("UKERNELS_CACHE_DIR"))
+    hit = _auto_choice.get(key)
+    if hit is None:
+        from ukernels.codegen import prebuilt, targets, tuning
         target = targets.target_for_isa(isa, types.name)
-        plan = plan_matmul(types, M, N, K, isa, nthreads, tiles.choose_tile(types.name, target, M))
-        kc1 = plan.KC // plan.K0
-        spec = KernelSpec(types.name, plan.M0, plan.N0, target, kc1 if plan.K1 >= kc1 else None)
+        _, spec = _codegen_plan(types, M, N, K, isa, nthreads)
+        hit = prebuilt.find(spec) is not None or tuning.tuned_tile(types.name, target, M, N, K) is not None
+        _auto_choice[key] = hit
+    return hit
+
+
+def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
+            tile=None, target=None) -> Resolution:
+    """Plans the call and resolves its ukernel: handwritten, or generated (compiled
+    on first use, then cached on disk and memoised in the process). "auto" follows
+    ``_auto_uses_codegen`` and falls back to handwritten, with one warning, if the
+    generated kernel cannot be built."""
+    nthreads = threads.get_num_threads()
+    if backend == "auto":
+        backend = "codegen" if _auto_uses_codegen(types, M, N, K, isa, nthreads) else "ukernel"
+        if backend == "codegen":
+            from ukernels.codegen import CodegenError
+            try:
+                return resolve(types, M, N, K, isa, "codegen")
+            except CodegenError as exc:
+                global _warned_fallback
+                if not _warned_fallback:
+                    _warned_fallback = True
+                    import warnings
+                    warnings.warn(f"ukernels: backend='auto' falls back to the handwritten ukernels: {exc}",
+                                  RuntimeWarning, stacklevel=4)
+                backend = "ukernel"
+    if backend == "codegen":
+        from ukernels.codegen import cache
+        plan, spec = _codegen_plan(types, M, N, K, isa, nthreads, tile, target)
         kernel = cache.get_kernel(spec)
         return Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel)
     plan = plan_matmul(types, M, N, K, isa, nthreads)
@@ -50,7 +93,7 @@ def plan_for(types: ElementTypes, M: int, N: int, K: int, isa: str) -> MatmulPla
 
 
 def run_matmul(a: np.ndarray, b: np.ndarray, types: ElementTypes, ops: Sequence[EpilogueOp],
-               isa: str, backend: str = "ukernel") -> np.ndarray:
+               isa: str, backend: str = "ukernel", tile=None, target=None) -> np.ndarray:
     """out = epilogue(a @ b) through the resolved ukernel; inputs pre-validated."""
     M, K = a.shape
     N = b.shape[1]
@@ -61,7 +104,7 @@ def run_matmul(a: np.ndarray, b: np.ndarray, types: ElementTypes, ops: Sequence[
         plan = plan_for(types, M, N, K, isa)
         fn, flags = _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK
     else:
-        r = resolve(types, M, N, K, isa, backend)
+        r = resolve(types, M, N, K, isa, backend, tile, target)
         plan, fn, flags = r.plan, r.fn, r.flags
     pool = threads.get_pool() if plan.threads > 1 else ffi.NULL
 

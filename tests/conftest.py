@@ -12,6 +12,19 @@ ISA_NEEDS = {
 }
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_kernel_cache(tmp_path_factory):
+    """Generated kernels compiled by the tests go to a temporary cache, never the user's."""
+    import os
+    old = os.environ.get("UKERNELS_CACHE_DIR")
+    os.environ["UKERNELS_CACHE_DIR"] = str(tmp_path_factory.mktemp("ukernels-cache"))
+    yield
+    if old is None:
+        os.environ.pop("UKERNELS_CACHE_DIR", None)
+    else:
+        os.environ["UKERNELS_CACHE_DIR"] = old
+
+
 def skip_unless_cpu_has(bits: int, what: str) -> None:
     if (cpu.cpu_bits() & bits) != bits:
         pytest.skip(f"this CPU ({cpu.cpu_model()}) lacks {what}")

@@ -228,3 +228,95 @@ def test_explain_api_and_cli():
     assert "ukg_mmt4d_f32f32f32_8x" in out.stdout
     with pytest.raises(ValueError, match="M must be an int >= 0"):
         ukernels.explain(-1, 2, 3)
+
+
+# ---- build-time generator, prebuilt kernels, tuning, the "auto" rule -------
+
+def _write_spec(path, kernels):
+    path.write_text(json.dumps({"kernels": kernels}))
+    return str(path)
+
+
+def test_generator_cli_end_to_end_then_load_without_a_compiler(tmp_path):
+    spec = _write_spec(tmp_path / "spec.json", [
+        {"types": "f32f32f32", "target": "generic", "tiles": [[6, 8], [1, 8]], "static_k": [None, 64]},
+        {"types": "s8s8s32", "target": "generic", "shapes": [[16, 64, 64]]},
+    ])
+    out = tmp_path / "kernels"
+    proc = subprocess.run([sys.executable, "-m", "ukernels.codegen", "build", "--spec", spec, "-o", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "[5/5]" in proc.stderr and "built 5 kernels" in proc.stderr  # progress
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["format"] == "ukernels-kernels" and len(manifest["kernels"]) == 5
+    # a process with no compiler on PATH and an empty cache: only the prebuilt library can serve
+    code = ("import numpy as np, shutil, ukernels; assert shutil.which('cc') is None and shutil.which('gcc') is None; "
+            "a = np.arange(12 * 64, dtype=np.float32).reshape(12, 64) % 5; b = np.ones((64, 40), np.float32); "
+            "d = ukernels.explain(12, 40, 64, backend='codegen'); "
+            "assert d['kernel_origin'] == 'prebuilt', d; "
+            "assert np.array_equal(ukernels.matmul(a, b, backend='codegen'), a @ b); "
+            "assert ukernels.explain(12, 40, 64)['backend'] == 'codegen'; print(d['function'])")
+    nocc = tmp_path / "bin"
+    nocc.mkdir()
+    env = {"PATH": str(nocc), "HOME": str(tmp_path), "UKERNELS_ISA": "generic",
+           "UKERNELS_KERNEL_PATH": str(out), "UKERNELS_CACHE_DIR": str(tmp_path / "empty-cache")}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.strip() == "ukg_mmt4d_f32f32f32_6x8x1_k64__generic"
+
+
+def test_generator_rejects_bad_spec_files(tmp_path):
+    bad = _write_spec(tmp_path / "bad.json", [{"types": "f32f32f32", "target": "avx2", "tiles": [[4, 12]]}])
+    proc = subprocess.run([sys.executable, "-m", "ukernels.codegen", "build", "--spec", bad, "-o",
+                           str(tmp_path / "o")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "multiple of the avx2 vector width" in proc.stderr
+    (tmp_path / "nojson.json").write_text("{")
+    proc = subprocess.run([sys.executable, "-m", "ukernels.codegen", "build", "--spec",
+                           str(tmp_path / "nojson.json"), "-o", str(tmp_path / "o")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "cannot read kernel spec file" in proc.stderr
+
+
+@pytest.mark.parametrize("damage", ["library", "manifest", "foreign"])
+def test_damaged_or_foreign_manifest_is_ignored_with_a_warning(tmp_path, monkeypatch, damage):
+    from ukernels.codegen import generator, prebuilt
+    out = tmp_path / "k"
+    generator.build([KernelSpec("f32f32f32", 2, 8, "generic")], str(out), progress=None)
+    if damage == "library":
+        with open(out / "libukernels_kernels.so", "r+b") as f:
+            f.truncate(64)
+    elif damage == "manifest":
+        (out / "manifest.json").write_text("{not json")
+    else:
+        (out / "manifest.json").write_text(json.dumps({"format": "something-else", "version": 9}))
+    monkeypatch.setenv("UKERNELS_KERNEL_PATH", str(out))
+    prebuilt.reset()
+    with pytest.warns(RuntimeWarning, match="ignoring pre-generated kernels"):
+        assert prebuilt.find(KernelSpec("f32f32f32", 2, 8, "generic")) is None
+
+
+def test_tune_persists_the_winner_and_auto_then_uses_codegen(tmp_path, monkeypatch):
+    from ukernels.codegen import tuning
+    monkeypatch.setenv("UKERNELS_CACHE_DIR", str(tmp_path / "c"))
+    monkeypatch.setenv("UKERNELS_ISA", "generic")
+    tuning.forget()
+    cache.clear_memo()
+    assert ukernels.explain(24, 40, 32)["backend"] == "ukernel"
+    r = ukernels.codegen.tune(24, 40, 32, repeats=1)
+    assert r["tile"] in r["results"] and os.path.exists(tuning.tuned_path())
+    saved = json.loads(open(tuning.tuned_path()).read())
+    assert saved["f32f32f32:generic:24x40x32"] == list(r["tile"][:2])
+    d = ukernels.explain(24, 40, 32)
+    assert d["backend"] == "codegen" and d["ukernel_tile"] == "%dx%dx1" % r["tile"][:2]
+    a = (np.arange(24 * 32, dtype=np.float32).reshape(24, 32) % 7) - 3
+    b = (np.arange(32 * 40, dtype=np.float32).reshape(32, 40) % 5) - 2
+    np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)
+    # "auto" falls back to the handwritten kernels, with a warning, when it cannot compile
+    from ukernels.runtime import dispatch
+    monkeypatch.setattr(dispatch, "_warned_fallback", False)
+    monkeypatch.setenv("CC", "false")
+    monkeypatch.setenv("UKERNELS_CACHE_DIR", str(tmp_path / "c"))  # tuned.json stays; kernel cache is warm ...
+    cache.clear_memo()
+    for p in (tmp_path / "c").rglob("*.so"):
+        p.unlink()  # ... but no kernel can be loaded or compiled now
+    with pytest.warns(RuntimeWarning, match="falls back to the handwritten"):
+        np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)

@@ -80,7 +80,9 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
         activation: None, ``"relu"`` or ``"gelu"`` (erf form; float32 only).
         backend: ``"ukernel"`` (handwritten C kernels), ``"codegen"`` (a kernel
             generated from the Jinja2 templates for this tile and ISA, compiled on
-            first use and cached on disk) or ``"auto"`` (currently the handwritten kernels).
+            first use and cached on disk) or ``"auto"`` (a generated kernel when one is
+            pre-generated for this shape or the shape was tuned with
+            ``ukernels.codegen.tune``, else the handwritten kernels).
 
     Returns:
         A new C-contiguous (M, N) array: float32 for float32 inputs, int32
@@ -107,7 +109,7 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
 
 
 def resolve_backend(backend: str) -> str:
-    """The concrete backend for ``backend``. Rule for "auto": the handwritten
-    ukernels (generated kernels are used only when asked for, until pre-built
-    and tuned kernels can be picked without compiling on the call path)."""
-    return "ukernel" if backend == "auto" else backend
+    """The backend name the dispatch resolves ("auto" is decided per shape there:
+    a generated kernel when one is pre-generated for the shape or the shape was
+    tuned on this machine, else the handwritten ukernels)."""
+    return backend

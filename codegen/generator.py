@@ -1,0 +1,111 @@
+"""The build-time generator: render every kernel a spec file lists, compile
+each with its target's flags, link them into one shared library, and write a
+manifest the runtime loads (so pre-generated kernels need no compiler at run
+time).
+
+Spec file (JSON)::
+
+    {"kernels": [
+      {"types": "f32f32f32", "target": "avx2", "tiles": [[6, 16], [1, 16]], "static_k": [null, 186]},
+      {"types": "s8s8s32", "target": "avx512_vnni", "tiles": [[16, 16]]},
+      {"types": "f32f32f32", "target": "avx512", "shapes": [[16, 4096, 4096]]}
+    ]}
+
+``tiles`` entries are [M0, N0]; ``static_k`` (default [null]) lists K trip
+counts to specialise for (null: any K). ``shapes`` entries [M, N, K] derive
+the tile the runtime would choose for that shape (and its narrow variant).
+
+Manifest (``manifest.json`` beside the library)::
+
+    {"format": "ukernels-kernels", "version": 1, "library": "libukernels_kernels.so",
+     "library_sha256": "...", "compiler": "...", "kernels": [{"name": ..., "spec": {...}}, ...]}
+"""
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from typing import Iterable, List
+
+from ukernels.codegen import compiler
+from ukernels.codegen.render import KernelSpec, render
+from ukernels.codegen.tiles import choose_tile
+
+MANIFEST = "manifest.json"
+FORMAT = "ukernels-kernels"
+VERSION = 1
+
+
+def specs_from_file(path: str) -> List[KernelSpec]:
+    """The kernel specs a spec file lists (validated)."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read kernel spec file {path}: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("kernels"), list):
+        raise ValueError(f"{path}: expected a JSON object with a list 'kernels'")
+    specs: List[KernelSpec] = []
+    for i, entry in enumerate(doc["kernels"]):
+        where = f"{path}: kernels[{i}]"
+        if not isinstance(entry, dict) or "types" not in entry or "target" not in entry:
+            raise ValueError(f"{where}: needs 'types' and 'target'")
+        ks = entry.get("static_k", [None])
+        tiles = [tuple(t) for t in entry.get("tiles", [])]
+        for shape in entry.get("shapes", []):
+            if len(shape) != 3:
+                raise ValueError(f"{where}: shapes entries are [M, N, K]")
+            M0, N0, _ = choose_tile(entry["types"], entry["target"], int(shape[0]))
+            tiles.append((M0, N0))
+        if not tiles:
+            raise ValueError(f"{where}: list 'tiles' or 'shapes'")
+        for M0, N0 in tiles:
+            for k in ks:
+                spec = KernelSpec(entry["types"], int(M0), int(N0), entry["target"], None if k is None else int(k))
+                spec.check()
+                if spec not in specs:
+                    specs.append(spec)
+    return specs
+
+
+def build(specs: Iterable[KernelSpec], out_dir: str, jobs: int = 0, progress=sys.stderr) -> str:
+    """Builds the library + manifest into ``out_dir``; returns the manifest path."""
+    specs = list(specs)
+    os.makedirs(out_dir, exist_ok=True)
+    log_dir = os.path.join(out_dir, "logs")
+    lib_name = "libukernels_kernels.so"
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ukg_build_") as tmp:
+        def one(item):
+            i, spec = item
+            obj = os.path.join(tmp, f"{i:05d}_{spec.name}.o")
+            compiler.compile_object(render(spec), obj, spec.check(), log_dir)
+            return obj
+
+        objects: List[str] = []
+        with ThreadPoolExecutor(max_workers=jobs or (os.cpu_count() or 1)) as pool:
+            for n, obj in enumerate(pool.map(one, enumerate(specs)), 1):
+                objects.append(obj)
+                if progress is not None:
+                    print(f"[{n}/{len(specs)}] {os.path.basename(obj)[6:-2]}", file=progress, flush=True)
+        tmp_lib = os.path.join(out_dir, f".tmp-{os.getpid()}-{lib_name}")
+        compiler.link_shared(objects, tmp_lib, log_dir)
+        os.replace(tmp_lib, os.path.join(out_dir, lib_name))
+    with open(os.path.join(out_dir, lib_name), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    manifest = {"format": FORMAT, "version": VERSION, "library": lib_name, "library_sha256": digest,
+                "compiler": compiler.compiler_identity(), "kernels": [
+                    {"name": s.name, "spec": asdict(s)} for s in specs]}
+    path = os.path.join(out_dir, MANIFEST)
+    fd, tmp_manifest = tempfile.mkstemp(prefix=".tmp-", dir=out_dir)
+    with os.fdopen(fd, "w") as f:
+        json.dump(manifest, f, indent=1)
+    os.chmod(tmp_manifest, 0o644)  # mkstemp makes 0600; installed kernels are world-readable
+    os.replace(tmp_manifest, path)
+    if progress is not None:
+        print(f"built {len(specs)} kernels into {os.path.join(out_dir, lib_name)} in "
+              f"{time.perf_counter() - t0:.1f} s", file=progress, flush=True)
+    return path

@@ -1,0 +1,132 @@
+"""``ukernels.codegen.tune`` (this module: tuning): benchmark candidate register tiles for one
+problem on this machine and persist the winner beside the kernel cache
+(``<cache root>/tuned.json``); later resolutions of that (types, target,
+shape) use it, and ``backend="auto"`` then prefers the generated kernel."""
+import json
+import os
+import tempfile
+import threading
+import time
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ukernels.codegen import targets
+from ukernels.codegen.cache import cache_dir
+from ukernels.codegen.render import KernelSpec
+from ukernels.codegen.tiles import K0_OF
+
+_lock = threading.Lock()
+_loaded: Dict[str, Dict[str, List[int]]] = {}
+
+
+def tuned_path() -> str:
+    return os.path.join(os.path.dirname(cache_dir()), "tuned.json")
+
+
+def _key(types: str, target: str, M: int, N: int, K: int) -> str:
+    return f"{types}:{target}:{M}x{N}x{K}"
+
+
+def _table() -> Dict[str, List[int]]:
+    path = tuned_path()
+    table = _loaded.get(path)
+    if table is None:
+        try:
+            with open(path) as f:
+                table = json.load(f)
+            if not isinstance(table, dict):
+                table = {}
+        except (OSError, ValueError):
+            table = {}
+        _loaded[path] = table
+    return table
+
+
+def tuned_tile(types: str, target: str, M: int, N: int, K: int) -> Optional[Tuple[int, int, int]]:
+    """The persisted winner for this problem, if tuned."""
+    hit = _table().get(_key(types, target, M, N, K))
+    return (hit[0], hit[1], K0_OF[types]) if hit else None
+
+
+def candidates(types: str, target: str, M: int) -> List[Tuple[int, int]]:
+    """Register tiles that fit ``target`` (N0 multiples of the vector width)."""
+    t = targets.target(target)
+    lanes = t.f32_lanes if types == "f32f32f32" else (t.s32_lanes or 8)
+    out = []
+    for nv in (1, 2, 3, 4):
+        N0 = nv * lanes
+        for M0 in (1, 2, 4, 6, 8, 12, 16):
+            if M0 > max(M, 1) * 2 and M0 > 1:
+                continue
+            spec = KernelSpec(types, M0, N0, target)
+            try:
+                spec.check()
+            except ValueError:
+                continue
+            out.append((M0, N0))
+    return out
+
+
+def tune(m: int, n: int, k: int, *, dtype="float32", target: Optional[str] = None, repeats: int = 5,
+         verbose: bool = False) -> Dict[str, object]:
+    """Benchmarks every candidate tile for an (m, k) x (k, n) product of ``dtype``
+    on ``target`` (default: the best for the active ISA), persists the fastest,
+    and returns {"tile": (M0, N0, K0), "results": {tile: seconds}}."""
+    from ukernels import cpu
+    from ukernels.abi import element_types_for
+    from ukernels.runtime.dispatch import run_matmul
+    dt = np.dtype(dtype)
+    types = element_types_for(dt, dt)
+    if types is None:
+        raise TypeError(f"tune: unsupported dtype {dt}; use float32 or int8")
+    isa = cpu.active_isa()
+    target = target or targets.target_for_isa(isa, types.name)
+    if target not in targets.host_targets():
+        raise ValueError(f"tune: this CPU cannot run target {target!r}; runnable: {targets.host_targets()}")
+    rng = np.random.default_rng(0)
+    if types.name == "f32f32f32":
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+    else:
+        a = rng.integers(-128, 128, (m, k), dtype=np.int8)
+        b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+    results: Dict[Tuple[int, int, int], float] = {}
+    for M0, N0 in candidates(types.name, target, m):
+        tile = (M0, N0, K0_OF[types.name])
+        fn = lambda: run_matmul(a, b, types, [], isa, "codegen", tile=tile, target=target)  # noqa: E731
+        t0 = time.perf_counter()
+        fn()  # compile + warm up
+        fn()
+        t1 = time.perf_counter()
+        fn()
+        batch = max(1, int(0.01 / max(time.perf_counter() - t1, 1e-7)))  # ~10 ms batches
+        best_t = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(batch):
+                fn()
+            best_t = min(best_t, (time.perf_counter() - t0) / batch)
+        results[tile] = best_t
+        if verbose:
+            print(f"  {M0}x{N0}: {2 * m * n * k / results[tile] / 1e9:.1f} GOP/s")
+    best = min(results, key=results.get)
+    with _lock:
+        table = dict(_table())
+        table[_key(types.name, target, m, n, k)] = [best[0], best[1]]
+        path = tuned_path()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+        with os.fdopen(fd, "w") as f:
+            json.dump(table, f, indent=1)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+        _loaded[path] = table
+    from ukernels.runtime import dispatch
+    dispatch._auto_choice.clear()  # "auto" may now pick the tuned kernel
+    return {"tile": best, "target": target, "results": results}
+
+
+def forget() -> None:
+    """Drop the in-process view of tuned.json (tests)."""
+    _loaded.clear()
