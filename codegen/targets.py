@@ -35,6 +35,7 @@ class Target:
     s32_load: str = ""
     s32_store: str = ""
     s32_zero: str = ""  # used as is
+    s16_vec: str = ""  # type of the widened s16 operands (rhs pairs, lhs pair broadcast)
     s8_rhs_widen: str = ""  # {0}: const int8_t* to 2*lanes bytes -> s16 pair vector
     s8_lhs_pair_bcast: str = ""  # {0}: const int8_t* to 2 bytes -> broadcast s16 pair
     s8_dot2: str = ""  # acc {2} += pairwise s16 dot of {0}, {1}
@@ -94,7 +95,7 @@ AVX2 = Target(
     s32_vec="__m256i", s32_lanes=8, s32_load="_mm256_loadu_si256((const __m256i*)({0}))",
     s32_store="_mm256_storeu_si256((__m256i*)({0}), {1})", s32_zero="_mm256_setzero_si256()",
     s8_rhs_widen="ukg_widen16_avx2({0})", s8_lhs_pair_bcast="ukg_pair_bcast_avx2({0})",
-    s8_dot2="_mm256_add_epi32({2}, _mm256_madd_epi16({0}, {1}))",
+    s8_dot2="_mm256_add_epi32({2}, _mm256_madd_epi16({0}, {1}))", s16_vec="__m256i",
     preamble=_X86_S8_PREAMBLE_AVX2,
 )
 
@@ -111,7 +112,7 @@ AVX512 = Target(
     s32_vec="__m512i", s32_lanes=16, s32_load="_mm512_loadu_si512((const void*)({0}))",
     s32_store="_mm512_storeu_si512((void*)({0}), {1})", s32_zero="_mm512_setzero_si512()",
     s8_rhs_widen="ukg_widen32_avx512({0})", s8_lhs_pair_bcast="ukg_pair_bcast_avx512({0})",
-    s8_dot2="_mm512_add_epi32({2}, _mm512_madd_epi16({0}, {1}))",
+    s8_dot2="_mm512_add_epi32({2}, _mm512_madd_epi16({0}, {1}))", s16_vec="__m512i",
     preamble=_X86_S8_PREAMBLE_AVX512,
 )
 
@@ -121,7 +122,30 @@ AVX512_VNNI = replace(
     s8_dot2="_mm512_dpwssd_epi32({2}, {0}, {1})",
 )
 
-TARGETS: Dict[str, Target] = {t.name: t for t in (GENERIC, AVX2, AVX512, AVX512_VNNI)}
+_NEON_PREAMBLE = r"""
+static inline int16x8_t ukg_pair_bcast_neon(const int8_t* p) {
+  const int16_t pair[2] = {p[0], p[1]};
+  int32_t v; memcpy(&v, pair, 4); return vreinterpretq_s16_s32(vdupq_n_s32(v));
+}
+"""
+
+# aarch64 Advanced SIMD (baseline on aarch64). s8 with K0 = 2: rhs pairs of 4
+# columns widened to s16x8, lhs pair broadcast, widening multiplies of each
+# half and a pairwise add give the 4 column sums.
+NEON = Target(
+    name="neon", arch="aarch64", cflags=("-O3",), required_cpu=lib.UK_CPU_ARM_NEON, vector_registers=32,
+    includes=("arm_neon.h", "string.h", "stdint.h"),
+    f32_vec="float32x4_t", f32_lanes=4, f32_load="vld1q_f32({0})", f32_store="vst1q_f32({0}, {1})",
+    f32_zero="vdupq_n_f32(0.0f)", f32_bcast="vld1q_dup_f32({0})", f32_fma="vfmaq_f32({2}, {0}, {1})",
+    f32_add="vaddq_f32({0}, {1})",
+    s32_vec="int32x4_t", s32_lanes=4, s32_load="vld1q_s32({0})", s32_store="vst1q_s32({0}, {1})",
+    s32_zero="vdupq_n_s32(0)", s16_vec="int16x8_t",
+    s8_rhs_widen="vmovl_s8(vld1_s8({0}))", s8_lhs_pair_bcast="ukg_pair_bcast_neon({0})",
+    s8_dot2="vaddq_s32({2}, vpaddq_s32(vmull_s16(vget_low_s16({0}), vget_low_s16({1})), vmull_high_s16({0}, {1})))",
+    preamble=_NEON_PREAMBLE,
+)
+
+TARGETS: Dict[str, Target] = {t.name: t for t in (GENERIC, AVX2, AVX512, AVX512_VNNI, NEON)}
 
 
 # Codegen targets usable at each ISA level, oldest first.
@@ -129,6 +153,7 @@ _ISA_TARGETS = {
     "generic": ("generic",),
     "avx2": ("generic", "avx2"),
     "avx512": ("generic", "avx2", "avx512", "avx512_vnni"),
+    "neon": ("generic", "neon"),
 }
 
 
@@ -162,7 +187,8 @@ def host_targets() -> List[str]:
     machine = platform.machine().lower()
     out = []
     for t in TARGETS.values():
-        arch_ok = t.arch == "any" or (t.arch == "x86_64" and machine in ("x86_64", "amd64"))
+        arch_ok = (t.arch == "any" or (t.arch == "x86_64" and machine in ("x86_64", "amd64"))
+                   or (t.arch == "aarch64" and machine in ("aarch64", "arm64")))
         if arch_ok and (bits & t.required_cpu) == t.required_cpu:
             out.append(t.name)
     return out
