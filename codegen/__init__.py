@@ -2,8 +2,10 @@
 tile, element-type triple and ISA, compiled by the system C compiler on first
 use into an on-disk cache, and called through the same ABI as the
 handwritten kernels (``uk_mmt4d_fn_t``)."""
-from ukernels.codegen.compiler import CompileError, CompilerNotFound
-from ukernels.codegen.render import KernelSpec, render
+# Relative imports only at module level: setup.py loads this package standalone
+# (before ukernels is installed) to run the build-time generator.
+from .compiler import CompileError, CompilerNotFound
+from .render import KernelSpec, render
 
 CodegenError = (CompileError, CompilerNotFound)
 

@@ -15,13 +15,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     b.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     if args.command == "build":
-        from ukernels.codegen.generator import build, specs_from_file
+        from ukernels.codegen.generator import build, specs_and_shapes_from_file
         try:
-            specs = specs_from_file(args.spec)
+            specs, shapes = specs_and_shapes_from_file(args.spec)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        build(specs, args.output, jobs=args.jobs, progress=None if args.quiet else sys.stderr)
+        build(specs, args.output, jobs=args.jobs, progress=None if args.quiet else sys.stderr, shapes=shapes)
     return 0
 
 

@@ -111,9 +111,9 @@ def _load_or_build(spec: KernelSpec) -> CompiledKernel:
     from ukernels.codegen import prebuilt
     hit = prebuilt.find(spec)
     if hit is not None:  # pre-generated: no compiler needed
-        lib_path, symbol = hit
+        lib_path, symbol, served = hit
         handle, fn = load_symbol(lib_path, symbol)
-        return CompiledKernel(spec, symbol, lib_path, "", fn, "prebuilt", handle)
+        return CompiledKernel(served, symbol, lib_path, "", fn, "prebuilt", handle)
     key = cache_key(spec)
     d, so, meta, lock = entry_paths(key)
     if _valid_entry(so, meta, spec.name):

@@ -9,7 +9,7 @@ import tempfile
 from functools import lru_cache
 from typing import List, Optional, Sequence
 
-from ukernels.codegen.targets import Target
+from .targets import Target, _header_path
 
 
 class CompilerNotFound(RuntimeError):
@@ -27,8 +27,7 @@ class CompileError(RuntimeError):
 
 def include_dir() -> str:
     """Directory holding uk_api.h (shipped inside the package)."""
-    import ukernels
-    return os.path.join(os.path.dirname(os.path.abspath(ukernels.__file__)), "include")
+    return os.path.dirname(_header_path())
 
 
 def compiler_command() -> List[str]:

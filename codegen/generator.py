@@ -28,11 +28,11 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from typing import Iterable, List
+from typing import Dict, Iterable, List, Optional
 
-from ukernels.codegen import compiler
-from ukernels.codegen.render import KernelSpec, render
-from ukernels.codegen.tiles import choose_tile
+from . import compiler
+from .render import KernelSpec, render
+from .tiles import choose_tile
 
 MANIFEST = "manifest.json"
 FORMAT = "ukernels-kernels"
@@ -41,39 +41,58 @@ VERSION = 1
 
 def specs_from_file(path: str) -> List[KernelSpec]:
     """The kernel specs a spec file lists (validated)."""
+    return specs_and_shapes_from_file(path)[0]
+
+
+def specs_and_shapes_from_file(path: str):
+    """(specs, {spec: [[M, N, K], ...]}): the shapes each kernel was generated for."""
     try:
         with open(path) as f:
             doc = json.load(f)
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read kernel spec file {path}: {exc}") from exc
+    return specs_and_shapes(doc, path)
+
+
+def specs_and_shapes(doc, path: str = "spec"):
     if not isinstance(doc, dict) or not isinstance(doc.get("kernels"), list):
         raise ValueError(f"{path}: expected a JSON object with a list 'kernels'")
     specs: List[KernelSpec] = []
+    shapes_of: Dict[KernelSpec, List[List[int]]] = {}
     for i, entry in enumerate(doc["kernels"]):
         where = f"{path}: kernels[{i}]"
         if not isinstance(entry, dict) or "types" not in entry or "target" not in entry:
             raise ValueError(f"{where}: needs 'types' and 'target'")
         ks = entry.get("static_k", [None])
-        tiles = [tuple(t) for t in entry.get("tiles", [])]
+        tiles = [(tuple(t), None) for t in entry.get("tiles", [])]
         for shape in entry.get("shapes", []):
             if len(shape) != 3:
                 raise ValueError(f"{where}: shapes entries are [M, N, K]")
             M0, N0, _ = choose_tile(entry["types"], entry["target"], int(shape[0]))
-            tiles.append((M0, N0))
+            tiles.append(((M0, N0), [int(x) for x in shape]))
         if not tiles:
             raise ValueError(f"{where}: list 'tiles' or 'shapes'")
-        for M0, N0 in tiles:
+        for (M0, N0), shape in tiles:
             for k in ks:
                 spec = KernelSpec(entry["types"], int(M0), int(N0), entry["target"], None if k is None else int(k))
-                spec.check()
+                try:
+                    spec.check()
+                except ValueError as exc:
+                    raise ValueError(f"{where}: {exc}") from None
                 if spec not in specs:
                     specs.append(spec)
-    return specs
+                if shape is not None and shape not in shapes_of.setdefault(spec, []):
+                    shapes_of[spec].append(shape)
+    return specs, shapes_of
 
 
-def build(specs: Iterable[KernelSpec], out_dir: str, jobs: int = 0, progress=sys.stderr) -> str:
-    """Builds the library + manifest into ``out_dir``; returns the manifest path."""
+def build(specs: Iterable[KernelSpec], out_dir: str, jobs: int = 0, progress=sys.stderr,
+          shapes: Optional[Dict[KernelSpec, List[List[int]]]] = None) -> str:
+    """Builds the library + manifest into ``out_dir``; returns the manifest path.
+    ``shapes`` records, per kernel, the problem shapes it was generated for
+    (``backend="auto"`` prefers generated kernels for exactly those shapes)."""
     specs = list(specs)
+    shapes = shapes or {}
     os.makedirs(out_dir, exist_ok=True)
     log_dir = os.path.join(out_dir, "logs")
     lib_name = "libukernels_kernels.so"
@@ -98,7 +117,7 @@ def build(specs: Iterable[KernelSpec], out_dir: str, jobs: int = 0, progress=sys
         digest = hashlib.sha256(f.read()).hexdigest()
     manifest = {"format": FORMAT, "version": VERSION, "library": lib_name, "library_sha256": digest,
                 "compiler": compiler.compiler_identity(), "kernels": [
-                    {"name": s.name, "spec": asdict(s)} for s in specs]}
+                    {"name": s.name, "spec": asdict(s), "shapes": shapes.get(s, [])} for s in specs]}
     path = os.path.join(out_dir, MANIFEST)
     fd, tmp_manifest = tempfile.mkstemp(prefix=".tmp-", dir=out_dir)
     with os.fdopen(fd, "w") as f:

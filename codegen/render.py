@@ -6,8 +6,7 @@ from typing import Optional
 
 import jinja2
 
-from ukernels.abi import ELEMENT_TYPES
-from ukernels.codegen.targets import Target, target as get_target
+from .targets import Target, target as get_target
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 _TEMPLATES = {"f32f32f32": "mmt4d_f32.c.j2", "s8s8s32": "mmt4d_s8.c.j2"}
@@ -80,6 +79,3 @@ def render(spec: KernelSpec) -> str:
     return template.render(name=spec.name, t=t, M0=spec.M0, N0=spec.N0, static_k=spec.static_k,
                            KS=k_split(spec))
 
-
-def element_types(spec: KernelSpec):
-    return ELEMENT_TYPES[spec.types]

@@ -3,10 +3,38 @@ vector operations the templates use, its register budget, compiler flags,
 and the CPU bits it needs at run time. Templates never concatenate ISA
 strings themselves; they ask the target.
 """
+import os
+import re
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Tuple
 
-from ukernels._lib import lib
+
+def _header_path() -> str:
+    """uk_api.h: ukernels/include/ beside this package when installed
+    (ukernels/codegen/), or from the repository root (codegen/)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for cand in (os.path.join(here, "..", "include", "uk_api.h"),
+                 os.path.join(here, "..", "ukernels", "include", "uk_api.h")):
+        if os.path.exists(cand):
+            return os.path.normpath(cand)
+    raise FileNotFoundError("uk_api.h not found beside ukernels.codegen")
+
+
+def _cpu_bits_from_header() -> Dict[str, int]:
+    """The UK_CPU_* bits as the ABI header defines them (its single definition),
+    read without the compiled extension so the generator also runs at build time."""
+    with open(_header_path()) as f:
+        text = f.read()
+    return {m.group(1): 1 << int(m.group(2))
+            for m in re.finditer(r"#define\s+(UK_CPU_\w+)\s+\(1ull\s*<<\s*(\d+)\)", text)}
+
+
+class _Bits:
+    def __init__(self, bits: Dict[str, int]):
+        self.__dict__.update(bits)
+
+
+lib = _Bits(_cpu_bits_from_header())
 
 
 @dataclass(frozen=True)
@@ -160,7 +188,7 @@ _ISA_TARGETS = {
 def target_for_isa(isa: str, types: str = "f32f32f32") -> str:
     """The newest codegen target usable at ISA level ``isa`` on this CPU for
     ``types`` (f32 kernels never need VNNI, so they stay on "avx512")."""
-    from ukernels import cpu
+    from ukernels import cpu  # run time only (needs the built extension)
     bits = cpu.isa_cpu_bits(isa)
     best = "generic"
     for name in _ISA_TARGETS.get(isa, ("generic",)):
@@ -181,7 +209,7 @@ def target(name: str) -> Target:
 
 def host_targets() -> List[str]:
     """Targets whose generated code this CPU can run."""
-    from ukernels import cpu
+    from ukernels import cpu  # run time only (needs the built extension)
     bits = cpu.cpu_bits()
     import platform
     machine = platform.machine().lower()

@@ -42,16 +42,18 @@ _warned_fallback = False
 
 
 def _auto_uses_codegen(types: ElementTypes, M: int, N: int, K: int, isa: str, nthreads: int) -> bool:
-    """The "auto" rule: a generated kernel when one is pre-generated for this
-    shape's spec or the shape was tuned on this machine; else handwritten."""
+    """The "auto" rule: a generated kernel when a manifest lists one generated
+    for exactly this shape, or the shape was tuned on this machine; else the
+    handwritten ukernels. (Prebuilt kernels listed only by tile serve
+    backend="codegen" without a compiler but do not change "auto".)"""
     from ukernels._env import getenv
     key = (types.name, M, N, K, isa, nthreads, getenv("UKERNELS_KERNEL_PATH"), getenv("UKERNELS_CACHE_DIR"))
     hit = _auto_choice.get(key)
     if hit is None:
         from ukernels.codegen import prebuilt, targets, tuning
         target = targets.target_for_isa(isa, types.name)
-        _, spec = _codegen_plan(types, M, N, K, isa, nthreads)
-        hit = prebuilt.find(spec) is not None or tuning.tuned_tile(types.name, target, M, N, K) is not None
+        hit = (prebuilt.generated_for_shape(types.name, target, M, N, K)
+               or tuning.tuned_tile(types.name, target, M, N, K) is not None)
         _auto_choice[key] = hit
     return hit
 

@@ -26,6 +26,16 @@ def kernel_cache(tmp_path_factory, monkeypatch):
     return root
 
 
+@pytest.fixture
+def no_builtin_prebuilt(monkeypatch, tmp_path):
+    """Hide the package's own pre-generated kernels (built by setup.py)."""
+    from ukernels.codegen import prebuilt
+    monkeypatch.setattr(prebuilt, "BUILTIN_DIR", str(tmp_path / "no-builtin"))
+    cache.clear_memo()
+    yield
+    cache.clear_memo()
+
+
 def _skip_unless_target(name):
     if name not in targets.host_targets():
         t = targets.target(name)
@@ -116,7 +126,7 @@ def test_matmul_codegen_random_floats_within_k_scaled_tolerance(isa):
 
 # ---- the cache -------------------------------------------------------------
 
-SPEC = KernelSpec("f32f32f32", 4, 8, "generic", 7)
+SPEC = KernelSpec("f32f32f32", 5, 8, "generic", 7)  # not in codegen/default_kernels.json
 
 
 def test_cache_miss_then_memo_then_disk_hit():
@@ -138,7 +148,7 @@ def test_cache_miss_then_memo_then_disk_hit():
 def test_corrupt_entry_is_rebuilt(damage):
     # Built by another process and never loaded here: a library this process has
     # mapped must not be damaged in place (the cache itself only ever replaces files).
-    spec = KernelSpec("f32f32f32", 4, 8, "generic", {"truncate": 101, "garbage": 102, "no-metadata": 103}[damage])
+    spec = KernelSpec("f32f32f32", 3, 8, "generic", {"truncate": 101, "garbage": 102, "no-metadata": 103}[damage])
     code = ("from ukernels.codegen import cache; from ukernels.codegen.render import KernelSpec; "
             f"print(cache.get_kernel(KernelSpec(*{(spec.types, spec.M0, spec.N0, spec.target, spec.static_k)!r})).path)")
     so = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -156,9 +166,9 @@ def test_corrupt_entry_is_rebuilt(damage):
     k2 = cache.get_kernel(spec)
     assert k2.origin == "compiled" and k2.path == so
     K = spec.static_k
-    out = np.zeros(4 * 8, np.float32)
-    mmt4d(np.ones(4 * K, np.float32), np.ones(8 * K, np.float32), out, types=ELEMENT_TYPES["f32f32f32"],
-          M=1, N=1, K=K, M0=4, N0=8, K0=1, fn=k2.fn)
+    out = np.zeros(3 * 8, np.float32)
+    mmt4d(np.ones(3 * K, np.float32), np.ones(8 * K, np.float32), out, types=ELEMENT_TYPES["f32f32f32"],
+          M=1, N=1, K=K, M0=3, N0=8, K0=1, fn=k2.fn)
     assert (out == K).all()
 
 
@@ -177,7 +187,7 @@ def test_flags_or_compiler_change_is_a_miss(monkeypatch):
 def test_two_processes_compile_the_same_kernel_at_once(tmp_path):
     env = dict(os.environ, UKERNELS_CACHE_DIR=str(tmp_path))
     code = ("from ukernels.codegen import cache; from ukernels.codegen.render import KernelSpec; "
-            "k = cache.get_kernel(KernelSpec('f32f32f32', 2, 8, 'generic', 5)); print(k.origin, k.path)")
+            "k = cache.get_kernel(KernelSpec('f32f32f32', 3, 8, 'generic', 5)); print(k.origin, k.path)")
     procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
              for _ in range(2)]
     outs = [p.communicate(timeout=120)[0].split() for p in procs]
@@ -188,12 +198,12 @@ def test_two_processes_compile_the_same_kernel_at_once(tmp_path):
     assert not leftovers
 
 
-def test_compile_failure_names_compiler_command_and_log(monkeypatch, tmp_path):
+def test_compile_failure_names_compiler_command_and_log(monkeypatch, tmp_path, no_builtin_prebuilt):
     monkeypatch.setenv("UKERNELS_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("CC", "false")
     cache.clear_memo()
     with pytest.raises(CompileError) as err:
-        cache.get_kernel(KernelSpec("f32f32f32", 3, 8, "generic"))
+        cache.get_kernel(KernelSpec("f32f32f32", 3, 8, "generic"))  # not prebuilt: must compile
     msg = str(err.value)
     assert "false exited with" in msg and "command: false" in msg and os.path.exists(err.value.stderr_path)
     with pytest.raises(CompileError):
@@ -220,7 +230,7 @@ def test_bad_specs_are_rejected():
 def test_explain_api_and_cli():
     d = ukernels.explain(16, 4096, 4096, backend="codegen", source=True)
     assert d["backend"] == "codegen" and d["function"].startswith("ukg_mmt4d_f32f32f32_")
-    assert d["function"] in d["source"] and d["rhs_packing"].startswith("in-tile")
+    assert d["function"] in d["source"] and d["rhs_packing"].startswith("in-tile")  # the served kernel's source
     h = ukernels.explain(1024, 1024, 1024, dtype="int8", backend="ukernel")
     assert h["function"].startswith("uk_mmt4d_tile_s8s8s32_") and h["ukernel_tile"].endswith("x2")
     out = subprocess.run([sys.executable, "-m", "ukernels", "explain", "8", "8", "8", "--backend", "codegen"],
@@ -240,6 +250,7 @@ def _write_spec(path, kernels):
 def test_generator_cli_end_to_end_then_load_without_a_compiler(tmp_path):
     spec = _write_spec(tmp_path / "spec.json", [
         {"types": "f32f32f32", "target": "generic", "tiles": [[6, 8], [1, 8]], "static_k": [None, 64]},
+        {"types": "f32f32f32", "target": "generic", "shapes": [[12, 40, 64]], "static_k": [64]},
         {"types": "s8s8s32", "target": "generic", "shapes": [[16, 64, 64]]},
     ])
     out = tmp_path / "kernels"
@@ -255,7 +266,8 @@ def test_generator_cli_end_to_end_then_load_without_a_compiler(tmp_path):
             "d = ukernels.explain(12, 40, 64, backend='codegen'); "
             "assert d['kernel_origin'] == 'prebuilt', d; "
             "assert np.array_equal(ukernels.matmul(a, b, backend='codegen'), a @ b); "
-            "assert ukernels.explain(12, 40, 64)['backend'] == 'codegen'; print(d['function'])")
+            "assert ukernels.explain(12, 40, 64)['backend'] == 'codegen'; "  # generated for this shape
+            "assert ukernels.explain(13, 40, 64)['backend'] == 'ukernel'; print(d['function'])")
     nocc = tmp_path / "bin"
     nocc.mkdir()
     env = {"PATH": str(nocc), "HOME": str(tmp_path), "UKERNELS_ISA": "generic",
@@ -277,7 +289,7 @@ def test_generator_rejects_bad_spec_files(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["library", "manifest", "foreign"])
-def test_damaged_or_foreign_manifest_is_ignored_with_a_warning(tmp_path, monkeypatch, damage):
+def test_damaged_or_foreign_manifest_is_ignored_with_a_warning(tmp_path, monkeypatch, damage, no_builtin_prebuilt):
     from ukernels.codegen import generator, prebuilt
     out = tmp_path / "k"
     generator.build([KernelSpec("f32f32f32", 2, 8, "generic")], str(out), progress=None)
@@ -294,7 +306,7 @@ def test_damaged_or_foreign_manifest_is_ignored_with_a_warning(tmp_path, monkeyp
         assert prebuilt.find(KernelSpec("f32f32f32", 2, 8, "generic")) is None
 
 
-def test_tune_persists_the_winner_and_auto_then_uses_codegen(tmp_path, monkeypatch):
+def test_tune_persists_the_winner_and_auto_then_uses_codegen(tmp_path, monkeypatch, no_builtin_prebuilt):
     from ukernels.codegen import tuning
     monkeypatch.setenv("UKERNELS_CACHE_DIR", str(tmp_path / "c"))
     monkeypatch.setenv("UKERNELS_ISA", "generic")
