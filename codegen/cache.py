@@ -151,9 +151,11 @@ def _load_or_build(spec: KernelSpec) -> CompiledKernel:
 def clear_memo() -> None:
     """Forget in-process resolutions and manifest indexes (tests; files are untouched)."""
     from ukernels.codegen import prebuilt
+    from ukernels.runtime import dispatch
     with _memo_lock:
         _memo.clear()
     prebuilt.reset()
+    dispatch.forget_resolutions()
 
 
 def lookup(spec: KernelSpec) -> Optional[CompiledKernel]:

@@ -123,7 +123,7 @@ def tune(m: int, n: int, k: int, *, dtype="float32", target: Optional[str] = Non
         os.replace(tmp, path)
         _loaded[path] = table
     from ukernels.runtime import dispatch
-    dispatch._auto_choice.clear()  # "auto" may now pick the tuned kernel
+    dispatch.forget_resolutions()  # "auto" and codegen resolutions may now pick the tuned tile
     return {"tile": best, "target": target, "results": results}
 
 

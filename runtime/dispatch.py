@@ -38,7 +38,14 @@ def _codegen_plan(types: ElementTypes, M: int, N: int, K: int, isa: str, nthread
 
 
 _auto_choice: dict = {}
+_resolved: dict = {}  # codegen resolutions by call signature (a repeated call costs one dict lookup)
 _warned_fallback = False
+
+
+def forget_resolutions() -> None:
+    """Drop memoised auto decisions and codegen resolutions (after tuning, in tests)."""
+    _auto_choice.clear()
+    _resolved.clear()
 
 
 def _auto_uses_codegen(types: ElementTypes, M: int, N: int, K: int, isa: str, nthreads: int) -> bool:
@@ -80,10 +87,16 @@ def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
                                   RuntimeWarning, stacklevel=4)
                 backend = "ukernel"
     if backend == "codegen":
-        from ukernels.codegen import cache
-        plan, spec = _codegen_plan(types, M, N, K, isa, nthreads, tile, target)
-        kernel = cache.get_kernel(spec)
-        return Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel)
+        from ukernels._env import getenv
+        key = (types.name, M, N, K, isa, nthreads, tile, target, getenv("UKERNELS_CACHE_DIR"), getenv("CC"),
+               getenv("UKERNELS_KERNEL_PATH"))
+        hit = _resolved.get(key)
+        if hit is None:
+            from ukernels.codegen import cache
+            plan, spec = _codegen_plan(types, M, N, K, isa, nthreads, tile, target)
+            kernel = cache.get_kernel(spec)
+            hit = _resolved[key] = Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel)
+        return hit
     plan = plan_matmul(types, M, N, K, isa, nthreads)
     name = tile_function_name(types, plan.M0, plan.N0, plan.K0, isa)
     return Resolution(plan, "ukernel", name, _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK)
@@ -102,6 +115,8 @@ def run_matmul(a: np.ndarray, b: np.ndarray, types: ElementTypes, ops: Sequence[
     out = np.empty((M, N), dtype=types.acc)
     if M == 0 or N == 0:
         return out
+    if backend == "auto" and not _auto_uses_codegen(types, M, N, K, isa, threads.get_num_threads()):
+        backend = "ukernel"
     if backend == "ukernel":
         plan = plan_for(types, M, N, K, isa)
         fn, flags = _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK

@@ -30,3 +30,8 @@ def test_info_under_forced_generic_isa():
     d = json.loads(out.stdout)
     assert d["isa"] == "generic"
     assert all("generic" in t["function"] for t in d["tiles"].values())
+
+
+def test_subpackages_are_reachable_from_a_plain_import():
+    code = "import ukernels; assert callable(ukernels.codegen.tune); assert ukernels.runtime.get_num_threads() >= 1"
+    subprocess.run([sys.executable, "-c", code], check=True)

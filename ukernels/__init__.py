@@ -19,3 +19,12 @@ from ukernels.runtime.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 __all__ = ["matmul", "explain", "set_num_threads", "get_num_threads", "info", "__version__"]
+
+
+def __getattr__(name: str):
+    # ``ukernels.codegen`` / ``ukernels.runtime`` after a plain ``import ukernels``,
+    # imported on first use (codegen pulls in Jinja2, which matmul never needs).
+    if name in ("codegen", "runtime"):
+        import importlib
+        return importlib.import_module(f"ukernels.{name}")
+    raise AttributeError(f"module 'ukernels' has no attribute {name!r}")

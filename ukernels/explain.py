@@ -5,7 +5,7 @@ import numpy as np
 
 from ukernels import cpu
 from ukernels.abi import element_types_for
-from ukernels.matmul import BACKENDS, resolve_backend
+from ukernels.matmul import BACKENDS
 from ukernels.runtime.dispatch import resolve
 
 
@@ -29,7 +29,7 @@ def explain(M: int, N: int, K: int, *, dtype="float32", backend: str = "auto",
     if types is None:
         raise TypeError(f"explain: unsupported dtype {dt}; use float32 or int8")
     isa = cpu.active_isa()
-    r = resolve(types, int(M), int(N), int(K), isa, resolve_backend(backend))
+    r = resolve(types, int(M), int(N), int(K), isa, backend)
     p = r.plan
     info: Dict[str, Any] = {
         "shape": (int(M), int(N), int(K)),

@@ -4,6 +4,7 @@ from typing import List, Optional
 import numpy as np
 
 from ukernels import cpu
+from ukernels._lib import lib
 from ukernels.abi import ElementTypes, element_types_for
 from ukernels.runtime.dispatch import run_matmul
 from ukernels.runtime.epilogue import ACTIVATIONS, FLOAT_ONLY, EpilogueOp
@@ -51,7 +52,7 @@ def _epilogue(types: ElementTypes, N: int, bias, activation: Optional[str]) -> L
                             f"got {bias_arr.dtype}; convert with bias.astype(np.{types.acc.name})")
         if not bias_arr.dtype.isnative or not bias_arr.flags.aligned or bias_arr.strides[0] % bias_arr.itemsize:
             bias_arr = np.ascontiguousarray(bias_arr, dtype=types.acc)
-        ops.append(EpilogueOp(_bias_kind(), bias_arr))
+        ops.append(EpilogueOp(lib.UK_EPI_BIAS_COLUMN, bias_arr))
     if activation is not None:
         if not isinstance(activation, str) or activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {[None, *ACTIVATIONS]}, got {activation!r}")
@@ -61,11 +62,6 @@ def _epilogue(types: ElementTypes, N: int, bias, activation: Optional[str]) -> L
                              f"{types.acc} supports activation None or 'relu'")
         ops.append(EpilogueOp(kind))
     return ops
-
-
-def _bias_kind() -> int:
-    from ukernels._lib import lib
-    return lib.UK_EPI_BIAS_COLUMN
 
 
 def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
@@ -104,12 +100,4 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
                          f"a.shape[1] must equal b.shape[0]")
     types = _element_types(a, b)
     ops = _epilogue(types, b.shape[1], bias, activation)
-    isa = cpu.active_isa()
-    return run_matmul(a, b, types, ops, isa, resolve_backend(backend))
-
-
-def resolve_backend(backend: str) -> str:
-    """The backend name the dispatch resolves ("auto" is decided per shape there:
-    a generated kernel when one is pre-generated for the shape or the shape was
-    tuned on this machine, else the handwritten ukernels)."""
-    return backend
+    return run_matmul(a, b, types, ops, cpu.active_isa(), backend)
