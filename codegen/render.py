@@ -10,7 +10,6 @@ from .targets import Target, target as get_target
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 _TEMPLATES = {"f32f32f32": "mmt4d_f32.c.j2", "s8s8s32": "mmt4d_s8.c.j2"}
-_K0 = {"f32f32f32": 1, "s8s8s32": 2}
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,8 @@ class KernelSpec:
 
     @property
     def K0(self) -> int:
-        return _K0[self.types]
+        """1 for f32; the target's s8 group size (2, or 4 with NEON sdot) for s8."""
+        return 1 if self.types == "f32f32f32" else get_target(self.target).s8_k0
 
     @property
     def name(self) -> str:

@@ -63,7 +63,8 @@ class Target:
     s32_load: str = ""
     s32_store: str = ""
     s32_zero: str = ""  # used as is
-    s16_vec: str = ""  # type of the widened s16 operands (rhs pairs, lhs pair broadcast)
+    s16_vec: str = ""  # type of the rhs / lhs operand vectors of the s8 dot (widened s16, or raw s8)
+    s8_k0: int = 2  # K0 of the s8 tiles (the dot's group size: 2 pairs, 4 for sdot)
     s8_rhs_widen: str = ""  # {0}: const int8_t* to 2*lanes bytes -> s16 pair vector
     s8_lhs_pair_bcast: str = ""  # {0}: const int8_t* to 2 bytes -> broadcast s16 pair
     s8_dot2: str = ""  # acc {2} += pairwise s16 dot of {0}, {1}
@@ -173,7 +174,22 @@ NEON = Target(
     preamble=_NEON_PREAMBLE,
 )
 
-TARGETS: Dict[str, Target] = {t.name: t for t in (GENERIC, AVX2, AVX512, AVX512_VNNI, NEON)}
+_NEON_DOTPROD_PREAMBLE = r"""
+static inline int8x16_t ukg_quad_bcast_neon(const int8_t* p) {
+  int32_t v; memcpy(&v, p, 4); return vreinterpretq_s8_s32(vdupq_n_s32(v));
+}
+"""
+
+# aarch64 with the dot-product extension: s8 tiles with K0 = 4, one sdot per
+# accumulator (4 columns x 4 k of int8 against a broadcast lhs quad).
+NEON_DOTPROD = replace(
+    NEON, name="neon_dotprod", cflags=("-O3", "-march=armv8.2-a+dotprod"),
+    required_cpu=NEON.required_cpu | lib.UK_CPU_ARM_DOTPROD, s16_vec="int8x16_t", s8_k0=4,
+    s8_rhs_widen="vld1q_s8({0})", s8_lhs_pair_bcast="ukg_quad_bcast_neon({0})",
+    s8_dot2="vdotq_s32({2}, {1}, {0})", preamble=_NEON_DOTPROD_PREAMBLE,
+)
+
+TARGETS: Dict[str, Target] = {t.name: t for t in (GENERIC, AVX2, AVX512, AVX512_VNNI, NEON, NEON_DOTPROD)}
 
 
 # Codegen targets usable at each ISA level, oldest first.
@@ -181,7 +197,7 @@ _ISA_TARGETS = {
     "generic": ("generic",),
     "avx2": ("generic", "avx2"),
     "avx512": ("generic", "avx2", "avx512", "avx512_vnni"),
-    "neon": ("generic", "neon"),
+    "neon": ("generic", "neon", "neon_dotprod"),
 }
 
 
@@ -192,8 +208,8 @@ def target_for_isa(isa: str, types: str = "f32f32f32") -> str:
     bits = cpu.isa_cpu_bits(isa)
     best = "generic"
     for name in _ISA_TARGETS.get(isa, ("generic",)):
-        if name == "avx512_vnni" and types != "s8s8s32":
-            continue
+        if name in ("avx512_vnni", "neon_dotprod") and types != "s8s8s32":
+            continue  # these differ from their base target only for s8
         if (bits & TARGETS[name].required_cpu) == TARGETS[name].required_cpu:
             best = name
     return best

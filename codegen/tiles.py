@@ -5,7 +5,8 @@ target's vector registers while keeping enough independent FMA chains:
 
 * f32: avx512 16x16 (16 zmm accumulators), avx2 6x16 (12 ymm), generic 6x8
   (12 SSE/NEON-width vectors);
-* s8 (K0=2): avx512/avx512_vnni 16x16, avx2 8x8, generic 8x8;
+* s8 (K0=2; 4 on neon_dotprod): avx512/avx512_vnni 16x16, avx2 8x8, generic
+  and neon 8x8;
 * M0 narrows to the next power of two >= M (capped) for small M, as in the
   handwritten path (narrow f32 tiles split K over extra chains instead).
 """
@@ -20,9 +21,17 @@ DEFAULT_TILES: Dict[Tuple[str, str], Tuple[int, int]] = {
     ("s8s8s32", "avx512_vnni"): (16, 16),
     ("s8s8s32", "avx2"): (8, 8),
     ("s8s8s32", "generic"): (8, 8),
+    ("f32f32f32", "neon"): (8, 8),
+    ("f32f32f32", "neon_dotprod"): (8, 8),
+    ("s8s8s32", "neon"): (8, 8),
+    ("s8s8s32", "neon_dotprod"): (8, 8),
 }
 
-K0_OF = {"f32f32f32": 1, "s8s8s32": 2}
+
+def k0_of(types: str, target: str) -> int:
+    """K0 of this element-type triple on this target (s8: the dot's group size)."""
+    from .targets import target as get_target
+    return 1 if types == "f32f32f32" else get_target(target).s8_k0
 
 
 def choose_tile(types: str, target: str, M: int) -> Tuple[int, int, int]:
@@ -31,4 +40,4 @@ def choose_tile(types: str, target: str, M: int) -> Tuple[int, int, int]:
     narrow = 1
     while narrow < M and narrow < M0:
         narrow *= 2
-    return min(M0, narrow), N0, K0_OF[types]
+    return min(M0, narrow), N0, k0_of(types, target)

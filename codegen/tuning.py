@@ -14,7 +14,7 @@ import numpy as np
 from ukernels.codegen import targets
 from ukernels.codegen.cache import cache_dir
 from ukernels.codegen.render import KernelSpec
-from ukernels.codegen.tiles import K0_OF
+from ukernels.codegen.tiles import k0_of
 
 _lock = threading.Lock()
 _loaded: Dict[str, Dict[str, List[int]]] = {}
@@ -46,7 +46,7 @@ def _table() -> Dict[str, List[int]]:
 def tuned_tile(types: str, target: str, M: int, N: int, K: int) -> Optional[Tuple[int, int, int]]:
     """The persisted winner for this problem, if tuned."""
     hit = _table().get(_key(types, target, M, N, K))
-    return (hit[0], hit[1], K0_OF[types]) if hit else None
+    return (hit[0], hit[1], k0_of(types, target)) if hit else None
 
 
 def candidates(types: str, target: str, M: int) -> List[Tuple[int, int]]:
@@ -93,7 +93,7 @@ def tune(m: int, n: int, k: int, *, dtype="float32", target: Optional[str] = Non
         b = rng.integers(-128, 128, (k, n), dtype=np.int8)
     results: Dict[Tuple[int, int, int], float] = {}
     for M0, N0 in candidates(types.name, target, m):
-        tile = (M0, N0, K0_OF[types.name])
+        tile = (M0, N0, k0_of(types.name, target))
         fn = lambda: run_matmul(a, b, types, [], isa, "codegen", tile=tile, target=target)  # noqa: E731
         t0 = time.perf_counter()
         fn()  # compile + warm up

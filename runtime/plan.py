@@ -42,6 +42,9 @@ UKERNEL_TILES: Dict[Tuple[str, str], Tuple[int, int, int]] = {
     ("s8s8s32", "generic"): (8, 8, 2),
     ("s8s8s32", "avx2"): (8, 8, 2),
     ("s8s8s32", "avx512"): (16, 16, 2),
+    # aarch64: no handwritten NEON tile functions yet; the generic ones run these
+    ("f32f32f32", "neon"): (8, 8, 1),
+    ("s8s8s32", "neon"): (8, 8, 2),
 }
 
 MIN_FLOPS_PER_THREAD = 4_000_000

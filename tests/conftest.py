@@ -9,6 +9,7 @@ ISA_NEEDS = {
     "generic": (0, ""),
     "avx2": (lib.UK_CPU_X86_AVX2_FMA, "AVX2+FMA (with OS ymm state)"),
     "avx512": (lib.UK_CPU_X86_AVX2_FMA | lib.UK_CPU_X86_AVX512_BASE, "AVX-512 F/BW/DQ/VL/CD (with OS zmm state)"),
+    "neon": (lib.UK_CPU_ARM_NEON, "NEON"),
 }
 
 

@@ -66,10 +66,24 @@ def feature_names(bits: int) -> List[str]:
     return [name for bit, name in FEATURE_NAMES.items() if bits & bit]
 
 
+_ARM_LEVELS: Tuple[Tuple[str, int], ...] = (
+    ("generic", 0),
+    ("neon", lib.UK_CPU_ARM_NEON | lib.UK_CPU_ARM_DOTPROD | lib.UK_CPU_ARM_I8MM),
+)
+_ARM_REQUIRED: Dict[str, int] = {"generic": 0, "neon": lib.UK_CPU_ARM_NEON}
+
+
 def _levels() -> Tuple[Tuple[str, int], ...]:
-    if platform.machine().lower() in ("x86_64", "amd64"):
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64"):
         return _X86_LEVELS
+    if machine in ("aarch64", "arm64"):
+        return _ARM_LEVELS
     return (("generic", 0),)
+
+
+def _required(name: str) -> int:
+    return _X86_REQUIRED.get(name, _ARM_REQUIRED.get(name, 0))
 
 
 def known_isas() -> List[str]:
@@ -80,7 +94,7 @@ def known_isas() -> List[str]:
 def supported_isas() -> List[str]:
     """The ISA levels this CPU can run, oldest first."""
     bits = cpu_bits()
-    return [name for name in known_isas() if (bits & _X86_REQUIRED.get(name, 0)) == _X86_REQUIRED.get(name, 0)]
+    return [name for name in known_isas() if (bits & _required(name)) == _required(name)]
 
 
 def host_isa() -> str:

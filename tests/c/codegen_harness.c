@@ -17,7 +17,9 @@ static long long rnd(long long lo, long long hi) {
 #if IS_S8
 typedef int8_t in_t;
 typedef int32_t acc_t;
+#ifndef TILE_K0
 #define TILE_K0 2
+#endif
 #define TYPE UK_TYPE_S8S8S32
 #else
 typedef float in_t;
