@@ -94,7 +94,7 @@ def tune(m: int, n: int, k: int, *, dtype="float32", target: Optional[str] = Non
     results: Dict[Tuple[int, int, int], float] = {}
     for M0, N0 in candidates(types.name, target, m):
         tile = (M0, N0, k0_of(types.name, target))
-        fn = lambda: run_matmul(a, b, types, [], isa, "codegen", tile=tile, target=target)  # noqa: E731
+        fn = lambda: run_matmul(a, b, types, None, isa, "codegen", tile=tile, target=target)  # noqa: E731
         t0 = time.perf_counter()
         fn()  # compile + warm up
         fn()

@@ -162,11 +162,13 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
   if (row0 + rows > d->M) rows = d->M - row0;
   if (col0 + cols > d->N) cols = d->N - col0;
   const int64_t row_bytes = d->N0 * 4;
+  const int64_t out_size = (d->out_type == UK_OUT_S8 || d->out_type == UK_OUT_U8) ? 1 : 4;
   for (int64_t i = 0; i < rows; ++i) {
     const char* src = (const char*)acc + ((i / d->M0) * tn * tile_elems + (i % d->M0) * d->N0) * 4;
     for (int64_t j = 0; j < tn; ++j) memcpy(row_buf + j * row_bytes, src + j * tile_elems * 4, (size_t)row_bytes);
     uk_epilogue_apply(d->type, d->ops, d->num_ops, row_buf, cols, row0 + i, col0, d->cpu_data);
-    memcpy((char*)d->out + ((row0 + i) * d->out_stride0 + col0) * 4, row_buf, (size_t)(cols * 4));
+    uk_epilogue_store(d->out_type, row_buf, (char*)d->out + ((row0 + i) * d->out_stride0 + col0) * out_size,
+                      cols);
   }
 }
 
@@ -176,7 +178,7 @@ static int uk_matmul_check(const uk_matmul_desc_t* d) {
       d->MC < d->M0 || d->NC < d->N0 || d->KC < d->K0 || d->MC % d->M0 || d->NC % d->N0 ||
       d->KC % d->K0 || !d->mmt4d || (d->rhs_prepacked && d->rhs_pack_in_tile))
     return UK_STATUS_BAD_ARGUMENT;
-  return uk_epilogue_check(d->type, d->ops, d->num_ops);
+  return uk_epilogue_check(d->type, d->ops, d->num_ops, d->out_type);
 }
 
 static void uk_ctx_init(uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d, int64_t tasks_hint) {

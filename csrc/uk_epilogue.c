@@ -1,54 +1,79 @@
-/* Epilogue: the portable variant, the per-ISA dispatch and validation. */
+/* Epilogue: the portable variant, the per-ISA dispatch, validation and the
+ * typed store of a finished row segment. */
 #include "uk_runtime.h"
 
 #define UK_EPI_SUFFIX generic
 #include "uk_epilogue_impl.inl"
 
 #if defined(__x86_64__)
-void uk_epilogue_f32_avx2(const uk_epilogue_op_t*, int32_t, float*, int64_t, int64_t, int64_t);
-void uk_epilogue_s32_avx2(const uk_epilogue_op_t*, int32_t, int32_t*, int64_t, int64_t, int64_t);
-void uk_epilogue_f32_avx512(const uk_epilogue_op_t*, int32_t, float*, int64_t, int64_t, int64_t);
-void uk_epilogue_s32_avx512(const uk_epilogue_op_t*, int32_t, int32_t*, int64_t, int64_t, int64_t);
+void uk_epilogue_ops_avx2(const uk_epilogue_op_t*, int32_t, void*, int64_t, int64_t, int64_t);
+void uk_epilogue_ops_avx512(const uk_epilogue_op_t*, int32_t, void*, int64_t, int64_t, int64_t);
 #endif
 
-int uk_epilogue_check(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops) {
-  if (acc_type != UK_TYPE_F32F32F32 && acc_type != UK_TYPE_S8S8S32) return UK_STATUS_UNSUPPORTED_TYPE;
-  for (int32_t i = 0; i < num_ops; ++i) {
-    switch (ops[i].kind) {
-      case UK_EPI_BIAS_COLUMN:
-        if (!ops[i].data) return UK_STATUS_BAD_ARGUMENT;
-        break;
-      case UK_EPI_RELU: break;
-      case UK_EPI_GELU_ERF:
-        if (acc_type != UK_TYPE_F32F32F32) return UK_STATUS_UNSUPPORTED_TYPE;
-        break;
-      default: return UK_STATUS_BAD_ARGUMENT;
-    }
+static int uk_epi_float_only(int32_t kind) {
+  switch (kind) {
+    case UK_EPI_GELU_ERF: case UK_EPI_GELU_TANH: case UK_EPI_SILU: case UK_EPI_SIGMOID:
+    case UK_EPI_TANH: case UK_EPI_SCALE: case UK_EPI_REQUANTIZE:
+      return 1;
+    default:
+      return 0;
   }
-  return UK_STATUS_OK;
+}
+
+int uk_epilogue_check(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops, int32_t out_type) {
+  if (acc_type != UK_TYPE_F32F32F32 && acc_type != UK_TYPE_S8S8S32) return UK_STATUS_UNSUPPORTED_TYPE;
+  int is_int = acc_type == UK_TYPE_S8S8S32;
+  for (int32_t i = 0; i < num_ops; ++i) {
+    const uk_epilogue_op_t* op = &ops[i];
+    if (op->kind < UK_EPI_BIAS_COLUMN || op->kind > UK_EPI_REQUANTIZE) return UK_STATUS_BAD_ARGUMENT;
+    if (op->kind == UK_EPI_TO_FLOAT) {
+      if (!is_int) return UK_STATUS_BAD_ARGUMENT;
+      is_int = 0;
+      continue;
+    }
+    if (op->is_int != is_int) return UK_STATUS_BAD_ARGUMENT;          /* domain mismatch */
+    if (is_int && uk_epi_float_only(op->kind)) return UK_STATUS_BAD_ARGUMENT;
+    if ((op->kind == UK_EPI_BIAS_COLUMN || op->kind == UK_EPI_BIAS_ROW || op->kind == UK_EPI_RESIDUAL) && !op->data)
+      return UK_STATUS_BAD_ARGUMENT;
+    if (op->kind == UK_EPI_REQUANTIZE) is_int = 1;
+  }
+  if (out_type == UK_OUT_F32) return is_int ? UK_STATUS_BAD_ARGUMENT : UK_STATUS_OK;
+  if (out_type == UK_OUT_S32 || out_type == UK_OUT_S8 || out_type == UK_OUT_U8)
+    return is_int ? UK_STATUS_OK : UK_STATUS_BAD_ARGUMENT;
+  return UK_STATUS_BAD_ARGUMENT;
 }
 
 int uk_epilogue_apply(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops,
                       void* x, int64_t len, int64_t row, int64_t col0,
                       const uint64_t* cpu_data) {
+  (void)acc_type;
   if (num_ops <= 0 || len <= 0) return UK_STATUS_OK;
   const uint64_t cpu = cpu_data ? cpu_data[0] : 0;
   (void)cpu;
-  if (acc_type == UK_TYPE_F32F32F32) {
 #if defined(__x86_64__)
-    if (cpu & UK_CPU_X86_AVX512_BASE) { uk_epilogue_f32_avx512(ops, num_ops, (float*)x, len, row, col0); return 0; }
-    if (cpu & UK_CPU_X86_AVX2_FMA) { uk_epilogue_f32_avx2(ops, num_ops, (float*)x, len, row, col0); return 0; }
+  if (cpu & UK_CPU_X86_AVX512_BASE) { uk_epilogue_ops_avx512(ops, num_ops, x, len, row, col0); return 0; }
+  if (cpu & UK_CPU_X86_AVX2_FMA) { uk_epilogue_ops_avx2(ops, num_ops, x, len, row, col0); return 0; }
 #endif
-    uk_epilogue_f32_generic(ops, num_ops, (float*)x, len, row, col0);
-    return UK_STATUS_OK;
+  uk_epilogue_ops_generic(ops, num_ops, x, len, row, col0);
+  return UK_STATUS_OK;
+}
+
+void uk_epilogue_store(int32_t out_type, const void* x, void* dst, int64_t len) {
+  switch (out_type) {
+    case UK_OUT_S8: {
+      const int32_t* restrict v = (const int32_t*)x;
+      int8_t* restrict d = (int8_t*)dst;
+      for (int64_t j = 0; j < len; ++j) d[j] = (int8_t)v[j]; /* in range after REQUANTIZE */
+      break;
+    }
+    case UK_OUT_U8: {
+      const int32_t* restrict v = (const int32_t*)x;
+      uint8_t* restrict d = (uint8_t*)dst;
+      for (int64_t j = 0; j < len; ++j) d[j] = (uint8_t)v[j];
+      break;
+    }
+    default: /* f32 or s32: 4-byte copy */
+      memcpy(dst, x, (size_t)len * 4);
+      break;
   }
-  if (acc_type == UK_TYPE_S8S8S32) {
-#if defined(__x86_64__)
-    if (cpu & UK_CPU_X86_AVX512_BASE) { uk_epilogue_s32_avx512(ops, num_ops, (int32_t*)x, len, row, col0); return 0; }
-    if (cpu & UK_CPU_X86_AVX2_FMA) { uk_epilogue_s32_avx2(ops, num_ops, (int32_t*)x, len, row, col0); return 0; }
-#endif
-    uk_epilogue_s32_generic(ops, num_ops, (int32_t*)x, len, row, col0);
-    return UK_STATUS_OK;
-  }
-  return UK_STATUS_UNSUPPORTED_TYPE;
 }

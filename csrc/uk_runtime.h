@@ -29,26 +29,50 @@ void uk_pool_run(uk_pool_t* pool, uk_task_fn_t fn, void* ctx, int64_t num_tasks,
                  int32_t max_threads);
 
 /* ---- epilogue ----------------------------------------------------------- */
+/* Ops run in order on one row segment of the accumulator tile.  The segment
+ * is int32 until a float op (the caller inserts UK_EPI_TO_FLOAT first), and
+ * float after it until UK_EPI_REQUANTIZE, which leaves saturated integers. */
 enum {
-  UK_EPI_BIAS_COLUMN = 1, /* x[i][j] += data[j]          (data: f32 or s32 as the acc) */
-  UK_EPI_RELU = 2,        /* x = max(x, 0), NaN propagates                           */
-  UK_EPI_GELU_ERF = 3,    /* x = x/2 * (1 + erf(x/sqrt 2)), f32 only                  */
+  UK_EPI_BIAS_COLUMN = 1, /* x[i][j] += data[j]        (int32 or f32, as the segment)       */
+  UK_EPI_RELU = 2,        /* max(x, 0); NaN propagates                                    */
+  UK_EPI_GELU_ERF = 3,    /* x/2 (1 + erf(x/sqrt 2))                                    f */
+  UK_EPI_BIAS_ROW = 4,    /* x[i][j] += data[i]                                            */
+  UK_EPI_RESIDUAL = 5,    /* x[i][j] += data[i*data_stride + j*data_stride1]               */
+  UK_EPI_SCALE = 6,       /* x *= p0, or x[i][j] *= data[j] when data != NULL             f */
+  UK_EPI_CLAMP = 7,       /* min(max(x, p0), p1); int32: bounds only where p2 / p3 != 0; NaN kept */
+  UK_EPI_RELU6 = 8,       /* min(max(x, 0), 6)                                             */
+  UK_EPI_GELU_TANH = 9,   /* x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))              f */
+  UK_EPI_SILU = 10,       /* x * sigmoid(x)                                              f */
+  UK_EPI_SIGMOID = 11,    /* 1 / (1 + exp(-x))                                           f */
+  UK_EPI_TANH = 12,       /* tanh(x)                                                     f */
+  UK_EPI_TO_FLOAT = 13,   /* int32 -> float (round to nearest even, like numpy astype)     */
+  UK_EPI_REQUANTIZE = 14, /* q = clamp(rint(x * s) + p1, p2, p3), s = data ? data[j] : p0; f -> int32;
+                             NaN -> p1 (the zero point)                                     */
 };
 
 typedef struct uk_epilogue_op_t {
   int32_t kind;
-  int32_t reserved;
-  const void* data;    /* operand (NULL for unary ops) */
-  int64_t data_stride; /* elements between consecutive operand entries */
+  int32_t is_int;       /* 1: the segment (and operand) is int32 when the op runs */
+  const void* data;     /* operand (NULL for unary ops / per-tensor scale)     */
+  int64_t data_stride;  /* elements between consecutive operand entries (rows for RESIDUAL) */
+  int64_t data_stride1; /* RESIDUAL: elements between columns                              */
+  float p0, p1, p2, p3; /* scalar parameters (see the kinds)                               */
 } uk_epilogue_op_t;
 
+/* Output element types of the write-back (what the segment is converted to). */
+enum { UK_OUT_F32 = 1, UK_OUT_S32 = 2, UK_OUT_S8 = 3, UK_OUT_U8 = 4 };
+
 /* Applies ops in order to x[0..len), a row segment at (row, col0) of the
- * output.  acc_type: UK_TYPE_F32F32F32 (float) or UK_TYPE_S8S8S32 (int32). */
+ * output.  acc_type: UK_TYPE_F32F32F32 (segment starts as float) or
+ * UK_TYPE_S8S8S32 (starts as int32). */
 int uk_epilogue_apply(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops,
                       void* x, int64_t len, int64_t row, int64_t col0,
                       const uint64_t* cpu_data);
-/* Checks that every op is valid for acc_type (UK_STATUS_*). */
-int uk_epilogue_check(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops);
+/* Checks that the op sequence is consistent for acc_type and out_type (UK_STATUS_*). */
+int uk_epilogue_check(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops, int32_t out_type);
+/* Stores len segment values into dst as out_type (the segment's final domain
+ * must match: float for UK_OUT_F32, int32 otherwise). */
+void uk_epilogue_store(int32_t out_type, const void* x, void* dst, int64_t len);
 
 /* ---- matmul dispatch ---------------------------------------------------- */
 typedef struct uk_matmul_desc_t {
@@ -76,6 +100,7 @@ typedef struct uk_matmul_desc_t {
   const uint64_t* cpu_data;
   const uk_epilogue_op_t* ops;
   int32_t num_ops;
+  int32_t out_type;              /* UK_OUT_*; out rows are N elements of that type apart (out_stride0) */
   int32_t max_threads;           /* <= pool size */
   int64_t pack_tasks_hint;       /* tasks per operand in the pack phase (>= 1) */
 } uk_matmul_desc_t;

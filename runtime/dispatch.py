@@ -8,7 +8,7 @@ import numpy as np
 from ukernels._lib import ffi, lib
 from ukernels.abi import ElementTypes, UkernelError, address_of, cpu_data_for, tile_function_name
 from ukernels.runtime import threads, workspace
-from ukernels.runtime.epilogue import EpilogueOp, to_c
+from ukernels.runtime.epilogue import LoweredEpilogue, lower, to_c
 from ukernels.runtime.plan import MatmulPlan, plan_matmul
 
 _HANDWRITTEN = ffi.cast("uk_mmt4d_fn_t", ffi.addressof(lib, "uk_mmt4d"))
@@ -107,12 +107,14 @@ def plan_for(types: ElementTypes, M: int, N: int, K: int, isa: str) -> MatmulPla
     return plan_matmul(types, M, N, K, isa, threads.get_num_threads())
 
 
-def run_matmul(a: np.ndarray, b: np.ndarray, types: ElementTypes, ops: Sequence[EpilogueOp],
+def run_matmul(a: np.ndarray, b: np.ndarray, types: ElementTypes, epilogue: Optional[LoweredEpilogue],
                isa: str, backend: str = "ukernel", tile=None, target=None) -> np.ndarray:
     """out = epilogue(a @ b) through the resolved ukernel; inputs pre-validated."""
     M, K = a.shape
     N = b.shape[1]
-    out = np.empty((M, N), dtype=types.acc)
+    if epilogue is None:
+        epilogue = lower((), types, M, N)
+    out = np.empty((M, N), dtype=epilogue.out_dtype)
     if M == 0 or N == 0:
         return out
     if backend == "auto" and not _auto_uses_codegen(types, M, N, K, isa, threads.get_num_threads()):
@@ -133,8 +135,9 @@ def run_matmul(a: np.ndarray, b: np.ndarray, types: ElementTypes, ops: Sequence[
     d.a_stride0, d.a_stride1 = a.strides[0] // ia, a.strides[1] // ia
     d.b = address_of(b)
     d.b_stride0, d.b_stride1 = b.strides[0] // ib, b.strides[1] // ib
-    d.out = ffi.from_buffer(out)
+    d.out = ffi.from_buffer(out) if out.size else ffi.NULL
     d.out_stride0 = N
+    d.out_type = epilogue.out_type
     d.M0, d.N0, d.K0 = plan.M0, plan.N0, plan.K0
     d.MC, d.NC, d.KC = plan.MC, plan.NC, plan.KC
     d.lhs_packed = ffi.cast("void*", workspace.buffer_address("lhs", plan.lhs_packed_bytes))
@@ -151,7 +154,7 @@ def run_matmul(a: np.ndarray, b: np.ndarray, types: ElementTypes, ops: Sequence[
     d.mmt4d_flags = flags
     cpu_data = cpu_data_for(isa)
     d.cpu_data = cpu_data
-    c_ops, n_ops, keep = to_c(ops)
+    c_ops, n_ops, keep = to_c(epilogue.ops)
     d.ops, d.num_ops = c_ops, n_ops
     d.max_threads = nthreads
     d.pack_tasks_hint = 4 * nthreads

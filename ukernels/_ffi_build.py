@@ -26,7 +26,10 @@ static const int UK_FLAG_ACCUMULATE, UK_FLAG_ALLOW_GENERIC_FALLBACK;
 #define UK_CPU_ARM_I8MM ...
 static const int UK_PACK_TYPE_F32, UK_PACK_TYPE_I8, UK_PACK_TRANSPOSE_INNER,
                  UK_PACK_TRANSPOSE_OUTER;
-static const int UK_EPI_BIAS_COLUMN, UK_EPI_RELU, UK_EPI_GELU_ERF;
+static const int UK_EPI_BIAS_COLUMN, UK_EPI_RELU, UK_EPI_GELU_ERF, UK_EPI_BIAS_ROW, UK_EPI_RESIDUAL,
+                 UK_EPI_SCALE, UK_EPI_CLAMP, UK_EPI_RELU6, UK_EPI_GELU_TANH, UK_EPI_SILU, UK_EPI_SIGMOID,
+                 UK_EPI_TANH, UK_EPI_TO_FLOAT, UK_EPI_REQUANTIZE;
+static const int UK_OUT_F32, UK_OUT_S32, UK_OUT_S8, UK_OUT_U8;
 
 typedef struct uk_mmt4d_params_t {
   const void* lhs_buffer; int64_t lhs_offset; int64_t lhs_stride0;
@@ -61,7 +64,8 @@ void uk_pool_destroy(uk_pool_t* pool);
 int32_t uk_pool_size(const uk_pool_t* pool);
 
 typedef struct uk_epilogue_op_t {
-  int32_t kind; int32_t reserved; const void* data; int64_t data_stride;
+  int32_t kind; int32_t is_int; const void* data; int64_t data_stride; int64_t data_stride1;
+  float p0, p1, p2, p3;
 } uk_epilogue_op_t;
 int uk_epilogue_apply(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops,
                       void* x, int64_t len, int64_t row, int64_t col0,
@@ -79,9 +83,11 @@ typedef struct uk_matmul_desc_t {
   uk_mmt4d_fn_t mmt4d; uint32_t mmt4d_flags;
   const uint64_t* cpu_data;
   const uk_epilogue_op_t* ops; int32_t num_ops;
+  int32_t out_type;
   int32_t max_threads;
   int64_t pack_tasks_hint;
 } uk_matmul_desc_t;
+int uk_epilogue_check(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops, int32_t out_type);
 int uk_matmul_run(const uk_matmul_desc_t* desc, uk_pool_t* pool);
 int uk_matmul_pack_rhs(const uk_matmul_desc_t* desc, uk_pool_t* pool);
 

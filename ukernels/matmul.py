@@ -1,5 +1,5 @@
 """``ukernels.matmul``: validation of the public call and routing to a backend."""
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -7,7 +7,8 @@ from ukernels import cpu
 from ukernels._lib import lib
 from ukernels.abi import ElementTypes, element_types_for
 from ukernels.runtime.dispatch import run_matmul
-from ukernels.runtime.epilogue import ACTIVATIONS, FLOAT_ONLY, EpilogueOp
+from ukernels import ops as O
+from ukernels.runtime.epilogue import ACTIVATIONS, LoweredEpilogue, lower
 
 BACKENDS = ("auto", "ukernel", "codegen")
 SUPPORTED = "float32 x float32 -> float32 or int8 x int8 -> int32"
@@ -41,31 +42,37 @@ def _element_types(a: np.ndarray, b: np.ndarray) -> ElementTypes:
                     f"Convert with .astype(np.float32) (or np.int8 for quantized data)")
 
 
-def _epilogue(types: ElementTypes, N: int, bias, activation: Optional[str]) -> List[EpilogueOp]:
-    ops: List[EpilogueOp] = []
+def shorthand_ops(bias, activation: Optional[str]) -> List[O.EpilogueOp]:
+    """The ops that ``bias=`` / ``activation=`` stand for (bias first)."""
+    ops: List[O.EpilogueOp] = []
     if bias is not None:
-        bias_arr = np.asarray(bias)
-        if bias_arr.ndim != 1 or bias_arr.shape[0] != N:
-            raise ValueError(f"bias must be 1-D of length N={N} (b.shape[1]), got shape {bias_arr.shape}")
-        if bias_arr.dtype != types.acc:
-            raise TypeError(f"bias must have dtype {types.acc} for {types.lhs} x {types.rhs} -> {types.acc}, "
-                            f"got {bias_arr.dtype}; convert with bias.astype(np.{types.acc.name})")
-        if not bias_arr.dtype.isnative or not bias_arr.flags.aligned or bias_arr.strides[0] % bias_arr.itemsize:
-            bias_arr = np.ascontiguousarray(bias_arr, dtype=types.acc)
-        ops.append(EpilogueOp(lib.UK_EPI_BIAS_COLUMN, bias_arr))
+        ops.append(O.BiasAdd(bias))
     if activation is not None:
         if not isinstance(activation, str) or activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {[None, *ACTIVATIONS]}, got {activation!r}")
-        kind = ACTIVATIONS[activation]
-        if kind in FLOAT_ONLY and types.acc.kind != "f":
-            raise ValueError(f"activation={activation!r} needs a float result; {types.lhs} x {types.rhs} -> "
-                             f"{types.acc} supports activation None or 'relu'")
-        ops.append(EpilogueOp(kind))
+        ops.append(ACTIVATIONS[activation])
     return ops
 
 
+def build_epilogue(types: ElementTypes, M: int, N: int, bias, activation, epilogue: Sequence[O.EpilogueOp],
+                   out_dtype) -> LoweredEpilogue:
+    """Validates the shorthands + ``epilogue`` and lowers them (errors name the argument)."""
+    if isinstance(epilogue, O.EpilogueOp) or not isinstance(epilogue, (list, tuple)):
+        raise TypeError(f"epilogue must be a list or tuple of ukernels.ops objects, got {type(epilogue).__name__}")
+    ops = shorthand_ops(bias, activation) + list(epilogue)
+    try:
+        return lower(ops, types, M, N, out_dtype)
+    except (ValueError, TypeError) as exc:
+        if bias is not None and "epilogue[0] (BiasAdd).bias" in str(exc):
+            raise type(exc)(str(exc).replace("epilogue[0] (BiasAdd).bias", "bias")) from None
+        if activation == "gelu" and types.acc.kind == "i":
+            pass
+        raise
+
+
 def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
-           activation: Optional[str] = None, backend: str = "auto") -> np.ndarray:
+           activation: Optional[str] = None, epilogue: Sequence[O.EpilogueOp] = (),
+           out_dtype=None, backend: str = "auto") -> np.ndarray:
     """``activation(a @ b + bias)`` computed with packed tiles and one ukernel call per tile.
 
     Args:
@@ -73,7 +80,13 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
         b: (K, N) array of the same dtype.
         bias: optional 1-D array of length N added to every row (float32 for
             float32 inputs, int32 for int8 inputs).
-        activation: None, ``"relu"`` or ``"gelu"`` (erf form; float32 only).
+        activation: None, ``"relu"`` or ``"gelu"`` (erf form). Shorthands for
+            ``epilogue=[BiasAdd(bias), Relu() | Gelu()]``, applied before ``epilogue``.
+        epilogue: ops from ``ukernels.ops`` applied in order to each output tile in
+            cache (bias, residual, scale, clamp, activations, requantization).
+        out_dtype: the result dtype; default: float32 for float results, int32 for
+            int8 inputs without float ops, the Requantize dtype after Requantize.
+            int32 results may be cast to float32.
         backend: ``"ukernel"`` (handwritten C kernels), ``"codegen"`` (a kernel
             generated from the Jinja2 templates for this tile and ISA, compiled on
             first use and cached on disk) or ``"auto"`` (a generated kernel when one is
@@ -81,8 +94,8 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
             ``ukernels.codegen.tune``, else the handwritten kernels).
 
     Returns:
-        A new C-contiguous (M, N) array: float32 for float32 inputs, int32
-        (wrapping on overflow, like numpy) for int8 inputs.
+        A new C-contiguous (M, N) array of ``out_dtype`` (int32 results wrap on
+        overflow, like numpy).
 
     Raises:
         ValueError: wrong ndim, mismatched shapes, bad bias length, unknown
@@ -99,5 +112,5 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
         raise ValueError(f"shapes do not match: a has shape {a.shape} (M, K) and b has shape {b.shape} (K, N); "
                          f"a.shape[1] must equal b.shape[0]")
     types = _element_types(a, b)
-    ops = _epilogue(types, b.shape[1], bias, activation)
-    return run_matmul(a, b, types, ops, cpu.active_isa(), backend)
+    lowered = build_epilogue(types, a.shape[0], b.shape[1], bias, activation, epilogue, out_dtype)
+    return run_matmul(a, b, types, lowered, cpu.active_isa(), backend)

@@ -187,7 +187,10 @@ static void* run_matmul_job(void* arg) {
   void* lhs = malloc((size_t)(M1 * K1 * M0 * K0) * 4); void* rhs = malloc((size_t)(N1 * K1 * N0 * K0) * 4);
   const int64_t scratch_stride = (MC * NC + NC) * 4;
   void* scratch = malloc((size_t)(scratch_stride * 2));
-  uk_epilogue_op_t ops[2] = {{UK_EPI_BIAS_COLUMN, 0, bias, 1}, {UK_EPI_RELU, 0, NULL, 0}};
+  uk_epilogue_op_t ops[2];
+  memset(ops, 0, sizeof ops);
+  ops[0].kind = UK_EPI_BIAS_COLUMN; ops[0].data = bias; ops[0].data_stride = 1;
+  ops[1].kind = UK_EPI_RELU;
   uk_matmul_desc_t d;
   memset(&d, 0, sizeof d);
   d.type = UK_TYPE_F32F32F32; d.M = M; d.N = N; d.K = K;
@@ -195,7 +198,7 @@ static void* run_matmul_job(void* arg) {
   d.out = out; d.out_stride0 = N; d.M0 = M0; d.N0 = N0; d.K0 = K0; d.MC = MC; d.NC = NC; d.KC = KC;
   d.lhs_packed = lhs; d.rhs_packed = rhs; d.scratch = scratch; d.scratch_stride = scratch_stride;
   d.mmt4d = uk_mmt4d; d.mmt4d_flags = UK_FLAG_ALLOW_GENERIC_FALLBACK; d.cpu_data = &job->bits;
-  d.ops = ops; d.num_ops = 2; d.max_threads = 2; d.pack_tasks_hint = 4;
+  d.ops = ops; d.num_ops = 2; d.out_type = UK_OUT_F32; d.max_threads = 2; d.pack_tasks_hint = 4;
   for (int rep = 0; rep < 20; ++rep) {
     memset(out, 0xFF, (size_t)(M * N) * 4);
     if (uk_matmul_run(&d, job->pool) != UK_STATUS_OK) { job->failures++; break; }
