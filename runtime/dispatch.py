@@ -26,6 +26,31 @@ class Resolution:
     kernel: Optional[object] = None  # codegen.cache.CompiledKernel
 
 
+@dataclass(frozen=True)
+class PackedRhs:
+    """A rhs packed once as [N1][K1][N0][K0] (ukernels.Linear's weight)."""
+
+    data: np.ndarray
+    N: int
+    K: int
+    N0: int
+    K0: int
+
+
+def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed: PackedRhs):
+    """The register tile for a prepacked rhs: M0 by the usual rule, N0/K0 fixed by the packing."""
+    if backend == "codegen":
+        from ukernels.codegen import targets, tiles
+        M0, N0, K0 = tiles.choose_tile(types.name, targets.target_for_isa(isa, types.name), M)
+    else:
+        from ukernels.runtime.plan import ukernel_tile
+        M0, N0, K0 = ukernel_tile(types, isa, M)
+    if (N0, K0) != (packed.N0, packed.K0):
+        raise ValueError(f"this weight was packed for {packed.N0}x{packed.K0} tiles but the active ISA ({isa}) "
+                         f"uses {N0}x{K0}; repack it (construct the Linear again) under this ISA")
+    return M0, N0, K0
+
+
 def _codegen_plan(types: ElementTypes, M: int, N: int, K: int, isa: str, nthreads: int,
                   tile=None, target=None):
     from ukernels.codegen import targets, tiles, tuning
@@ -107,11 +132,17 @@ def plan_for(types: ElementTypes, M: int, N: int, K: int, isa: str) -> MatmulPla
     return plan_matmul(types, M, N, K, isa, threads.get_num_threads())
 
 
-def run_matmul(a: np.ndarray, b: np.ndarray, types: ElementTypes, epilogue: Optional[LoweredEpilogue],
-               isa: str, backend: str = "ukernel", tile=None, target=None) -> np.ndarray:
-    """out = epilogue(a @ b) through the resolved ukernel; inputs pre-validated."""
+def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epilogue: Optional[LoweredEpilogue],
+               isa: str, backend: str = "ukernel", tile=None, target=None,
+               packed: Optional[PackedRhs] = None) -> np.ndarray:
+    """out = epilogue(a @ b) through the resolved ukernel; inputs pre-validated.
+    With ``packed``, b is None and the prepacked rhs is used (its N0/K0 fix the tile)."""
     M, K = a.shape
-    N = b.shape[1]
+    N = packed.N if packed is not None else b.shape[1]
+    if packed is not None and tile is None:
+        if backend == "auto":
+            backend = "codegen" if _auto_uses_codegen(types, M, N, K, isa, threads.get_num_threads()) else "ukernel"
+        tile = _tile_for_packed(types, M, isa, backend, packed)
     if epilogue is None:
         epilogue = lower((), types, M, N)
     out = np.empty((M, N), dtype=epilogue.out_dtype)
@@ -120,7 +151,7 @@ def run_matmul(a: np.ndarray, b: np.ndarray, types: ElementTypes, epilogue: Opti
     if backend == "auto" and not _auto_uses_codegen(types, M, N, K, isa, threads.get_num_threads()):
         backend = "ukernel"
     if backend == "ukernel":
-        plan = plan_for(types, M, N, K, isa)
+        plan = plan_matmul(types, M, N, K, isa, threads.get_num_threads(), tile)
         fn, flags = _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK
     else:
         r = resolve(types, M, N, K, isa, backend, tile, target)
@@ -130,23 +161,29 @@ def run_matmul(a: np.ndarray, b: np.ndarray, types: ElementTypes, epilogue: Opti
     d = ffi.new("uk_matmul_desc_t*")
     d.type = types.uk_type
     d.M, d.N, d.K = M, N, K
-    ia, ib = a.itemsize, b.itemsize
+    ia, ib = a.itemsize, (b.itemsize if b is not None else 1)
     d.a = address_of(a)
     d.a_stride0, d.a_stride1 = a.strides[0] // ia, a.strides[1] // ia
-    d.b = address_of(b)
-    d.b_stride0, d.b_stride1 = b.strides[0] // ib, b.strides[1] // ib
+    if packed is None:
+        d.b = address_of(b)
+        d.b_stride0, d.b_stride1 = b.strides[0] // ib, b.strides[1] // ib
     d.out = ffi.from_buffer(out) if out.size else ffi.NULL
     d.out_stride0 = N
     d.out_type = epilogue.out_type
     d.M0, d.N0, d.K0 = plan.M0, plan.N0, plan.K0
     d.MC, d.NC, d.KC = plan.MC, plan.NC, plan.KC
     d.lhs_packed = ffi.cast("void*", workspace.buffer_address("lhs", plan.lhs_packed_bytes))
-    if plan.rhs_pack_in_tile:
+    if packed is not None:
+        if (plan.N0, plan.K0) != (packed.N0, packed.K0):
+            raise RuntimeError(f"internal: plan tile {plan.N0}x{plan.K0} does not match the packed rhs "
+                               f"{packed.N0}x{packed.K0}")
+        d.rhs_packed = ffi.from_buffer(packed.data)
+        d.rhs_prepacked = 1
+    elif plan.rhs_pack_in_tile:
         d.rhs_packed = ffi.NULL
         d.rhs_pack_in_tile = 1
     else:
         d.rhs_packed = ffi.cast("void*", workspace.buffer_address("rhs", plan.rhs_packed_bytes))
-    d.rhs_prepacked = 0
     nthreads = max(plan.threads, 1)
     d.scratch = ffi.cast("void*", workspace.buffer_address("scratch", plan.scratch_bytes_per_thread * nthreads))
     d.scratch_stride = plan.scratch_bytes_per_thread

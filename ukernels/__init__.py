@@ -9,6 +9,7 @@ Public API::
 
     ukernels.matmul(a, b, *, bias=None, activation=None, epilogue=(), out_dtype=None, backend="auto")
     ukernels.ops: BiasAdd, Residual, Scale, Clamp, Relu, Relu6, Gelu, Silu, Sigmoid, Tanh, Requantize
+    ukernels.Linear(weight, bias=None, activation=None, epilogue=(), layout="nk", backend="auto")
     ukernels.set_num_threads(n) / ukernels.get_num_threads()
     ukernels.explain(M, N, K, dtype=..., backend=..., source=False) -> dict
     ukernels.info() -> dict
@@ -16,11 +17,12 @@ Public API::
 from ukernels import ops
 from ukernels.explain import explain
 from ukernels.info import info
+from ukernels.linear import Linear
 from ukernels.matmul import matmul
 from ukernels.runtime.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
-__all__ = ["matmul", "ops", "explain", "set_num_threads", "get_num_threads", "info", "__version__"]
+__all__ = ["matmul", "Linear", "ops", "explain", "set_num_threads", "get_num_threads", "info", "__version__"]
 
 
 def __getattr__(name: str):
