@@ -10,7 +10,8 @@ Cache blocking (BLIS naming), from the L1d/L2 sizes of this CPU:
 
 * KC (K block): the lhs micro-panel (M0 x KC) plus one rhs micro-panel
   (N0 x KC) fill at most half of L1d, so the lhs micro-panel stays in L1
-  while the ukernel streams rhs micro-panels past it.
+  while the ukernel streams rhs micro-panels past it. With a single row of
+  tiles (M <= M0) nothing is reused, and KC = K streams each panel whole.
 * NC (workgroup width): the rhs block KC x NC fills at most half of L2, so it
   is reused from L2 by every M0-row step of the workgroup.
 * MC (workgroup height): the MC x NC int32/f32 accumulator fills at most an
@@ -163,6 +164,10 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
     M1 = max(1, _ceil_div(M, M0))
 
     kc1 = max(1, (l1d // 2) // ((M0 + N0) * K0 * esize))
+    if M1 == 1:
+        # One row of tiles: rhs micro-panels are used once, so L1 reuse buys
+        # nothing; whole-K calls stream each packed panel without restarts.
+        kc1 = K1
     kc1 = min(kc1, K1)
     KC = kc1 * K0
     nc1 = max(1, (l2 // 2) // (KC * N0 * esize))
