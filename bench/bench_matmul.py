@@ -11,7 +11,6 @@ L1/L2-resident panels as a fraction of that peak, and int8 -> int32.
 """
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -23,7 +22,8 @@ except ImportError:  # pragma: no cover
     sys.exit("bench needs threadpoolctl to pin numpy's BLAS threads: pip install threadpoolctl")
 
 import ukernels
-from ukernels import cpu
+from ukernels import _timing, cpu
+from ukernels._timing import SETTLE_S, median_time
 from ukernels._lib import ffi, lib
 from ukernels.abi import F32F32F32, S8S8S32, cpu_data_for
 from ukernels.runtime.plan import UKERNEL_TILES
@@ -32,35 +32,9 @@ SHAPES = [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 204
           (256, 4096, 1024), (16, 4096, 4096), (1, 4096, 4096), (127, 255, 511)]
 
 
-def median_time(fn, reps: int, min_time: float = 0.0) -> float:
-    fn()  # warm-up (workspace, pool, page faults)
-    times = []
-    t_end = time.perf_counter() + min_time
-    while len(times) < reps or time.perf_counter() < t_end:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-SETTLE_S = 0.15
-
-
 def interleaved(fns, rounds: int, block: int):
-    """Median time of each fn, measured in alternating blocks of back-to-back calls.
-
-    Each block starts with a discarded warm-up call, so each library is timed
-    in its steady state (its threads awake, its buffers warm), and the blocks
-    alternate so that machine noise hits both alike. Before each block the
-    machine settles for SETTLE_S seconds: OpenBLAS's idle threads busy-wait
-    for 2^28 cycles (~0.1 s) after a call, which would otherwise take a core
-    away from whatever runs next."""
-    per = [[] for _ in fns]
-    for _ in range(rounds):
-        for i, fn in enumerate(fns):
-            time.sleep(SETTLE_S)
-            per[i].append(median_time(fn, block))
-    return [statistics.median(p) for p in per]
+    """See ukernels._timing.interleaved (settle time: --settle)."""
+    return _timing.interleaved(fns, rounds, block, SETTLE_S)
 
 
 def fma_peak() -> float:

@@ -1,22 +1,12 @@
 """The demo: multiply real matrices through numpy and ukernels, check they
 agree, and print GFLOP/s side by side (same thread count for both)."""
-import time
-from typing import Callable, List, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
 import ukernels
 from ukernels import cpu
-
-
-def _best_time(fn: Callable[[], object], reps: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from ukernels._timing import interleaved
 
 
 def _pin_numpy_threads(n: int):
@@ -42,7 +32,7 @@ def run(quick: bool = False) -> int:
     ]
     if quick:
         cases = [(n, max(1, m // 4), max(1, nn // 4), max(1, k // 4)) for n, m, nn, k in cases]
-    reps = 2 if quick else 5
+    rounds = 2 if quick else 4
     ok = True
     print(f"{'case':<30} {'M x N x K':>18} {'numpy':>10} {'ukernels':>10} {'ratio':>6}  check")
     with ctx:
@@ -81,10 +71,11 @@ def run(quick: bool = False) -> int:
                 ref_fn = ref_time_fn
             ok &= agree
             flops = 2.0 * M * N * K
-            tn, tu = _best_time(ref_fn, reps), _best_time(uk_fn, reps)
+            tn, tu = interleaved([ref_fn, uk_fn], rounds, 3)
             print(f"{name:<30} {f'{M}x{N}x{K}':>18} {flops / tn / 1e9:>10.1f} {flops / tu / 1e9:>10.1f} "
                   f"{tn / tu:>6.2f}  {check}")
-    print("GFLOP/s (int8: GOP/s) = 2*M*N*K / best time. numpy is timed without its gelu (a vectorized-erf\n"
-          "gelu in numpy is no fair peer); numpy has no int8 BLAS, so its int8 row is an int32 matmul.")
+    print("GFLOP/s (int8: GOP/s) = 2*M*N*K / median time over alternating warm blocks (ukernels._timing).\n"
+          "numpy is timed without its gelu (numpy has no vectorised erf); numpy has no int8 BLAS, so its\n"
+          "int8 row is an int32 matmul.")
     print("all results agree with numpy" if ok else "SOME RESULTS DISAGREE WITH NUMPY")
     return 0 if ok else 1
