@@ -66,8 +66,10 @@ def _per_channel_or_scalar(name: str, value, N: int) -> Tuple[Optional[np.ndarra
 
 
 def lower(ops: Sequence[O.EpilogueOp], types: ElementTypes, M: int, N: int,
-          out_dtype=None) -> LoweredEpilogue:
-    """Validate ``ops`` for an M x N result with ``types`` and lower them."""
+          out_dtype=None, labels: Optional[Sequence[str]] = None) -> LoweredEpilogue:
+    """Validate ``ops`` for an M x N result with ``types`` and lower them.
+    ``labels[i]`` names op i in errors (default ``epilogue[i] (Type)``); the
+    label "bias" (the ``bias=`` shorthand) names its operand directly."""
     domain = "int" if types.acc.kind == "i" else "float"
     acc_dtype = types.acc
     quant_dtype: Optional[np.dtype] = None
@@ -80,7 +82,7 @@ def lower(ops: Sequence[O.EpilogueOp], types: ElementTypes, M: int, N: int,
             domain = "float"
 
     for i, op in enumerate(ops):
-        where = f"epilogue[{i}] ({type(op).__name__})"
+        where = labels[i] if labels is not None else f"epilogue[{i}] ({type(op).__name__})"
         if quant_dtype is not None:
             raise ValueError(f"{where}: Requantize must be the last epilogue op")
         if not isinstance(op, O.EpilogueOp):
@@ -92,7 +94,7 @@ def lower(ops: Sequence[O.EpilogueOp], types: ElementTypes, M: int, N: int,
                 raise ValueError(f"{where}: axis must be 'column' or 'row', got {op.axis!r}")
             n = N if op.axis == "column" else M
             hint = f"one value per output {op.axis}; {'int32 while the int8 accumulator is int32' if is_int else 'float32'}"
-            b = _operand(f"{where}.bias", op.bias, (n,), value_dtype, hint,
+            b = _operand(where if where == "bias" else f"{where}.bias", op.bias, (n,), value_dtype, hint,
                          f"1-D of length {'N' if op.axis == 'column' else 'M'}={n}")
             kind = lib.UK_EPI_BIAS_COLUMN if op.axis == "column" else lib.UK_EPI_BIAS_ROW
             out.append(CEpilogueOp(kind, is_int, b, b.strides[0] // b.itemsize))

@@ -59,15 +59,10 @@ def build_epilogue(types: ElementTypes, M: int, N: int, bias, activation, epilog
     """Validates the shorthands + ``epilogue`` and lowers them (errors name the argument)."""
     if isinstance(epilogue, O.EpilogueOp) or not isinstance(epilogue, (list, tuple)):
         raise TypeError(f"epilogue must be a list or tuple of ukernels.ops objects, got {type(epilogue).__name__}")
-    ops = shorthand_ops(bias, activation) + list(epilogue)
-    try:
-        return lower(ops, types, M, N, out_dtype)
-    except (ValueError, TypeError) as exc:
-        if bias is not None and "epilogue[0] (BiasAdd).bias" in str(exc):
-            raise type(exc)(str(exc).replace("epilogue[0] (BiasAdd).bias", "bias")) from None
-        if activation == "gelu" and types.acc.kind == "i":
-            pass
-        raise
+    short = shorthand_ops(bias, activation)
+    labels = (["bias"] if bias is not None else []) + (["activation"] if activation is not None else [])
+    labels += [f"epilogue[{i}] ({type(op).__name__})" for i, op in enumerate(epilogue)]
+    return lower(short + list(epilogue), types, M, N, out_dtype, labels)
 
 
 def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
