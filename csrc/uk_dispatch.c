@@ -25,6 +25,7 @@ typedef struct {
   int64_t lhs_tasks, rhs_tasks;
   int64_t nmb, nnb;  /* workgroup tiles along M and N */
   _Atomic int status;
+  _Atomic int64_t packs_done; /* pack tasks finished (the fused single-job dispatch) */
 } uk_dispatch_ctx_t;
 
 static uint32_t uk_pack_type(uint32_t type) {
@@ -192,6 +193,7 @@ static void uk_ctx_init(uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d, int64_t
   c->nmb = uk_ceil_div(c->M1, d->MC / d->M0);
   c->nnb = uk_ceil_div(c->N1, d->NC / d->N0);
   atomic_init(&c->status, UK_STATUS_OK);
+  atomic_init(&c->packs_done, 0);
 }
 
 int uk_matmul_pack_rhs(const uk_matmul_desc_t* d, uk_pool_t* pool) {
@@ -204,6 +206,28 @@ int uk_matmul_pack_rhs(const uk_matmul_desc_t* d, uk_pool_t* pool) {
   return atomic_load(&c.status);
 }
 
+/* One pool job for both phases: tasks [0, P) pack, tasks [P, P + tiles) compute.
+ * Tasks are claimed in increasing order, so every pack task is claimed (and is
+ * running) before any tile task; a tile task waits for the pack count to reach
+ * P. This saves a pool round trip (join + wake) per call, which dominates small
+ * products on VMs. */
+static void uk_pack_then_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
+  uk_dispatch_ctx_t* c = (uk_dispatch_ctx_t*)ctx_;
+  const int64_t P = c->lhs_tasks + c->rhs_tasks;
+  if (task < P) {
+    uk_pack_task(ctx_, task, thread_index);
+    atomic_fetch_add_explicit(&c->packs_done, 1, memory_order_release);
+    return;
+  }
+  while (atomic_load_explicit(&c->packs_done, memory_order_acquire) < P) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  if (atomic_load(&c->status) != UK_STATUS_OK) return;
+  uk_tile_task(ctx_, task - P, thread_index);
+}
+
 int uk_matmul_run(const uk_matmul_desc_t* d, uk_pool_t* pool) {
   int status = uk_matmul_check(d);
   if (status) return status;
@@ -211,8 +235,7 @@ int uk_matmul_run(const uk_matmul_desc_t* d, uk_pool_t* pool) {
   uk_dispatch_ctx_t c;
   uk_ctx_init(&c, d, d->pack_tasks_hint > 0 ? d->pack_tasks_hint : 1);
   if (d->rhs_prepacked || d->rhs_pack_in_tile) c.rhs_tasks = 0;
-  if (c.K1 > 0) uk_pool_run(pool, uk_pack_task, &c, c.lhs_tasks + c.rhs_tasks, d->max_threads);
-  if ((status = atomic_load(&c.status))) return status;
-  uk_pool_run(pool, uk_tile_task, &c, c.nmb * c.nnb, d->max_threads);
+  if (c.K1 == 0) c.lhs_tasks = c.rhs_tasks = 0;
+  uk_pool_run(pool, uk_pack_then_tile_task, &c, c.lhs_tasks + c.rhs_tasks + c.nmb * c.nnb, d->max_threads);
   return atomic_load(&c.status);
 }
