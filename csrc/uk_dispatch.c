@@ -1,7 +1,8 @@
 /* The matmul dispatch: the five loops around the ukernel, BLIS-style.
  *
  *   phase 1 (parallel): pack a [M][K] -> lhs [M1][K1][M0][K0] and
- *                       b [K][N] -> rhs [N1][K1][N0][K0] (unless prepacked)
+ *                       b [K][N] -> rhs [N1][K1][N0][K0] (unless prepacked, or
+ *                       packed per workgroup when there is one workgroup row)
  *   phase 2 (parallel over workgroup tiles MC x NC of the output):
  *     for each K block of KC:  ONE ukernel call over the tile's panels into a
  *                              per-thread accumulator (ACCUMULATE after the first)
@@ -9,8 +10,10 @@
  *                              apply the epilogue while it is in L1, store it
  *                              into the row-major output (unpack fused here).
  *
- * Register blocking is M0xN0xK0 (the ukernel's tile); cache blocking is
- * MC/NC/KC (chosen by the Python planner, see ukernels/runtime/plan.py). */
+ * Both phases run as ONE pool job (see uk_pack_then_tile_task): one wake-up
+ * and one join per call.  Register blocking is M0xN0xK0 (the ukernel's tile);
+ * cache blocking is MC/NC/KC (chosen by the Python planner, see
+ * ukernels/runtime/plan.py). */
 #include <stdatomic.h>
 #include <string.h>
 

@@ -52,12 +52,12 @@ def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed
 
 
 def _codegen_plan(types: ElementTypes, M: int, N: int, K: int, isa: str, nthreads: int,
-                  tile=None, target=None):
+                  tile=None, target=None, prepacked: bool = False):
     from ukernels.codegen import targets, tiles, tuning
     from ukernels.codegen.render import KernelSpec
     target = target or targets.target_for_isa(isa, types.name)
     tile = tile or tuning.tuned_tile(types.name, target, M, N, K) or tiles.choose_tile(types.name, target, M)
-    plan = plan_matmul(types, M, N, K, isa, nthreads, tuple(tile))
+    plan = plan_matmul(types, M, N, K, isa, nthreads, tuple(tile), prepacked)
     kc1 = plan.KC // plan.K0
     return plan, KernelSpec(types.name, plan.M0, plan.N0, target, kc1 if plan.K1 >= kc1 else None)
 
@@ -91,7 +91,7 @@ def _auto_uses_codegen(types: ElementTypes, M: int, N: int, K: int, isa: str, nt
 
 
 def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
-            tile=None, target=None) -> Resolution:
+            tile=None, target=None, prepacked: bool = False) -> Resolution:
     """Plans the call and resolves its ukernel: handwritten, or generated (compiled
     on first use, then cached on disk and memoised in the process). "auto" follows
     ``_auto_uses_codegen`` and falls back to handwritten, with one warning, if the
@@ -113,12 +113,12 @@ def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
                 backend = "ukernel"
     if backend == "codegen":
         from ukernels._env import getenv
-        key = (types.name, M, N, K, isa, nthreads, tile, target, getenv("UKERNELS_CACHE_DIR"), getenv("CC"),
-               getenv("UKERNELS_KERNEL_PATH"))
+        key = (types.name, M, N, K, isa, nthreads, tile, target, prepacked, getenv("UKERNELS_CACHE_DIR"),
+               getenv("CC"), getenv("UKERNELS_KERNEL_PATH"))
         hit = _resolved.get(key)
         if hit is None:
             from ukernels.codegen import cache
-            plan, spec = _codegen_plan(types, M, N, K, isa, nthreads, tile, target)
+            plan, spec = _codegen_plan(types, M, N, K, isa, nthreads, tile, target, prepacked)
             kernel = cache.get_kernel(spec)
             hit = _resolved[key] = Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel)
         return hit
@@ -151,10 +151,10 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     if backend == "auto" and not _auto_uses_codegen(types, M, N, K, isa, threads.get_num_threads()):
         backend = "ukernel"
     if backend == "ukernel":
-        plan = plan_matmul(types, M, N, K, isa, threads.get_num_threads(), tile)
+        plan = plan_matmul(types, M, N, K, isa, threads.get_num_threads(), tile, packed is not None)
         fn, flags = _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK
     else:
-        r = resolve(types, M, N, K, isa, backend, tile, target)
+        r = resolve(types, M, N, K, isa, backend, tile, target, packed is not None)
         plan, fn, flags = r.plan, r.fn, r.flags
     pool = threads.get_pool() if plan.threads > 1 else ffi.NULL
 

@@ -1,0 +1,31 @@
+"""The planner's documented rules (runtime/plan.py)."""
+import pytest
+
+from ukernels.abi import F32F32F32, S8S8S32
+from ukernels.runtime.plan import MIN_FLOPS_PER_THREAD, plan_matmul
+
+
+@pytest.mark.parametrize("types", [F32F32F32, S8S8S32], ids=lambda t: t.name)
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+@pytest.mark.parametrize("shape", [(1, 4096, 4096), (16, 4096, 4096), (1024, 1024, 1024), (127, 255, 511), (3, 5, 7)])
+def test_blocking_invariants(types, isa, shape):
+    M, N, K = shape
+    for threads in (1, 2):
+        p = plan_matmul(types, M, N, K, isa, threads)
+        assert p.MC % p.M0 == 0 and p.NC % p.N0 == 0 and p.KC % p.K0 == 0
+        assert p.M0 <= max(1, 2 * M)  # narrow tiles for small M
+        assert 1 <= p.threads <= threads
+        if 2 * M * N * K < 2 * MIN_FLOPS_PER_THREAD:
+            assert p.threads == 1  # tiny products stay on the calling thread
+        mb, nb = p.workgroups
+        if p.threads > 1 and (p.M1 * p.N1) >= 4 * p.threads:
+            assert mb * nb >= 4 * p.threads  # enough workgroups to balance
+
+
+def test_single_row_products_pack_rhs_in_tile_and_prepacked_ones_stream_whole_k():
+    p = plan_matmul(F32F32F32, 16, 4096, 4096, "avx512", 2)
+    assert p.rhs_pack_in_tile and p.KC < 4096  # in-tile blocks stay wide (K blocked)
+    q = plan_matmul(F32F32F32, 16, 4096, 4096, "avx512", 2, None, True)
+    assert not q.rhs_pack_in_tile and q.KC == 4096  # prepacked: one whole-K call per panel
+    r = plan_matmul(F32F32F32, 1024, 1024, 1024, "avx512", 2)
+    assert not r.rhs_pack_in_tile  # several workgroup rows share each packed rhs block
