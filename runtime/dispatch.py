@@ -63,7 +63,7 @@ def _codegen_plan(types: ElementTypes, M: int, N: int, K: int, isa: str, nthread
 
 
 _auto_choice: dict = {}
-_resolved: dict = {}  # codegen resolutions by call signature (a repeated call costs one dict lookup)
+_resolved: dict = {}  # resolutions by call signature (a repeated call costs one dict lookup)
 _warned_fallback = False
 
 
@@ -91,18 +91,19 @@ def _auto_uses_codegen(types: ElementTypes, M: int, N: int, K: int, isa: str, nt
 
 
 def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
-            tile=None, target=None, prepacked: bool = False) -> Resolution:
+            tile=None, target=None, prepacked: bool = False, describe: bool = False) -> Resolution:
     """Plans the call and resolves its ukernel: handwritten, or generated (compiled
     on first use, then cached on disk and memoised in the process). "auto" follows
     ``_auto_uses_codegen`` and falls back to handwritten, with one warning, if the
-    generated kernel cannot be built."""
+    generated kernel cannot be built. ``describe`` fills in the handwritten tile
+    function's name (for explain; the call path does not need it)."""
     nthreads = threads.get_num_threads()
     if backend == "auto":
         backend = "codegen" if _auto_uses_codegen(types, M, N, K, isa, nthreads) else "ukernel"
         if backend == "codegen":
             from ukernels.codegen import CodegenError
             try:
-                return resolve(types, M, N, K, isa, "codegen")
+                return resolve(types, M, N, K, isa, "codegen", tile, target, prepacked, describe)
             except CodegenError as exc:
                 global _warned_fallback
                 if not _warned_fallback:
@@ -122,14 +123,13 @@ def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
             kernel = cache.get_kernel(spec)
             hit = _resolved[key] = Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel)
         return hit
-    plan = plan_matmul(types, M, N, K, isa, nthreads)
-    name = tile_function_name(types, plan.M0, plan.N0, plan.K0, isa)
-    return Resolution(plan, "ukernel", name, _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK)
-
-
-def plan_for(types: ElementTypes, M: int, N: int, K: int, isa: str) -> MatmulPlan:
-    """The plan a handwritten call with this shape would use now (thread count included)."""
-    return plan_matmul(types, M, N, K, isa, threads.get_num_threads())
+    key = (types.name, M, N, K, isa, nthreads, tile, prepacked, describe)
+    hit = _resolved.get(key)
+    if hit is None:
+        plan = plan_matmul(types, M, N, K, isa, nthreads, tile, prepacked)
+        name = tile_function_name(types, plan.M0, plan.N0, plan.K0, isa) if describe else ""
+        hit = _resolved[key] = Resolution(plan, "ukernel", name, _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK)
+    return hit
 
 
 def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epilogue: Optional[LoweredEpilogue],
@@ -148,14 +148,8 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     out = np.empty((M, N), dtype=epilogue.out_dtype)
     if M == 0 or N == 0:
         return out
-    if backend == "auto" and not _auto_uses_codegen(types, M, N, K, isa, threads.get_num_threads()):
-        backend = "ukernel"
-    if backend == "ukernel":
-        plan = plan_matmul(types, M, N, K, isa, threads.get_num_threads(), tile, packed is not None)
-        fn, flags = _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK
-    else:
-        r = resolve(types, M, N, K, isa, backend, tile, target, packed is not None)
-        plan, fn, flags = r.plan, r.fn, r.flags
+    r = resolve(types, M, N, K, isa, backend, tile, target, packed is not None)
+    plan, fn, flags = r.plan, r.fn, r.flags
     pool = threads.get_pool() if plan.threads > 1 else ffi.NULL
 
     d = ffi.new("uk_matmul_desc_t*")

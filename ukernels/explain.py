@@ -29,7 +29,7 @@ def explain(M: int, N: int, K: int, *, dtype="float32", backend: str = "auto",
     if types is None:
         raise TypeError(f"explain: unsupported dtype {dt}; use float32 or int8")
     isa = cpu.active_isa()
-    r = resolve(types, int(M), int(N), int(K), isa, backend)
+    r = resolve(types, int(M), int(N), int(K), isa, backend, describe=True)
     p = r.plan
     info: Dict[str, Any] = {
         "shape": (int(M), int(N), int(K)),
