@@ -13,6 +13,9 @@ def test_info_dict():
     assert d["isa"] in d["supported_isas"]
     assert set(d["tiles"]) == {"f32f32f32", "s8s8s32"}
     assert d["threads"] >= 1 and d["compiler"]
+    cg = d["codegen"]
+    assert "generic" in cg["runnable_targets"] and set(cg["target_for_isa"]) == {"f32f32f32", "s8s8s32"}
+    assert all(t in cg["runnable_targets"] for t in cg["target_for_isa"].values())
 
 
 def test_info_command_text_and_json():

@@ -30,6 +30,18 @@ def info() -> Dict[str, Any]:
         "usable_cores": usable_cores(),
         "compiler": ffi.string(lib.uk_build_compiler()).decode(),
         "cflags": ffi.string(lib.uk_build_flags()).decode(),
+        "codegen": _codegen_info(isa),
+    }
+
+
+def _codegen_info(isa: str) -> Dict[str, Any]:
+    from ukernels.codegen import cache, prebuilt, targets
+    return {
+        "runnable_targets": targets.host_targets(),
+        "target_for_isa": {t: targets.target_for_isa(isa, t) for t in ELEMENT_TYPES},
+        "cache_dir": cache.cache_dir(),
+        "prebuilt_kernels": len(prebuilt.index()),
+        "kernel_path": prebuilt.search_dirs(),
     }
 
 
@@ -45,4 +57,10 @@ def format_info(d: Dict[str, Any]) -> str:
     ]
     for name, t in d["tiles"].items():
         lines.append(f"  {name:<10} {t['tile']:<8} -> {t['function']}")
+    cg = d["codegen"]
+    lines += [
+        f"codegen:        targets {', '.join(cg['runnable_targets'])}; used here: "
+        + ", ".join(f"{k} -> {v}" for k, v in cg["target_for_isa"].items()),
+        f"                {cg['prebuilt_kernels']} pre-generated kernels; cache {cg['cache_dir']}",
+    ]
     return "\n".join(lines)
