@@ -40,6 +40,29 @@ def isa(request, monkeypatch):
     return request.param
 
 
+def run_in_threads(work, n: int) -> None:
+    """Run work(i) for i in range(n) on n threads released together by a barrier;
+    re-raise the first exception any of them hit."""
+    import threading
+    errors = []
+    barrier = threading.Barrier(n)
+
+    def body(i):
+        barrier.wait()
+        try:
+            work(i)
+        except Exception as exc:  # noqa: BLE001 - collected and re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
 def small_ints(rng, shape, dtype, lo=-4, hi=4):
     """Small-integer-valued data: every product and sum is exact in f32/s32."""
     return rng.integers(lo, hi + 1, size=shape).astype(dtype)

@@ -2,14 +2,13 @@
 ops, both backends, save/load (and its validation), concurrency, errors."""
 import math
 import os
-import threading
 
 import numpy as np
 import pytest
 
 import ukernels
 from ukernels import ops as O
-from conftest import k_scaled_tol, small_ints
+from conftest import k_scaled_tol, run_in_threads, small_ints
 
 _verf = np.vectorize(math.erf, otypes=[np.float64])
 
@@ -118,23 +117,12 @@ def test_concurrent_calls_share_one_linear():
     w = small_ints(rng, (120, 80), np.float32)
     lin = ukernels.Linear(w, activation="relu")
     xs = [small_ints(rng, (3 + 11 * i, 80), np.float32) for i in range(8)]
-    errors = []
-    barrier = threading.Barrier(8)
 
     def work(i):
-        barrier.wait()
-        try:
-            for _ in range(15):
-                np.testing.assert_array_equal(lin(xs[i]), np.maximum(xs[i] @ w.T, 0))
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
+        for _ in range(15):
+            np.testing.assert_array_equal(lin(xs[i]), np.maximum(xs[i] @ w.T, 0))
 
-    ts = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    assert not errors, errors[0]
+    run_in_threads(work, 8)
 
 
 def test_linear_errors():

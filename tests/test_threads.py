@@ -4,6 +4,7 @@ import threading
 import numpy as np
 
 import ukernels
+from conftest import run_in_threads
 
 
 def test_eight_python_threads_at_once():
@@ -16,25 +17,14 @@ def test_eight_python_threads_at_once():
         b = rng.integers(-4, 5, (K, N)).astype(dtype)
         ref = a.astype(np.int64) @ b.astype(np.int64)
         problems.append((a, b, ref))
-    errors = []
-    barrier = threading.Barrier(8)
 
     def worker(i):
         a, b, ref = problems[i]
-        barrier.wait()
-        try:
-            for _ in range(20):
-                out = ukernels.matmul(a, b, activation="relu")
-                np.testing.assert_array_equal(out, np.maximum(ref, 0).astype(out.dtype))
-        except Exception as exc:  # noqa: BLE001 - collected and re-raised below
-            errors.append(exc)
+        for _ in range(20):
+            out = ukernels.matmul(a, b, activation="relu")
+            np.testing.assert_array_equal(out, np.maximum(ref, 0).astype(out.dtype))
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+    run_in_threads(worker, 8)
 
 
 def test_resizing_the_pool_while_other_threads_compute():
