@@ -142,7 +142,7 @@ def main() -> None:
     print(f"  {spec.name}: compile {t_compile * 1e3:.0f} ms, memoised resolution {t_memo * 1e6:.2f} us, "
           f"disk-cache load {t_disk * 1e3:.1f} ms")
 
-    print(f"\nint8 x int8 -> int32 vs our own f32 (1024^3; 2 ops per multiply-add)")
+    print("\nint8 x int8 -> int32 vs our own f32 (1024^3; 2 ops per multiply-add)")
     M = N = K = 1024
     a8 = rng.integers(-128, 128, (M, K), dtype=np.int8)
     b8 = rng.integers(-128, 128, (K, N), dtype=np.int8)

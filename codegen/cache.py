@@ -18,7 +18,7 @@ import os
 import tempfile
 import threading
 from dataclasses import asdict, dataclass
-from typing import Dict, Optional
+from typing import Dict
 
 from ukernels._env import getenv
 from ukernels._lib import ffi
@@ -156,8 +156,3 @@ def clear_memo() -> None:
         _memo.clear()
     prebuilt.reset()
     dispatch.forget_resolutions()
-
-
-def lookup(spec: KernelSpec) -> Optional[CompiledKernel]:
-    """The memoised kernel for ``spec`` if this process already resolved it."""
-    return _memo.get((spec, getenv(CACHE_ENV), getenv("CC"), getenv("UKERNELS_KERNEL_PATH")))

@@ -39,11 +39,6 @@ FORMAT = "ukernels-kernels"
 VERSION = 1
 
 
-def specs_from_file(path: str) -> List[KernelSpec]:
-    """The kernel specs a spec file lists (validated)."""
-    return specs_and_shapes_from_file(path)[0]
-
-
 def specs_and_shapes_from_file(path: str):
     """(specs, {spec: [[M, N, K], ...]}): the shapes each kernel was generated for."""
     try:

@@ -1,7 +1,7 @@
 """Executing a planned matmul: fill the C dispatch descriptor and run it on
 the pool with the GIL released (cffi releases it around every C call)."""
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 

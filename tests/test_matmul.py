@@ -149,3 +149,16 @@ def test_array_likes_are_accepted():
     np.testing.assert_array_equal(out, [[11]])
     with pytest.raises(TypeError, match="unsupported dtype"):
         ukernels.matmul([[1.0, 2.0]], [[3.0], [4.0]])
+
+
+def test_workspace_is_reused_and_can_be_released():
+    a = np.ones((300, 200), np.float32)
+    b = np.ones((200, 100), np.float32)
+    ukernels.matmul(a, b)
+    held = ukernels.workspace_bytes()
+    assert held > 0
+    ukernels.matmul(a, b)
+    assert ukernels.workspace_bytes() == held  # reused, not grown
+    ukernels.release_workspace()
+    assert ukernels.workspace_bytes() == 0
+    np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)  # re-created on demand

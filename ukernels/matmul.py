@@ -4,7 +4,6 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from ukernels import cpu
-from ukernels._lib import lib
 from ukernels.abi import ElementTypes, element_types_for
 from ukernels.runtime.dispatch import run_matmul
 from ukernels import ops as O
