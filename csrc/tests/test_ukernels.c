@@ -7,7 +7,9 @@
  * - uk_pack vs a naive reference under every flag combination;
  * - uk_matmul_run on the thread pool (bias + relu epilogue) vs a reference,
  *   including two threads dispatching on one pool at the same time. */
+#include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +232,153 @@ static void test_matmul_on_pool(uint64_t host) {
   printf("matmul dispatch: 3 concurrent callers on one pool + 1 without a pool\n");
 }
 
+/* Every epilogue kind on a row segment, for each ISA variant the CPU has,
+ * against scalar double-precision references (tolerance 2e-6 (|x|+1)), and
+ * the integer paths exactly; then a matmul whose output is requantized to s8
+ * and u8 through the typed store. */
+static double ref_op(int kind, double x, double operand, const float* p) {
+  switch (kind) {
+    case UK_EPI_BIAS_COLUMN: case UK_EPI_BIAS_ROW: case UK_EPI_RESIDUAL: return x + operand;
+    case UK_EPI_RELU: return x < 0 ? 0 : x;
+    case UK_EPI_RELU6: return x < 0 ? 0 : (x > 6 ? 6 : x);
+    case UK_EPI_CLAMP: return x < p[0] ? p[0] : (x > p[1] ? p[1] : x);
+    case UK_EPI_SCALE: return x * operand;
+    case UK_EPI_GELU_ERF: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case UK_EPI_GELU_TANH: return 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+    case UK_EPI_SILU: return x / (1 + exp(-x));
+    case UK_EPI_SIGMOID: return 1 / (1 + exp(-x));
+    case UK_EPI_TANH: return tanh(x);
+    default: return x;
+  }
+}
+
+static void test_epilogue_ops(uint64_t host) {
+  const int kinds[] = {UK_EPI_BIAS_COLUMN, UK_EPI_BIAS_ROW, UK_EPI_RESIDUAL, UK_EPI_RELU, UK_EPI_RELU6,
+                       UK_EPI_CLAMP, UK_EPI_SCALE, UK_EPI_GELU_ERF, UK_EPI_GELU_TANH, UK_EPI_SILU,
+                       UK_EPI_SIGMOID, UK_EPI_TANH};
+  const uint64_t variants[] = {0, UK_CPU_X86_AVX2_FMA, UK_CPU_X86_AVX2_FMA | UK_CPU_X86_AVX512_BASE};
+  enum { LEN = 37, ROWS = 3 };
+  float operand[ROWS * 2 * LEN];
+  for (int i = 0; i < ROWS * 2 * LEN; ++i) operand[i] = (float)rnd(-3000, 3000) / 1000.0f;
+  int run = 0;
+  for (unsigned v = 0; v < 3; ++v) {
+    const uint64_t cpu = variants[v];
+    if ((host & cpu) != cpu) continue;
+    for (unsigned k = 0; k < sizeof kinds / sizeof kinds[0]; ++k) {
+      const int64_t row = 1, col0 = 5;
+      float x[LEN];
+      double want[LEN];
+      uk_epilogue_op_t op;
+      memset(&op, 0, sizeof op);
+      op.kind = kinds[k];
+      op.p0 = -0.5f; op.p1 = 0.75f; /* clamp bounds */
+      if (kinds[k] == UK_EPI_BIAS_COLUMN || kinds[k] == UK_EPI_SCALE) { op.data = operand; op.data_stride = 2; }
+      if (kinds[k] == UK_EPI_BIAS_ROW) { op.data = operand; op.data_stride = 3; }
+      if (kinds[k] == UK_EPI_RESIDUAL) { op.data = operand; op.data_stride = 2 * LEN - 3; op.data_stride1 = 1; }
+      for (int j = 0; j < LEN; ++j) {
+        x[j] = (float)rnd(-8000, 8000) / 1000.0f;
+        double operand_j = 0;
+        if (kinds[k] == UK_EPI_BIAS_COLUMN || kinds[k] == UK_EPI_SCALE) operand_j = operand[(col0 + j) * 2];
+        if (kinds[k] == UK_EPI_BIAS_ROW) operand_j = operand[row * 3];
+        if (kinds[k] == UK_EPI_RESIDUAL) operand_j = operand[row * (2 * LEN - 3) + col0 + j];
+        want[j] = ref_op(kinds[k], x[j], operand_j, &op.p0);
+      }
+      CHECK(uk_epilogue_check(UK_TYPE_F32F32F32, &op, 1, UK_OUT_F32) == UK_STATUS_OK, "check kind %d", kinds[k]);
+      uk_epilogue_apply(UK_TYPE_F32F32F32, &op, 1, x, LEN, row, col0, &cpu);
+      for (int j = 0; j < LEN; ++j) {
+        const double err = fabs((double)x[j] - want[j]), tol = 2e-6 * (fabs(want[j]) + 1);
+        if (err > tol) { CHECK(0, "epilogue kind %d cpu %llx: x[%d] = %g, want %g", kinds[k], (unsigned long long)cpu, j, x[j], want[j]); break; }
+      }
+      ++run;
+    }
+    /* int32 domain: bias (wrapping), clamp with one bound, relu; then to float + requantize */
+    {
+      int32_t xi[LEN], bias[LEN];
+      int64_t want[LEN];
+      for (int j = 0; j < LEN; ++j) { xi[j] = (int32_t)rnd(-100000, 100000); bias[j] = (int32_t)rnd(-5000, 5000); }
+      xi[0] = INT32_MAX; bias[0] = 1; /* wraps like numpy int32 */
+      uk_epilogue_op_t ops[5];
+      memset(ops, 0, sizeof ops);
+      ops[0].kind = UK_EPI_BIAS_COLUMN; ops[0].is_int = 1; ops[0].data = bias; ops[0].data_stride = 1;
+      ops[1].kind = UK_EPI_CLAMP; ops[1].is_int = 1; ops[1].p1 = 90000.0f; ops[1].p3 = 1.0f; /* hi only */
+      ops[2].kind = UK_EPI_RELU; ops[2].is_int = 1;
+      ops[3].kind = UK_EPI_TO_FLOAT; ops[3].is_int = 1;
+      ops[4].kind = UK_EPI_REQUANTIZE; ops[4].p0 = 0.002f; ops[4].p1 = -7.0f; ops[4].p2 = -128.0f; ops[4].p3 = 127.0f;
+      for (int j = 0; j < LEN; ++j) {
+        int64_t t = (int64_t)(int32_t)((uint32_t)xi[j] + (uint32_t)bias[j]);
+        t = t > 90000 ? 90000 : t;
+        t = t < 0 ? 0 : t;
+        float q = rintf((float)t * 0.002f) + -7.0f;
+        q = q < -128 ? -128 : (q > 127 ? 127 : q);
+        want[j] = (int64_t)q;
+      }
+      CHECK(uk_epilogue_check(UK_TYPE_S8S8S32, ops, 5, UK_OUT_S8) == UK_STATUS_OK, "int chain check");
+      CHECK(uk_epilogue_check(UK_TYPE_S8S8S32, ops, 5, UK_OUT_F32) != UK_STATUS_OK, "int chain must not store f32");
+      uk_epilogue_apply(UK_TYPE_S8S8S32, ops, 5, xi, LEN, 0, 0, &cpu);
+      int8_t stored[LEN];
+      uk_epilogue_store(UK_OUT_S8, xi, stored, LEN);
+      for (int j = 0; j < LEN; ++j)
+        if (stored[j] != want[j]) { CHECK(0, "int chain cpu %llx: [%d] = %d, want %lld", (unsigned long long)cpu, j, stored[j], (long long)want[j]); break; }
+      ++run;
+    }
+  }
+  /* inconsistent sequences are rejected */
+  uk_epilogue_op_t bad;
+  memset(&bad, 0, sizeof bad);
+  bad.kind = UK_EPI_GELU_ERF; bad.is_int = 1;
+  CHECK(uk_epilogue_check(UK_TYPE_S8S8S32, &bad, 1, UK_OUT_S32) != UK_STATUS_OK, "float op in int domain");
+  bad.kind = 99;
+  CHECK(uk_epilogue_check(UK_TYPE_F32F32F32, &bad, 1, UK_OUT_F32) != UK_STATUS_OK, "unknown kind");
+  printf("epilogue: %d op/variant cases run\n", run);
+}
+
+static void test_requantized_matmul(uint64_t host) {
+  const int64_t M = 19, N = 23, K = 31;
+  int8_t a[19 * 31], b[31 * 23];
+  for (int i = 0; i < M * K; ++i) a[i] = (int8_t)rnd(-128, 127);
+  for (int i = 0; i < K * N; ++i) b[i] = (int8_t)rnd(-128, 127);
+  float scale[23];
+  for (int j = 0; j < N; ++j) scale[j] = (float)rnd(5, 60) / 10000.0f;
+  for (int out_kind = 0; out_kind < 2; ++out_kind) {
+    const int32_t out_type = out_kind ? UK_OUT_U8 : UK_OUT_S8;
+    const float zp = out_kind ? 128.0f : -3.0f, qmin = out_kind ? 0.0f : -128.0f, qmax = out_kind ? 255.0f : 127.0f;
+    uk_epilogue_op_t ops[2];
+    memset(ops, 0, sizeof ops);
+    ops[0].kind = UK_EPI_TO_FLOAT; ops[0].is_int = 1;
+    ops[1].kind = UK_EPI_REQUANTIZE; ops[1].data = scale; ops[1].data_stride = 1;
+    ops[1].p1 = zp; ops[1].p2 = qmin; ops[1].p3 = qmax;
+    const int32_t M0 = 8, N0 = 8, K0 = 2;
+    const int64_t M1 = (M + M0 - 1) / M0, N1 = (N + N0 - 1) / N0, K1 = (K + K0 - 1) / K0;
+    int8_t* lhs = malloc((size_t)(M1 * K1 * M0 * K0));
+    int8_t* rhs = malloc((size_t)(N1 * K1 * N0 * K0));
+    const int64_t MC = 8, NC = 16, KC = 8;
+    const int64_t sstride = (MC * NC + NC) * 4;
+    void* scratch = malloc((size_t)sstride);
+    uint8_t out[19 * 23];
+    uk_matmul_desc_t d;
+    memset(&d, 0, sizeof d);
+    d.type = UK_TYPE_S8S8S32; d.M = M; d.N = N; d.K = K;
+    d.a = a; d.a_stride0 = K; d.a_stride1 = 1; d.b = b; d.b_stride0 = N; d.b_stride1 = 1;
+    d.out = out; d.out_stride0 = N; d.M0 = M0; d.N0 = N0; d.K0 = K0; d.MC = MC; d.NC = NC; d.KC = KC;
+    d.lhs_packed = lhs; d.rhs_packed = rhs; d.scratch = scratch; d.scratch_stride = sstride;
+    d.mmt4d = uk_mmt4d; d.mmt4d_flags = UK_FLAG_ALLOW_GENERIC_FALLBACK; d.cpu_data = &host;
+    d.ops = ops; d.num_ops = 2; d.out_type = out_type; d.max_threads = 1; d.pack_tasks_hint = 1;
+    CHECK(uk_matmul_run(&d, NULL) == UK_STATUS_OK, "requantized matmul status");
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        int32_t acc = 0;
+        for (int64_t k = 0; k < K; ++k) acc += (int32_t)a[i * K + k] * (int32_t)b[k * N + j];
+        float q = rintf((float)acc * scale[j]) + zp;
+        q = q < qmin ? qmin : (q > qmax ? qmax : q);
+        const int got = out_kind ? (int)out[i * N + j] : (int)((int8_t*)out)[i * N + j];
+        if (got != (int)q) { CHECK(0, "requantized matmul out %d [%lld,%lld] = %d, want %d", out_kind, (long long)i, (long long)j, got, (int)q); goto next; }
+      }
+  next:
+    free(lhs); free(rhs); free(scratch);
+  }
+  printf("requantized matmul: s8 and u8 outputs\n");
+}
+
 int main(void) {
   uint64_t host = 0;
   uk_cpu_detect(&host);
@@ -239,6 +388,8 @@ int main(void) {
   test_all_tiles(host);
   test_pack(host);
   test_matmul_on_pool(host);
+  test_epilogue_ops(host);
+  test_requantized_matmul(host);
   printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   return g_failures ? 1 : 0;
 }
