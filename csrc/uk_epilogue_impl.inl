@@ -151,10 +151,11 @@ void UK_EPI_FN(uk_epilogue_ops_)(const uk_epilogue_op_t* ops, int32_t num_ops,
         }
         break;
       case UK_EPI_GELU_TANH:
+        /* x/2 (1 + tanh u) = x * sigmoid(2u) = x / (1 + e^{-2u}): one exp, one division */
         for (int64_t j = 0; j < len; ++j) {
           const float v = x[j];
           const float u = 0.79788456080286536f * (v + 0.044715f * v * v * v);
-          x[j] = 0.5f * v * (1.0f + UK_EPI_FN(uk_tanh_f32_)(u));
+          x[j] = v / (1.0f + UK_EPI_FN(uk_exp_f32_)(-2.0f * u));
         }
         break;
       case UK_EPI_SILU:
