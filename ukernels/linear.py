@@ -88,7 +88,6 @@ class Linear:
         self._backend = backend
         self._weight = w  # kept (read-only use) for save() and repacking
         self.in_features, self.out_features = (w.shape[1], w.shape[0]) if layout == "nk" else w.shape
-        self._ops: List[O.EpilogueOp] = shorthand_ops(bias, activation) + list(epilogue)
         self._shorthand = (bias, activation, tuple(epilogue))
         build_epilogue(types, 1, self.out_features, bias, activation, list(epilogue), None)  # validate now
         self._lock = threading.Lock()
@@ -119,8 +118,10 @@ class Linear:
         return self._types.lhs
 
     def __repr__(self) -> str:
+        bias, activation, ops = self._shorthand
+        names = [type(o).__name__ for o in shorthand_ops(bias, activation) + list(ops)]
         return (f"Linear(in_features={self.in_features}, out_features={self.out_features}, dtype={self.dtype}, "
-                f"ops=[{', '.join(type(o).__name__ for o in self._ops)}], backend={self._backend!r})")
+                f"ops=[{', '.join(names)}], backend={self._backend!r})")
 
     def __call__(self, x, *, epilogue: Sequence[O.EpilogueOp] = (), out_dtype=None) -> np.ndarray:
         """epilogue(x @ W) for x of shape (..., in_features); the result has shape (..., out_features)."""
