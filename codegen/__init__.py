@@ -4,12 +4,11 @@ use into an on-disk cache, and called through the same ABI as the
 handwritten kernels (``uk_mmt4d_fn_t``)."""
 # Relative imports only at module level: setup.py loads this package standalone
 # (before ukernels is installed) to run the build-time generator.
-from .compiler import CompileError, CompilerNotFound
+from .compiler import CacheError, CodegenError, CompileError, CompilerNotFound
 from .render import KernelSpec, render
 
-CodegenError = (CompileError, CompilerNotFound)
-
-__all__ = ["KernelSpec", "render", "CompileError", "CompilerNotFound", "CodegenError", "get_kernel", "tune"]
+__all__ = ["KernelSpec", "render", "CodegenError", "CompileError", "CompilerNotFound", "CacheError", "get_kernel",
+           "tune"]
 
 
 def tune(m: int, n: int, k: int, *, dtype="float32", target=None, repeats: int = 5, verbose: bool = False):

@@ -21,7 +21,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        build(specs, args.output, jobs=args.jobs, progress=None if args.quiet else sys.stderr, shapes=shapes)
+        from ukernels.codegen.compiler import CodegenError
+        try:
+            build(specs, args.output, jobs=args.jobs, progress=None if args.quiet else sys.stderr, shapes=shapes)
+        except (CodegenError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -41,11 +41,11 @@ VERSION = 1
 
 def specs_and_shapes_from_file(path: str):
     """(specs, {spec: [[M, N, K], ...]}): the shapes each kernel was generated for."""
+    from ukernels._untrusted import read_json  # noqa: PLC0415 (setup.py loads this package standalone)
     try:
-        with open(path) as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read kernel spec file {path}: {exc}") from exc
+        doc = read_json(path)
+    except ValueError as exc:
+        raise ValueError(f"cannot read kernel spec file: {exc}") from None
     return specs_and_shapes(doc, path)
 
 
@@ -54,17 +54,37 @@ def specs_and_shapes(doc, path: str = "spec"):
         raise ValueError(f"{path}: expected a JSON object with a list 'kernels'")
     specs: List[KernelSpec] = []
     shapes_of: Dict[KernelSpec, List[List[int]]] = {}
+
+    def ints(v, n, lo):
+        return (isinstance(v, list) and len(v) == n
+                and all(isinstance(x, int) and not isinstance(x, bool) and x >= lo for x in v))
+
     for i, entry in enumerate(doc["kernels"]):
         where = f"{path}: kernels[{i}]"
-        if not isinstance(entry, dict) or "types" not in entry or "target" not in entry:
-            raise ValueError(f"{where}: needs 'types' and 'target'")
+        if not isinstance(entry, dict) or not isinstance(entry.get("types"), str) \
+                or not isinstance(entry.get("target"), str):
+            raise ValueError(f"{where}: needs 'types' and 'target' (strings)")
+        unknown = set(entry) - {"types", "target", "tiles", "shapes", "static_k"}
+        if unknown:
+            raise ValueError(f"{where}: unknown keys {sorted(unknown)} (known: types, target, tiles, shapes, static_k)")
         ks = entry.get("static_k", [None])
-        tiles = [(tuple(t), None) for t in entry.get("tiles", [])]
-        for shape in entry.get("shapes", []):
-            if len(shape) != 3:
-                raise ValueError(f"{where}: shapes entries are [M, N, K]")
-            M0, N0, _ = choose_tile(entry["types"], entry["target"], int(shape[0]))
-            tiles.append(((M0, N0), [int(x) for x in shape]))
+        if not isinstance(ks, list) or not all(k is None or (isinstance(k, int) and not isinstance(k, bool) and k >= 1)
+                                               for k in ks):
+            raise ValueError(f"{where}: 'static_k' must be a list of null or positive integers, e.g. [null, 128], "
+                             f"got {ks!r}")
+        tile_list, shape_list = entry.get("tiles", []), entry.get("shapes", [])
+        if not isinstance(tile_list, list) or not all(ints(t, 2, 1) for t in tile_list):
+            raise ValueError(f"{where}: 'tiles' must be a list of [M0, N0] positive integers, got {tile_list!r}")
+        if not isinstance(shape_list, list) or not all(ints(t, 3, 0) for t in shape_list):
+            raise ValueError(f"{where}: 'shapes' must be a list of [M, N, K] integers >= 0, got {shape_list!r}")
+        try:
+            tiles = [(tuple(t), None) for t in tile_list]
+            for shape in shape_list:
+                M0, N0, _ = choose_tile(entry["types"], entry["target"], int(shape[0]))
+                tiles.append(((M0, N0), [int(x) for x in shape]))
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{where}: unknown types/target combination {entry['types']!r}/{entry['target']!r} "
+                             f"({exc})") from None
         if not tiles:
             raise ValueError(f"{where}: list 'tiles' or 'shapes'")
         for (M0, N0), shape in tiles:

@@ -33,6 +33,34 @@ class KernelSpec:
         k = f"_k{self.static_k}" if self.static_k else ""
         return f"ukg_mmt4d_{self.types}_{self.M0}x{self.N0}x{self.K0}{k}__{self.target}"
 
+    @classmethod
+    def from_json(cls, doc, what: str = "kernel spec") -> "KernelSpec":
+        """A spec from untrusted JSON (a manifest, cache metadata): every field type-checked,
+        then ``check()``ed; anything else raises ValueError naming ``what``."""
+        if not isinstance(doc, dict):
+            raise ValueError(f"{what}: expected an object, got {type(doc).__name__}")
+        extra = set(doc) - {"types", "M0", "N0", "target", "static_k"}
+        if extra:
+            raise ValueError(f"{what}: unknown fields {sorted(extra)}")
+        types, target, M0, N0, sk = (doc.get("types"), doc.get("target"), doc.get("M0"), doc.get("N0"),
+                                     doc.get("static_k"))
+
+        def small_int(v):
+            return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096
+
+        if not isinstance(types, str) or not isinstance(target, str):
+            raise ValueError(f"{what}: 'types' and 'target' must be strings")
+        if not small_int(M0) or not small_int(N0):
+            raise ValueError(f"{what}: 'M0' and 'N0' must be integers in [1, 4096], got {M0!r}, {N0!r}")
+        if sk is not None and not (isinstance(sk, int) and not isinstance(sk, bool) and 1 <= sk <= 1 << 40):
+            raise ValueError(f"{what}: 'static_k' must be null or a positive integer, got {sk!r}")
+        spec = cls(types, M0, N0, target, sk)
+        try:
+            spec.check()
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}") from None
+        return spec
+
     def check(self) -> Target:
         """Validates the spec; returns its target."""
         if self.types not in _TEMPLATES:

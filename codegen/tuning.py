@@ -5,18 +5,20 @@ shape) use it, and ``backend="auto"`` then prefers the generated kernel."""
 import json
 import os
 import tempfile
-import threading
 import time
+import warnings
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ukernels._sync import ForkSafeLock
+from ukernels._untrusted import UntrustedFileError, read_json
 from ukernels.codegen import targets
 from ukernels.codegen.cache import cache_dir
 from ukernels.codegen.render import KernelSpec
 from ukernels.codegen.tiles import k0_of
 
-_lock = threading.Lock()
+_lock = ForkSafeLock()
 _loaded: Dict[str, Dict[str, List[int]]] = {}
 
 
@@ -28,17 +30,39 @@ def _key(types: str, target: str, M: int, N: int, K: int) -> str:
     return f"{types}:{target}:{M}x{N}x{K}"
 
 
+def _valid_entry(key, value) -> bool:
+    """``"types:target:MxNxK": [M0, N0]`` with a tile the target can generate."""
+    if not isinstance(key, str) or key.count(":") != 2:
+        return False
+    types, target, _ = key.split(":")
+    if not (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        return False
+    try:
+        KernelSpec.from_json({"types": types, "target": target, "M0": value[0], "N0": value[1]})
+    except ValueError:
+        return False
+    return True
+
+
 def _table() -> Dict[str, List[int]]:
+    """The tuned tiles of tuned.json; a damaged file or entry is ignored (one warning)."""
     path = tuned_path()
     table = _loaded.get(path)
     if table is None:
+        table = {}
         try:
-            with open(path) as f:
-                table = json.load(f)
-            if not isinstance(table, dict):
-                table = {}
-        except (OSError, ValueError):
-            table = {}
+            doc = read_json(path)
+            if not isinstance(doc, dict):
+                raise UntrustedFileError(f"{path}: expected a JSON object, got {type(doc).__name__}")
+            bad = [k for k, v in doc.items() if not _valid_entry(k, v)]
+            table = {k: v for k, v in doc.items() if k not in bad}
+            if bad:
+                warnings.warn(f"ukernels: ignoring {len(bad)} malformed entries of {path} (e.g. {bad[0]!r}); "
+                              "re-run ukernels.codegen.tune for those shapes", RuntimeWarning, stacklevel=2)
+        except UntrustedFileError as exc:
+            if os.path.lexists(path):
+                warnings.warn(f"ukernels: ignoring tuned tiles: {exc}", RuntimeWarning, stacklevel=2)
         _loaded[path] = table
     return table
 
@@ -115,12 +139,17 @@ def tune(m: int, n: int, k: int, *, dtype="float32", target: Optional[str] = Non
         table = dict(_table())
         table[_key(types.name, target, m, n, k)] = [best[0], best[1]]
         path = tuned_path()
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-        with os.fdopen(fd, "w") as f:
-            json.dump(table, f, indent=1)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+            with os.fdopen(fd, "w") as f:
+                json.dump(table, f, indent=1)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except OSError as exc:
+            from ukernels.codegen.compiler import CacheError
+            raise CacheError(f"tune: cannot save {path}: {exc.strerror or exc} (set UKERNELS_CACHE_DIR "
+                             "to a writable directory)") from None
         _loaded[path] = table
     from ukernels.runtime import dispatch
     dispatch.forget_resolutions()  # "auto" and codegen resolutions may now pick the tuned tile

@@ -102,9 +102,29 @@ static void uk_set_error(uk_dispatch_ctx_t* c, int status) {
     atomic_compare_exchange_strong(&c->status, &expected, status);
 }
 
+static int uk_cancelled(uk_dispatch_ctx_t* c) {
+  if (c->d->cancel && *c->d->cancel) {
+    uk_set_error(c, UK_STATUS_CANCELLED);
+    return 1;
+  }
+  return atomic_load_explicit(&c->status, memory_order_relaxed) == UK_STATUS_CANCELLED;
+}
+
+int uk_matmul_blocked_accumulation(uint32_t type) { return type == UK_TYPE_F32F32F32; }
+
+static int64_t uk_round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* d) {
+  const int64_t in_size = d->type == UK_TYPE_F32F32F32 ? 4 : 1;
+  int64_t bytes = d->MC * d->NC * 4 + d->NC * 4 + (d->rhs_pack_in_tile ? d->KC * d->NC * in_size : 0);
+  if (uk_matmul_blocked_accumulation(d->type)) bytes = uk_round_up(bytes, 64) + d->MC * d->NC * 4;
+  return bytes;
+}
+
 static void uk_pack_task(void* ctx_, int64_t task, int32_t thread_index) {
   (void)thread_index;
   uk_dispatch_ctx_t* c = (uk_dispatch_ctx_t*)ctx_;
+  if (uk_cancelled(c)) return;
   const int pack_rhs = task >= c->lhs_tasks;
   const int64_t i = pack_rhs ? task - c->lhs_tasks : task;
   const int64_t n = pack_rhs ? c->rhs_tasks : c->lhs_tasks;
@@ -126,6 +146,9 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
   const int64_t tile_elems = (int64_t)d->M0 * d->N0;
   char* row_buf = scratch + d->MC * d->NC * 4;
   char* rhs_block = row_buf + d->NC * 4; /* used when rhs_pack_in_tile */
+  const int blocked = uk_matmul_blocked_accumulation(d->type);
+  float* blk = (float*)(scratch + uk_matmul_scratch_bytes(d) - d->MC * d->NC * 4); /* when blocked */
+  if (uk_cancelled(c)) return;
 
   uk_mmt4d_params_t p;
   memset(&p, 0, sizeof p);
@@ -155,6 +178,20 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
     } else {
       p.rhs_offset = n1 * p.rhs_stride0 + k1 * d->N0 * d->K0;
     }
+    if (k1 > 0 && uk_cancelled(c)) return;
+    if (k1 > 0 && blocked) {
+      /* this K block from zero into blk, then added: error grows like BLAS's, not one long chain */
+      p.out_buffer = blk;
+      p.flags = d->type | d->mmt4d_flags;
+      const int status = d->mmt4d(&p);
+      if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
+      float* restrict a = (float*)acc;
+      const float* restrict b = blk;
+      const int64_t n = tm * tn * tile_elems;
+      for (int64_t i = 0; i < n; ++i) a[i] += b[i];
+      p.out_buffer = acc;
+      continue;
+    }
     p.flags = d->type | d->mmt4d_flags | (k1 > 0 ? UK_FLAG_ACCUMULATE : 0);
     const int status = d->mmt4d(&p);
     if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
@@ -176,11 +213,12 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
   }
 }
 
-static int uk_matmul_check(const uk_matmul_desc_t* d) {
+static int uk_matmul_check(const uk_matmul_desc_t* d, int need_scratch) {
   if (d->type != UK_TYPE_F32F32F32 && d->type != UK_TYPE_S8S8S32) return UK_STATUS_UNSUPPORTED_TYPE;
   if (d->M < 0 || d->N < 0 || d->K < 0 || d->M0 <= 0 || d->N0 <= 0 || d->K0 <= 0 ||
       d->MC < d->M0 || d->NC < d->N0 || d->KC < d->K0 || d->MC % d->M0 || d->NC % d->N0 ||
-      d->KC % d->K0 || !d->mmt4d || (d->rhs_prepacked && d->rhs_pack_in_tile))
+      d->KC % d->K0 || !d->mmt4d || (d->rhs_prepacked && d->rhs_pack_in_tile) ||
+      (need_scratch && d->scratch_stride < uk_matmul_scratch_bytes(d)))
     return UK_STATUS_BAD_ARGUMENT;
   return uk_epilogue_check(d->type, d->ops, d->num_ops, d->out_type);
 }
@@ -191,6 +229,7 @@ static void uk_ctx_init(uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d, int64_t
   c->M1 = uk_ceil_div(d->M, d->M0);
   c->N1 = uk_ceil_div(d->N, d->N0);
   c->K1 = uk_ceil_div(d->K, d->K0);
+  c->in_size = d->type == UK_TYPE_F32F32F32 ? 4 : 1;
   c->lhs_tasks = c->M1 < tasks_hint ? c->M1 : tasks_hint;
   c->rhs_tasks = c->N1 < tasks_hint ? c->N1 : tasks_hint;
   c->nmb = uk_ceil_div(c->M1, d->MC / d->M0);
@@ -200,7 +239,7 @@ static void uk_ctx_init(uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d, int64_t
 }
 
 int uk_matmul_pack_rhs(const uk_matmul_desc_t* d, uk_pool_t* pool) {
-  int status = uk_matmul_check(d);
+  int status = uk_matmul_check(d, 0);
   if (status) return status;
   uk_dispatch_ctx_t c;
   uk_ctx_init(&c, d, d->pack_tasks_hint > 0 ? d->pack_tasks_hint : 1);
@@ -232,7 +271,7 @@ static void uk_pack_then_tile_task(void* ctx_, int64_t task, int32_t thread_inde
 }
 
 int uk_matmul_run(const uk_matmul_desc_t* d, uk_pool_t* pool) {
-  int status = uk_matmul_check(d);
+  int status = uk_matmul_check(d, 1);
   if (status) return status;
   if (d->M == 0 || d->N == 0) return UK_STATUS_OK;
   uk_dispatch_ctx_t c;

@@ -103,7 +103,32 @@ typedef struct uk_matmul_desc_t {
   int32_t out_type;              /* UK_OUT_*; out rows are N elements of that type apart (out_stride0) */
   int32_t max_threads;           /* <= pool size */
   int64_t pack_tasks_hint;       /* tasks per operand in the pack phase (>= 1) */
+  const volatile int32_t* cancel;/* optional: when *cancel != 0, remaining work is skipped and
+                                    the call returns UK_STATUS_CANCELLED (checked between
+                                    workgroups, K blocks and pack tasks); NULL: never */
 } uk_matmul_desc_t;
+
+/* Returned by uk_matmul_run when *desc->cancel was set: the output is incomplete. */
+enum { UK_STATUS_CANCELLED = 16 };
+
+/* Float accumulators: each K block after the first is computed from zero into a
+ * block buffer and then added to the tile's accumulator (pairwise-like error
+ * growth ~ KC + K/KC instead of one chain over all of K, as BLAS does).  The
+ * per-thread scratch then holds, after the areas above, MC*NC more accumulator
+ * elements (64-byte aligned). */
+int uk_matmul_blocked_accumulation(uint32_t type);
+/* Bytes of scratch one thread needs for this descriptor (scratch_stride must be
+ * at least this; uk_matmul_run checks it). */
+int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* desc);
+
+/* ---- SIGINT while a long call runs (uk_interrupt.c) ---------------------- */
+/* Installs a SIGINT handler that sets the flag uk_interrupt_flag() points to and
+ * then calls the handler it replaced (Python's), so the interpreter still sees
+ * the signal.  Nested arms count; the last disarm restores the previous handler.
+ * Returns 0 on success. Only for the thread that handles Python's signals. */
+int uk_interrupt_arm(void);
+void uk_interrupt_disarm(void);
+const volatile int32_t* uk_interrupt_flag(void);
 
 int uk_matmul_run(const uk_matmul_desc_t* desc, uk_pool_t* pool);
 

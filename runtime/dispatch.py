@@ -6,10 +6,16 @@ from typing import Optional
 import numpy as np
 
 from ukernels._lib import ffi, lib
+from ukernels._sync import BoundedMemo
 from ukernels.abi import ElementTypes, UkernelError, address_of, cpu_data_for, tile_function_name
-from ukernels.runtime import threads, workspace
+from ukernels.runtime import interrupt, threads, workspace
 from ukernels.runtime.epilogue import LoweredEpilogue, lower, to_c
 from ukernels.runtime.plan import MatmulPlan, plan_matmul
+
+# The codegen modules the "auto" rule consults are imported here, not on the
+# first call: an import still in progress when a signal handler re-enters
+# ukernels on the same thread would hand the handler a half-initialised module.
+from ukernels.codegen import CodegenError, cache, prebuilt, targets, tiles, tuning  # noqa: E402
 
 _HANDWRITTEN = ffi.cast("uk_mmt4d_fn_t", ffi.addressof(lib, "uk_mmt4d"))
 
@@ -40,7 +46,6 @@ class PackedRhs:
 def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed: PackedRhs):
     """The register tile for a prepacked rhs: M0 by the usual rule, N0/K0 fixed by the packing."""
     if backend == "codegen":
-        from ukernels.codegen import targets, tiles
         M0, N0, K0 = tiles.choose_tile(types.name, targets.target_for_isa(isa, types.name), M)
     else:
         from ukernels.runtime.plan import ukernel_tile
@@ -53,7 +58,6 @@ def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed
 
 def _codegen_plan(types: ElementTypes, M: int, N: int, K: int, isa: str, nthreads: int,
                   tile=None, target=None, prepacked: bool = False):
-    from ukernels.codegen import targets, tiles, tuning
     from ukernels.codegen.render import KernelSpec
     target = target or targets.target_for_isa(isa, types.name)
     tile = tile or tuning.tuned_tile(types.name, target, M, N, K) or tiles.choose_tile(types.name, target, M)
@@ -62,8 +66,11 @@ def _codegen_plan(types: ElementTypes, M: int, N: int, K: int, isa: str, nthread
     return plan, KernelSpec(types.name, plan.M0, plan.N0, target, kc1 if plan.K1 >= kc1 else None)
 
 
-_auto_choice: dict = {}
-_resolved: dict = {}  # resolutions by call signature (a repeated call costs one dict lookup)
+# Resolutions by call signature (a repeated call costs one dict lookup); bounded,
+# so a process that sees millions of distinct shapes does not grow without limit.
+MEMO_CAPACITY = 4096
+_auto_choice: BoundedMemo = BoundedMemo(MEMO_CAPACITY)
+_resolved: BoundedMemo = BoundedMemo(MEMO_CAPACITY)
 _warned_fallback = False
 
 
@@ -82,12 +89,25 @@ def _auto_uses_codegen(types: ElementTypes, M: int, N: int, K: int, isa: str, nt
     key = (types.name, M, N, K, isa, nthreads, getenv("UKERNELS_KERNEL_PATH"), getenv("UKERNELS_CACHE_DIR"))
     hit = _auto_choice.get(key)
     if hit is None:
-        from ukernels.codegen import prebuilt, targets, tuning
         target = targets.target_for_isa(isa, types.name)
         hit = (prebuilt.generated_for_shape(types.name, target, M, N, K)
                or tuning.tuned_tile(types.name, target, M, N, K) is not None)
-        _auto_choice[key] = hit
+        _auto_choice.put(key, hit)
     return hit
+
+
+def _auto_fell_back(types: ElementTypes, M: int, N: int, K: int, isa: str, nthreads: int, exc) -> None:
+    """Warn once per process, and make "auto" use the handwritten kernels for this
+    signature from now on (no compiler run, no log file per call)."""
+    from ukernels._env import getenv
+    key = (types.name, M, N, K, isa, nthreads, getenv("UKERNELS_KERNEL_PATH"), getenv("UKERNELS_CACHE_DIR"))
+    _auto_choice.put(key, False)
+    global _warned_fallback
+    if not _warned_fallback:
+        _warned_fallback = True
+        import warnings
+        warnings.warn(f"ukernels: backend='auto' falls back to the handwritten ukernels (and keeps doing so in "
+                      f"this process for kernels that cannot be generated): {exc}", RuntimeWarning, stacklevel=5)
 
 
 def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
@@ -101,16 +121,10 @@ def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
     if backend == "auto":
         backend = "codegen" if _auto_uses_codegen(types, M, N, K, isa, nthreads) else "ukernel"
         if backend == "codegen":
-            from ukernels.codegen import CodegenError
             try:
                 return resolve(types, M, N, K, isa, "codegen", tile, target, prepacked, describe)
             except CodegenError as exc:
-                global _warned_fallback
-                if not _warned_fallback:
-                    _warned_fallback = True
-                    import warnings
-                    warnings.warn(f"ukernels: backend='auto' falls back to the handwritten ukernels: {exc}",
-                                  RuntimeWarning, stacklevel=4)
+                _auto_fell_back(types, M, N, K, isa, nthreads, exc)
                 backend = "ukernel"
     if backend == "codegen":
         from ukernels._env import getenv
@@ -118,17 +132,16 @@ def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
                getenv("CC"), getenv("UKERNELS_KERNEL_PATH"))
         hit = _resolved.get(key)
         if hit is None:
-            from ukernels.codegen import cache
             plan, spec = _codegen_plan(types, M, N, K, isa, nthreads, tile, target, prepacked)
             kernel = cache.get_kernel(spec)
-            hit = _resolved[key] = Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel)
+            hit = _resolved.put(key, Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel))
         return hit
     key = (types.name, M, N, K, isa, nthreads, tile, prepacked, describe)
     hit = _resolved.get(key)
     if hit is None:
         plan = plan_matmul(types, M, N, K, isa, nthreads, tile, prepacked)
         name = tile_function_name(types, plan.M0, plan.N0, plan.K0, isa) if describe else ""
-        hit = _resolved[key] = Resolution(plan, "ukernel", name, _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK)
+        hit = _resolved.put(key, Resolution(plan, "ukernel", name, _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK))
     return hit
 
 
@@ -140,9 +153,10 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     M, K = a.shape
     N = packed.N if packed is not None else b.shape[1]
     if packed is not None and tile is None:
-        if backend == "auto":
-            backend = "codegen" if _auto_uses_codegen(types, M, N, K, isa, threads.get_num_threads()) else "ukernel"
-        tile = _tile_for_packed(types, M, isa, backend, packed)
+        chosen = backend
+        if backend == "auto":  # resolve() below still falls back if the generated kernel cannot be built
+            chosen = "codegen" if _auto_uses_codegen(types, M, N, K, isa, threads.get_num_threads()) else "ukernel"
+        tile = _tile_for_packed(types, M, isa, chosen, packed)
     if epilogue is None:
         epilogue = lower((), types, M, N)
     out = np.empty((M, N), dtype=epilogue.out_dtype)
@@ -152,45 +166,58 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     plan, fn, flags = r.plan, r.fn, r.flags
     pool = threads.get_pool() if plan.threads > 1 else ffi.NULL
 
-    d = ffi.new("uk_matmul_desc_t*")
-    d.type = types.uk_type
-    d.M, d.N, d.K = M, N, K
-    ia, ib = a.itemsize, (b.itemsize if b is not None else 1)
-    d.a = address_of(a)
-    d.a_stride0, d.a_stride1 = a.strides[0] // ia, a.strides[1] // ia
-    if packed is None:
-        d.b = address_of(b)
-        d.b_stride0, d.b_stride1 = b.strides[0] // ib, b.strides[1] // ib
-    d.out = ffi.from_buffer(out) if out.size else ffi.NULL
-    d.out_stride0 = N
-    d.out_type = epilogue.out_type
-    d.M0, d.N0, d.K0 = plan.M0, plan.N0, plan.K0
-    d.MC, d.NC, d.KC = plan.MC, plan.NC, plan.KC
-    d.lhs_packed = ffi.cast("void*", workspace.buffer_address("lhs", plan.lhs_packed_bytes))
-    if packed is not None:
-        if (plan.N0, plan.K0) != (packed.N0, packed.K0):
-            raise RuntimeError(f"internal: plan tile {plan.N0}x{plan.K0} does not match the packed rhs "
-                               f"{packed.N0}x{packed.K0}")
-        d.rhs_packed = ffi.from_buffer(packed.data)
-        d.rhs_prepacked = 1
-    elif plan.rhs_pack_in_tile:
-        d.rhs_packed = ffi.NULL
-        d.rhs_pack_in_tile = 1
-    else:
-        d.rhs_packed = ffi.cast("void*", workspace.buffer_address("rhs", plan.rhs_packed_bytes))
-    nthreads = max(plan.threads, 1)
-    d.scratch = ffi.cast("void*", workspace.buffer_address("scratch", plan.scratch_bytes_per_thread * nthreads))
-    d.scratch_stride = plan.scratch_bytes_per_thread
-    d.mmt4d = fn
-    d.mmt4d_flags = flags
-    cpu_data = cpu_data_for(isa)
-    d.cpu_data = cpu_data
-    c_ops, n_ops, keep = to_c(epilogue.ops)
-    d.ops, d.num_ops = c_ops, n_ops
-    d.max_threads = nthreads
-    d.pack_tasks_hint = 4 * nthreads
-    status = lib.uk_matmul_run(d, pool)
-    del keep
+    # The lease, descriptor, cpu bits, op list and operands stay referenced from
+    # this frame until the C call returns (a daemon thread inside this call at
+    # interpreter exit keeps them alive; see runtime/workspace.py).
+    with workspace.lease() as ws:
+        d = ffi.new("uk_matmul_desc_t*")
+        d.type = types.uk_type
+        d.M, d.N, d.K = M, N, K
+        ia, ib = a.itemsize, (b.itemsize if b is not None else 1)
+        d.a = address_of(a)
+        d.a_stride0, d.a_stride1 = a.strides[0] // ia, a.strides[1] // ia
+        if packed is None:
+            d.b = address_of(b)
+            d.b_stride0, d.b_stride1 = b.strides[0] // ib, b.strides[1] // ib
+        d.out = ffi.from_buffer(out) if out.size else ffi.NULL
+        d.out_stride0 = N
+        d.out_type = epilogue.out_type
+        d.M0, d.N0, d.K0 = plan.M0, plan.N0, plan.K0
+        d.MC, d.NC, d.KC = plan.MC, plan.NC, plan.KC
+        d.lhs_packed = ffi.cast("void*", ws.address("lhs", plan.lhs_packed_bytes))
+        if packed is not None:
+            if (plan.N0, plan.K0) != (packed.N0, packed.K0):
+                raise RuntimeError(f"internal: plan tile {plan.N0}x{plan.K0} does not match the packed rhs "
+                                   f"{packed.N0}x{packed.K0}")
+            d.rhs_packed = ffi.from_buffer(packed.data)
+            d.rhs_prepacked = 1
+        elif plan.rhs_pack_in_tile:
+            d.rhs_packed = ffi.NULL
+            d.rhs_pack_in_tile = 1
+        else:
+            d.rhs_packed = ffi.cast("void*", ws.address("rhs", plan.rhs_packed_bytes))
+        nthreads = max(plan.threads, 1)
+        d.scratch = ffi.cast("void*", ws.address("scratch", plan.scratch_bytes_per_thread * nthreads))
+        d.scratch_stride = plan.scratch_bytes_per_thread
+        d.mmt4d = fn
+        d.mmt4d_flags = flags
+        cpu_data = cpu_data_for(isa)
+        d.cpu_data = cpu_data
+        c_ops, n_ops, keep = to_c(epilogue.ops)
+        d.ops, d.num_ops = c_ops, n_ops
+        d.max_threads = nthreads
+        d.pack_tasks_hint = 4 * nthreads
+        armed = interrupt.should_arm(2 * M * N * K)
+        d.cancel = interrupt.arm() if armed else ffi.NULL
+        try:
+            status = lib.uk_matmul_run(d, pool)
+        finally:
+            if armed:
+                interrupt.disarm()
+        del keep, cpu_data, c_ops
+    if status == lib.UK_STATUS_CANCELLED:  # Ctrl-C: Python's handler raises here, or the call runs again
+        interrupt.deliver()
+        return run_matmul(a, b, types, epilogue, isa, backend, tile, target, packed)
     if status != lib.UK_STATUS_OK:
         raise UkernelError("uk_matmul_run", status)
     return out

@@ -11,7 +11,7 @@ import numpy as np
 
 from ukernels import ops as O
 from ukernels._lib import ffi, lib
-from ukernels.abi import ElementTypes, address_of
+from ukernels.abi import ElementTypes, address_of, kernel_array
 
 ACTIVATIONS = {"relu": O.Relu(), "gelu": O.Gelu()}
 
@@ -46,9 +46,7 @@ def _operand(name: str, value, shape: Tuple[int, ...], dtype: np.dtype, hint: st
     if arr.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype} here ({hint}), got {arr.dtype}; "
                         f"convert with .astype(np.{dtype.name})")
-    if not arr.dtype.isnative or not arr.flags.aligned or any(s % arr.itemsize for s in arr.strides):
-        arr = np.ascontiguousarray(arr)
-    return arr
+    return kernel_array(arr)
 
 
 def _per_channel_or_scalar(name: str, value, N: int) -> Tuple[Optional[np.ndarray], float]:
@@ -62,7 +60,7 @@ def _per_channel_or_scalar(name: str, value, N: int) -> Tuple[Optional[np.ndarra
         raise ValueError(f"{name} must be a scalar or 1-D of length N={N} (per output channel), got shape {arr.shape}")
     if arr.dtype.kind != "f":
         raise TypeError(f"{name} must be floating point, got {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=np.float32), 0.0
+    return kernel_array(np.ascontiguousarray(arr, dtype=np.float32)), 0.0
 
 
 def lower(ops: Sequence[O.EpilogueOp], types: ElementTypes, M: int, N: int,

@@ -5,7 +5,7 @@ import numpy as np
 
 from ukernels import cpu
 from ukernels._lib import ffi, lib
-from ukernels.abi import UkernelError, cpu_data_for
+from ukernels.abi import UkernelError, cpu_data_for, kernel_array
 
 _PACK_TYPES = {np.dtype(np.float32): lib.UK_PACK_TYPE_F32, np.dtype(np.int8): lib.UK_PACK_TYPE_I8}
 
@@ -25,6 +25,8 @@ def pack(x: np.ndarray, tile0: int, tile1: int, *, transpose_inner: bool = False
     ``isa`` (default: the active level) selects SIMD pack code where it exists.
     """
     x = np.asarray(x)
+    if not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))
     if x.ndim != 2:
         raise ValueError(f"pack: x must be 2-D, got shape {x.shape}")
     if x.dtype not in _PACK_TYPES:
@@ -32,8 +34,7 @@ def pack(x: np.ndarray, tile0: int, tile1: int, *, transpose_inner: bool = False
     for name, t in (("tile0", tile0), ("tile1", tile1)):
         if not isinstance(t, (int, np.integer)) or t < 1:
             raise ValueError(f"pack: {name} must be an int >= 1, got {t!r}")
-    if not x.flags.aligned or any(s % x.itemsize for s in x.strides):
-        x = np.ascontiguousarray(x)
+    x = kernel_array(x)
     rows_tile, cols_tile = (tile1, tile0) if transpose_inner else (tile0, tile1)
     o_rows, o_cols = _ceil_div(x.shape[0], rows_tile), _ceil_div(x.shape[1], cols_tile)
     out_size0, out_size1 = (o_cols, o_rows) if transpose_outer else (o_rows, o_cols)

@@ -11,18 +11,21 @@ mostly 150-190 with 1000 us). Set it to 0 on a machine shared with other
 busy processes.
 """
 import os
-import threading
+import warnings
 from functools import lru_cache
 from typing import Optional
 
 from ukernels._env import getenv
 from ukernels._lib import ffi, lib
+from ukernels._sync import ForkSafeLock
 
 NUM_THREADS_ENV = "UKERNELS_NUM_THREADS"
 SPIN_ENV = "UKERNELS_SPIN_US"
 DEFAULT_SPIN_US = 1000  # idle pool threads spin this long before sleeping
+MAX_THREADS = 1024  # more is a typo, not a machine: refused with a clear error
+MAX_SPIN_US = 10_000_000  # 10 s
 
-_lock = threading.Lock()
+_lock = ForkSafeLock()
 _pool = None  # cdata uk_pool_t* with a destructor
 _requested: Optional[int] = None
 
@@ -36,41 +39,63 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _int_env(name: str, minimum: int, meaning: str) -> Optional[int]:
-    """The integer value of environment variable ``name`` (None if unset or empty)."""
-    raw = getenv(name)
-    if raw is None or raw.strip() == "":
+@lru_cache(maxsize=64)
+def _parse_int(name: str, raw: str, minimum: int, maximum: int, meaning: str) -> Optional[int]:
+    if raw.strip() == "":
         return None
     try:
         value = int(raw)
     except ValueError:
         raise ValueError(f"{name}={raw!r} is not an integer; set it to {meaning}") from None
-    if value < minimum:
-        raise ValueError(f"{name}={raw!r} must be >= {minimum} ({meaning})")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{name}={raw!r} must be in [{minimum}, {maximum}] ({meaning})")
     return value
 
 
+def _int_env(name: str, minimum: int, maximum: int, meaning: str) -> Optional[int]:
+    """The validated integer value of environment variable ``name`` (None if unset or empty)."""
+    raw = getenv(name)
+    return None if raw is None else _parse_int(name, raw, minimum, maximum, meaning)
+
+
 def get_num_threads() -> int:
-    """Threads a call may use (including the calling thread)."""
+    """Threads a call may use (including the calling thread).
+
+    Validates ``UKERNELS_NUM_THREADS`` and ``UKERNELS_SPIN_US`` on every call (a
+    cached parse), so a bad value is reported by the first call, not only by the
+    first call large enough to use the pool."""
+    spin_us()
     if _requested is not None:
         return _requested
-    return _int_env(NUM_THREADS_ENV, 1, "a thread count >= 1") or usable_cores()
+    return _int_env(NUM_THREADS_ENV, 1, MAX_THREADS, "a thread count >= 1") or usable_cores()
+
+
+_warned_oversubscribed = False
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads (>= 1) for later calls; the pool is rebuilt once, lazily."""
+    """Use ``n`` threads (1..1024) for later calls; the pool is rebuilt once, lazily.
+    More threads than usable cores is allowed (with one RuntimeWarning): it only adds
+    context switches to a compute-bound matmul."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"set_num_threads(n): n must be an int >= 1, got {n!r}")
     if n < 1:
         raise ValueError(f"set_num_threads(n): n must be >= 1, got {n}")
-    global _requested
+    if n > MAX_THREADS:
+        raise ValueError(f"set_num_threads(n): n must be <= {MAX_THREADS}, got {n} "
+                         f"(this process may use {usable_cores()} cores)")
+    global _requested, _warned_oversubscribed
+    if n > usable_cores() and not _warned_oversubscribed:
+        _warned_oversubscribed = True
+        warnings.warn(f"ukernels.set_num_threads({n}): more threads than the {usable_cores()} cores this process "
+                      "may use; expect no speed-up", RuntimeWarning, stacklevel=2)
     with _lock:
         _requested = n
 
 
 def spin_us() -> int:
     """Microseconds idle pool threads spin before sleeping (``UKERNELS_SPIN_US``)."""
-    value = _int_env(SPIN_ENV, 0, "microseconds >= 0, 0 to never spin")
+    value = _int_env(SPIN_ENV, 0, MAX_SPIN_US, "microseconds, 0 to never spin")
     return DEFAULT_SPIN_US if value is None else value
 
 
@@ -94,12 +119,12 @@ def get_pool():
 
 
 def _forget_pool_after_fork() -> None:
-    # The child has no worker threads: drop the parent's pool without joining.
-    global _pool, _lock
+    # The child has no worker threads: drop the parent's pool without joining
+    # (its memory is leaked in the child, once). _lock is a ForkSafeLock.
+    global _pool
     if _pool is not None:
         ffi.gc(_pool, None)
     _pool = None
-    _lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):

@@ -73,3 +73,21 @@ def k_scaled_tol(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     K = a.shape[1]
     u = np.finfo(np.float32).eps / 2
     return 2.0 * max(K, 1) * u * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))) + 1e-30
+
+
+def wait_child(pid: int, timeout: float):
+    """Exit code of forked child ``pid``, or None if it did not end within ``timeout``
+    seconds (it is then killed): a hung child fails the test instead of hanging it."""
+    import os
+    import signal
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(0.005)

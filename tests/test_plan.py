@@ -2,7 +2,7 @@
 import pytest
 
 from ukernels.abi import F32F32F32, S8S8S32
-from ukernels.runtime.plan import MIN_FLOPS_PER_THREAD, plan_matmul
+from ukernels.runtime.plan import MAX_STREAM_K, MIN_FLOPS_PER_THREAD, plan_matmul
 
 
 @pytest.mark.parametrize("types", [F32F32F32, S8S8S32], ids=lambda t: t.name)
@@ -26,6 +26,19 @@ def test_single_row_products_pack_rhs_in_tile_and_prepacked_ones_stream_whole_k(
     p = plan_matmul(F32F32F32, 16, 4096, 4096, "avx512", 2)
     assert p.rhs_pack_in_tile and p.KC < 4096  # in-tile blocks stay wide (K blocked)
     q = plan_matmul(F32F32F32, 16, 4096, 4096, "avx512", 2, None, True)
-    assert not q.rhs_pack_in_tile and q.KC == 4096  # prepacked: one whole-K call per panel
+    # prepacked: long K blocks stream each panel (capped for accuracy: blocks are added, see below)
+    assert not q.rhs_pack_in_tile and q.KC == MAX_STREAM_K
+    assert plan_matmul(F32F32F32, 16, 4096, 1000, "avx512", 2, None, True).KC == 1000
     r = plan_matmul(F32F32F32, 1024, 1024, 1024, "avx512", 2)
     assert not r.rhs_pack_in_tile  # several workgroup rows share each packed rhs block
+
+
+@pytest.mark.parametrize("prepacked", [False, True])
+def test_float_k_blocks_are_bounded_so_error_grows_like_blas(prepacked):
+    """Shape class: very long K (1e6) -- K is always blocked (<= MAX_STREAM_K per block for
+    prepacked single-row products, L1-sized otherwise) and float blocks are summed, never
+    one accumulation chain over all of K (tests/test_accuracy.py measures the error)."""
+    for M in (1, 16, 256):
+        p = plan_matmul(F32F32F32, M, 64, 1_000_000, "avx2", 1, None, prepacked)
+        assert p.KC <= MAX_STREAM_K
+        assert p.scratch_bytes_per_thread >= (p.MC * p.NC * 2 + p.NC) * 4  # room for the block buffer

@@ -2,6 +2,7 @@
 import threading
 
 import numpy as np
+import pytest
 
 import ukernels
 from conftest import run_in_threads
@@ -27,6 +28,7 @@ def test_eight_python_threads_at_once():
     run_in_threads(worker, 8)
 
 
+@pytest.mark.filterwarnings("ignore:.*more threads than the:RuntimeWarning")
 def test_resizing_the_pool_while_other_threads_compute():
     a = np.ones((200, 300), np.float32)
     b = np.ones((300, 250), np.float32)

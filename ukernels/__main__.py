@@ -20,6 +20,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_ex.add_argument("--backend", default="auto", choices=["auto", "ukernel", "codegen"])
     p_ex.add_argument("--source", action="store_true", help="also print the generated C source (codegen)")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, TypeError, RuntimeError) as exc:  # bad environment or arguments: one line, no traceback
+        print(f"ukernels {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
     if args.command == "explain":
         from ukernels.explain import explain, format_explain
         print(format_explain(explain(args.M, args.N, args.K, dtype=args.dtype, backend=args.backend,

@@ -22,6 +22,7 @@ PORTABLE_SOURCES: List[str] = [
     "csrc/uk_pack.c",
     "csrc/uk_pool.c",
     "csrc/uk_dispatch.c",
+    "csrc/uk_interrupt.c",
     "csrc/uk_bench.c",
 ]
 

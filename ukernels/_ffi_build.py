@@ -86,7 +86,14 @@ typedef struct uk_matmul_desc_t {
   int32_t out_type;
   int32_t max_threads;
   int64_t pack_tasks_hint;
+  const volatile int32_t* cancel;
 } uk_matmul_desc_t;
+static const int UK_STATUS_CANCELLED;
+int uk_matmul_blocked_accumulation(uint32_t type);
+int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* desc);
+int uk_interrupt_arm(void);
+void uk_interrupt_disarm(void);
+const volatile int32_t* uk_interrupt_flag(void);
 int uk_epilogue_check(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops, int32_t out_type);
 int uk_matmul_run(const uk_matmul_desc_t* desc, uk_pool_t* pool);
 int uk_matmul_pack_rhs(const uk_matmul_desc_t* desc, uk_pool_t* pool);

@@ -66,6 +66,18 @@ def cpu_data_for(isa: str):
     return data
 
 
+def kernel_array(x: np.ndarray) -> np.ndarray:
+    """``x`` as the C side may read it: native byte order, aligned to its element
+    size, strides whole elements. Copies only when one of those fails (a copy
+    made by numpy is always aligned; ``np.ascontiguousarray`` alone is not enough:
+    it returns an already-contiguous but misaligned array as it is)."""
+    if not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))  # byte order only: lossless, a new aligned array
+    if not x.flags.aligned or any(s % x.itemsize for s in x.strides):
+        x = np.array(x, order="C", copy=True)
+    return x
+
+
 def address_of(arr: np.ndarray):
     """A ``void*`` to ``arr``'s first element (any strides; the array must stay alive)."""
     if arr.flags.c_contiguous and arr.size:

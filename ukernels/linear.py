@@ -1,42 +1,51 @@
 """``ukernels.Linear``: a prepared operator whose weight is packed once.
 
-File format of ``Linear.save`` (little-endian)::
+File format of ``Linear.save`` (little-endian), version 2::
 
     8 bytes   magic b"UKLINEAR"
-    4 bytes   uint32 format version (1)
-    4 bytes   uint32 length H of the header
-    H bytes   UTF-8 JSON header: {"format": "ukernels.Linear", "version": 1,
+    4 bytes   uint32 format version (2)
+    4 bytes   uint32 length H of the header (at most 16 MiB)
+    32 bytes  sha256 of the H header bytes
+    H bytes   UTF-8 JSON header: {"format": "ukernels.Linear", "version": 2,
               "dtype", "layout", "in_features", "out_features", "backend",
-              "ops": [{"op": name, "fields": {...}}...],
+              "bias", "activation", "ops": [{"op": name, "fields": {...}}...],
               "arrays": [{"dtype", "shape", "offset", "nbytes", "sha256"}...]}
-    payload   the arrays, C order, at their offsets from the payload start
+    payload   the arrays, C order, one after another (offsets 0, nbytes0, ...)
 
+Version 1 files (no header digest; written before the reliability work) still load.
 The weight is stored unpacked (as given), so a file loads on any CPU and is
-packed for the loading machine's ISA. ``Linear.load`` checks the magic, the
-version, every length against the file size and every array's sha256, and
-raises ValueError naming what is wrong (foreign file, truncated, corrupt).
+packed for the loading machine's ISA. ``Linear.load`` reads the magic from the
+first 8 bytes (a foreign file costs 8 bytes of reading), bounds the header,
+checks its digest, validates every field and every array's dtype, shape, size
+and sha256, reads arrays in bounded chunks (a lying length costs no memory up
+front), and raises ValueError naming what is wrong (foreign file, truncated,
+corrupt, malformed) -- never another exception type.
 """
 import hashlib
 import json
 import os
 import struct
 import tempfile
-import threading
-from dataclasses import fields as dc_fields
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import fields as dc_fields, is_dataclass
+from typing import Any, BinaryIO, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ukernels import cpu
 from ukernels import ops as O
+from ukernels._sync import ForkSafeLock
+from ukernels._untrusted import MAX_JSON_BYTES, UntrustedFileError, open_regular, parse_json, read_bounded
 from ukernels.abi import element_types_for
 from ukernels.matmul import BACKENDS, SUPPORTED, build_epilogue, shorthand_ops
 from ukernels.runtime.dispatch import PackedRhs, run_matmul
 from ukernels.runtime.packing import pack
 
 MAGIC = b"UKLINEAR"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _PREFIX = struct.Struct("<8sII")
+_DIGEST_BYTES = 32
+_ARRAY_KINDS = "fiub"  # numeric arrays only (weights, biases, scales); never objects
 
 
 def _packed_tile(types, isa: str) -> Tuple[int, int]:
@@ -72,6 +81,8 @@ class Linear:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
         w = np.asarray(weight)
+        if not w.dtype.isnative:
+            w = w.astype(w.dtype.newbyteorder("="))  # big-endian weights: byte order only, lossless
         if w.ndim != 2:
             raise ValueError(f"weight must be 2-D, got shape {w.shape}")
         types = element_types_for(w.dtype, w.dtype)
@@ -90,7 +101,7 @@ class Linear:
         self.in_features, self.out_features = (w.shape[1], w.shape[0]) if layout == "nk" else w.shape
         self._shorthand = (bias, activation, tuple(epilogue))
         build_epilogue(types, 1, self.out_features, bias, activation, list(epilogue), None)  # validate now
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self._packs: Dict[Tuple[int, int], PackedRhs] = {}
         self._packed_for(cpu.active_isa())
 
@@ -132,7 +143,10 @@ class Linear:
         if x.dtype != self._types.lhs:
             raise TypeError(f"x must have dtype {self._types.lhs} for this {self._types.lhs} Linear, got {x.dtype}")
         lead = x.shape[:-1]
-        x2 = _as_operand("x", x.reshape(-1, self.in_features))
+        rows = 1
+        for n in lead:
+            rows *= n
+        x2 = _as_operand("x", x.reshape(rows, self.in_features))  # not -1: in_features may be 0
         if not isinstance(epilogue, (list, tuple)):
             raise TypeError(f"epilogue must be a list or tuple of ukernels.ops objects, got {type(epilogue).__name__}")
         bias, activation, ops = self._shorthand
@@ -142,10 +156,37 @@ class Linear:
         out = run_matmul(x2, None, self._types, lowered, isa, self._backend, packed=self._packed_for(isa))
         return out.reshape(*lead, self.out_features)
 
+    # ---- pickling (multiprocessing, Dask): the arguments, repacked on arrival -------
+
+    def __getstate__(self) -> Dict[str, Any]:
+        bias, activation, ops = self._shorthand
+        return {"weight": self._weight, "bias": bias, "activation": activation, "epilogue": list(ops),
+                "layout": self._layout, "backend": self._backend}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__init__(**state)
+
     # ---- persistence ---------------------------------------------------------
 
-    def save(self, path) -> None:
-        """Write the operator to ``path`` (format in the module doc), atomically."""
+    def save(self, file: Union[str, os.PathLike, BinaryIO]) -> None:
+        """Write the operator to ``file``: a path (written atomically: a temporary
+        file renamed into place) or a binary file object. Format in the module doc."""
+        blob = self._serialize()
+        if hasattr(file, "write"):
+            file.write(blob)
+            return
+        path = os.fspath(file)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(blob)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def _serialize(self) -> bytes:
         arrays: List[np.ndarray] = [np.ascontiguousarray(self._weight)]
         bias, activation, ops = self._shorthand
 
@@ -168,69 +209,165 @@ class Linear:
         }
         offset = 0
         metas = []
+        payload = []
         for arr in arrays:
+            arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
             raw = arr.tobytes()
             metas.append({"dtype": arr.dtype.str, "shape": list(arr.shape), "offset": offset, "nbytes": len(raw),
                           "sha256": hashlib.sha256(raw).hexdigest()})
+            payload.append(raw)
             offset += len(raw)
         header["arrays"] = metas
         blob = json.dumps(header).encode()
-        path = os.fspath(path)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(_PREFIX.pack(MAGIC, VERSION, len(blob)))
-                f.write(blob)
-                for arr in arrays:
-                    f.write(arr.tobytes())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        return b"".join([_PREFIX.pack(MAGIC, VERSION, len(blob)), hashlib.sha256(blob).digest(), blob, *payload])
 
     @classmethod
-    def load(cls, path) -> "Linear":
-        """Read an operator written by ``save`` (validated; see the module doc)."""
-        path = os.fspath(path)
-        with open(path, "rb") as f:
-            data = f.read()
-        if len(data) < _PREFIX.size:
-            raise ValueError(f"{path}: not a ukernels Linear file (too short: {len(data)} bytes)")
-        magic, version, hlen = _PREFIX.unpack_from(data)
-        if magic != MAGIC:
-            raise ValueError(f"{path}: not a ukernels Linear file (bad magic {magic!r})")
-        if version != VERSION:
-            raise ValueError(f"{path}: unsupported ukernels Linear format version {version} (this build reads {VERSION})")
-        start = _PREFIX.size + hlen
-        if start > len(data):
-            raise ValueError(f"{path}: truncated (header needs {hlen} bytes, file has {len(data) - _PREFIX.size})")
+    def load(cls, file: Union[str, os.PathLike, BinaryIO]) -> "Linear":
+        """Read an operator written by ``save`` from a path or a binary file object
+        (validated; see the module doc). Raises ValueError naming what is wrong."""
+        if hasattr(file, "read"):
+            name = getattr(file, "name", None)
+            return cls._read(file, str(name) if isinstance(name, (str, os.PathLike)) else "<file object>")
+        path = os.fspath(file)
         try:
-            header = json.loads(data[_PREFIX.size:start].decode())
-            if header.get("format") != "ukernels.Linear":
-                raise ValueError("not a ukernels.Linear header")
-            arrays = []
-            for i, meta in enumerate(header["arrays"]):
-                lo, n = start + meta["offset"], meta["nbytes"]
-                if lo + n > len(data):
-                    raise ValueError(f"truncated: array {i} needs bytes {lo}..{lo + n}, file has {len(data)}")
-                raw = data[lo:lo + n]
-                if hashlib.sha256(raw).hexdigest() != meta["sha256"]:
-                    raise ValueError(f"array {i} is corrupt (sha256 mismatch)")
-                arrays.append(np.frombuffer(raw, dtype=np.dtype(meta["dtype"])).reshape(meta["shape"]).copy())
+            f = open_regular(path)
+        except UntrustedFileError as exc:
+            raise ValueError(str(exc)) from None
+        with f:
+            return cls._read(f, path)
 
-            def decode(value):
-                if isinstance(value, dict) and "array" in value:
-                    return arrays[value["array"]]
-                if isinstance(value, dict) and "dtype" in value:
-                    return np.dtype(value["dtype"]).type
-                return value
+    @classmethod
+    def _read(cls, f: BinaryIO, what: str) -> "Linear":
+        try:
+            return cls._read_checked(f, what)
+        except UntrustedFileError as exc:
+            raise ValueError(str(exc)) from None
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError,
+                MemoryError) as exc:
+            raise ValueError(f"{what}: malformed ukernels Linear file ({type(exc).__name__}: {exc})") from None
 
-            ops = [getattr(O, d["op"])(**{k: decode(v) for k, v in d["fields"].items()}) for d in header["ops"]]
-            bias = decode(header["bias"])
-            return cls(arrays[0], bias=bias, activation=header["activation"], epilogue=ops,
-                       layout=header["layout"], backend=header["backend"])
-        except (KeyError, TypeError, AttributeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path}: malformed ukernels Linear file ({type(exc).__name__}: {exc})") from None
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+    @classmethod
+    def _read_checked(cls, f: BinaryIO, what: str) -> "Linear":
+        magic = f.read(len(MAGIC))
+        if not isinstance(magic, bytes):
+            raise UntrustedFileError(f"{what}: not a binary file object")
+        if len(magic) < len(MAGIC):
+            raise UntrustedFileError(f"{what}: not a ukernels Linear file (too short: {len(magic)} bytes)")
+        if magic != MAGIC:
+            raise UntrustedFileError(f"{what}: not a ukernels Linear file (bad magic {magic!r})")
+        rest = f.read(_PREFIX.size - len(MAGIC))
+        if len(rest) < _PREFIX.size - len(MAGIC):
+            raise UntrustedFileError(f"{what}: not a ukernels Linear file (too short)")
+        _, version, hlen = _PREFIX.unpack(magic + rest)
+        if version not in READABLE_VERSIONS:
+            raise UntrustedFileError(f"{what}: unsupported ukernels Linear format version {version} "
+                                     f"(this build reads {', '.join(map(str, READABLE_VERSIONS))})")
+        if hlen > MAX_JSON_BYTES:
+            raise UntrustedFileError(f"{what}: header length {hlen} exceeds the {MAX_JSON_BYTES}-byte limit (corrupt)")
+        digest = read_bounded(f, _DIGEST_BYTES, what) if version >= 2 else None
+        blob = read_bounded(f, hlen, f"{what} (header)")
+        if digest is not None and hashlib.sha256(blob).digest() != digest:
+            raise UntrustedFileError(f"{what}: header is corrupt (sha256 mismatch)")
+        header = parse_json(blob, f"{what} (header)")
+        h = _Header(header, version, what)
+        arrays = []
+        for i, meta in enumerate(h.arrays):
+            raw = read_bounded(f, meta["nbytes"], f"{what}: array {i}")
+            if hashlib.sha256(raw).hexdigest() != meta["sha256"]:
+                raise UntrustedFileError(f"{what}: array {i} is corrupt (sha256 mismatch)")
+            arrays.append(np.frombuffer(raw, dtype=meta["dtype"]).reshape(meta["shape"]).copy())
+
+        def decode(value):
+            if isinstance(value, dict) and set(value) == {"array"}:
+                idx = value["array"]
+                if not (isinstance(idx, int) and 0 < idx < len(arrays)):
+                    raise UntrustedFileError(f"{what}: reference to array {idx!r}, which does not exist")
+                return arrays[idx]
+            if isinstance(value, dict) and set(value) == {"dtype"}:
+                if value["dtype"] not in ("int8", "uint8"):
+                    raise UntrustedFileError(f"{what}: unexpected dtype {value['dtype']!r} in an op")
+                return np.dtype(value["dtype"]).type
+            if isinstance(value, (dict, list)):
+                raise UntrustedFileError(f"{what}: unexpected value {str(value)[:80]} in the header")
+            return value
+
+        ops = []
+        for j, d in enumerate(h.ops):
+            op_cls = _OP_CLASSES.get(d["op"])
+            if op_cls is None:
+                raise UntrustedFileError(f"{what}: unknown epilogue op {d['op']!r}")
+            names = {fl.name for fl in dc_fields(op_cls)}
+            if not set(d["fields"]) <= names:
+                raise UntrustedFileError(f"{what}: op {j} ({d['op']}) has unknown fields "
+                                         f"{sorted(set(d['fields']) - names)}")
+            ops.append(op_cls(**{k: decode(v) for k, v in d["fields"].items()}))
+        weight = arrays[0]
+        expected = (h.out_features, h.in_features) if h.layout == "nk" else (h.in_features, h.out_features)
+        if weight.shape != expected or weight.dtype != np.dtype(h.dtype):
+            raise UntrustedFileError(f"{what}: weight array {weight.dtype}{list(weight.shape)} does not match the "
+                                     f"header ({h.dtype}, {h.layout}, in={h.in_features}, out={h.out_features})")
+        try:
+            return cls(weight, bias=decode(header["bias"]), activation=header["activation"], epilogue=ops,
+                       layout=h.layout, backend=h.backend)
+        except (ValueError, TypeError) as exc:
+            raise UntrustedFileError(f"{what}: invalid contents: {exc}") from None
+
+
+_OP_CLASSES = {name: getattr(O, name) for name in O.__all__
+               if isinstance(getattr(O, name), type) and issubclass(getattr(O, name), O.EpilogueOp)
+               and is_dataclass(getattr(O, name))}
+
+
+class _Header:
+    """The validated fields of a Linear file header (UntrustedFileError otherwise)."""
+
+    def __init__(self, header: Any, version: int, what: str):
+        def need(cond: bool, message: str) -> None:
+            if not cond:
+                raise UntrustedFileError(f"{what}: malformed header: {message}")
+
+        def count(v) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < (1 << 48)
+
+        need(isinstance(header, dict), "expected a JSON object")
+        need(header.get("format") == "ukernels.Linear", "not a ukernels.Linear header")
+        need(header.get("version") == version, f"version {header.get('version')!r} differs from the file's {version}")
+        self.dtype = header.get("dtype")
+        need(self.dtype in ("float32", "int8"), f"dtype {self.dtype!r}")
+        self.layout = header.get("layout")
+        need(self.layout in ("nk", "kn"), f"layout {self.layout!r}")
+        self.in_features, self.out_features = header.get("in_features"), header.get("out_features")
+        need(count(self.in_features) and count(self.out_features), "in_features/out_features must be integers >= 0")
+        self.backend = header.get("backend")
+        need(self.backend in BACKENDS, f"backend {self.backend!r}")
+        need(header.get("activation") is None or isinstance(header.get("activation"), str), "activation")
+        need("bias" in header, "no 'bias' field")
+        self.ops = header.get("ops")
+        need(isinstance(self.ops, list) and all(isinstance(d, dict) and isinstance(d.get("op"), str)
+                                                and isinstance(d.get("fields"), dict) for d in self.ops),
+             "'ops' must be a list of {'op': name, 'fields': {...}}")
+        arrays = header.get("arrays")
+        need(isinstance(arrays, list) and 1 <= len(arrays) <= 1024, "'arrays' must list 1..1024 arrays")
+        offset = 0
+        self.arrays = []
+        for i, meta in enumerate(arrays):
+            need(isinstance(meta, dict), f"arrays[{i}] must be an object")
+            try:
+                dtype = np.dtype(meta.get("dtype"))
+            except (TypeError, ValueError):
+                raise UntrustedFileError(f"{what}: malformed header: arrays[{i}] has dtype {meta.get('dtype')!r}") \
+                    from None
+            need(isinstance(meta.get("dtype"), str) and dtype.kind in _ARRAY_KINDS and dtype.itemsize <= 8,
+                 f"arrays[{i}] has dtype {meta.get('dtype')!r} (numeric only)")
+            shape = meta.get("shape")
+            need(isinstance(shape, list) and len(shape) <= 2 and all(count(n) for n in shape),
+                 f"arrays[{i}] shape {shape!r}")
+            nbytes = dtype.itemsize
+            for n in shape:
+                nbytes *= n
+            need(meta.get("nbytes") == nbytes, f"arrays[{i}] nbytes {meta.get('nbytes')!r} != {nbytes} "
+                                               f"({dtype} x {shape})")
+            need(meta.get("offset") == offset, f"arrays[{i}] offset {meta.get('offset')!r} (expected {offset})")
+            need(isinstance(meta.get("sha256"), str), f"arrays[{i}] sha256")
+            offset += nbytes
+            self.arrays.append({"dtype": dtype, "shape": tuple(shape), "nbytes": nbytes, "sha256": meta["sha256"]})

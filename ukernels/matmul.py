@@ -4,7 +4,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from ukernels import cpu
-from ukernels.abi import ElementTypes, element_types_for
+from ukernels.abi import ElementTypes, element_types_for, kernel_array
 from ukernels.runtime.dispatch import run_matmul
 from ukernels import ops as O
 from ukernels.runtime.epilogue import ACTIVATIONS, LoweredEpilogue, lower
@@ -22,12 +22,7 @@ def _as_operand(name: str, x) -> np.ndarray:
     if x.ndim != 2:
         raise ValueError(f"{name} must be 2-D (got ndim={x.ndim}, shape {x.shape}); "
                          f"reshape it, e.g. {name}.reshape(1, -1) for a single row")
-    if not x.dtype.isnative:
-        x = x.astype(x.dtype.newbyteorder("="))  # byte order only: lossless
-    isz = x.itemsize
-    if not x.flags.aligned or x.strides[0] % isz or x.strides[1] % isz:
-        x = np.ascontiguousarray(x)  # the C side needs whole-element strides
-    return x
+    return kernel_array(x)
 
 
 def _element_types(a: np.ndarray, b: np.ndarray) -> ElementTypes:

@@ -187,8 +187,7 @@ static void* run_matmul_job(void* arg) {
   const int64_t M1 = (M + M0 - 1) / M0, N1 = (N + N0 - 1) / N0, K1 = K;
   const int64_t MC = 16, NC = 16, KC = 8;
   void* lhs = malloc((size_t)(M1 * K1 * M0 * K0) * 4); void* rhs = malloc((size_t)(N1 * K1 * N0 * K0) * 4);
-  const int64_t scratch_stride = (MC * NC + NC) * 4;
-  void* scratch = malloc((size_t)(scratch_stride * 2));
+  void* scratch = NULL;
   uk_epilogue_op_t ops[2];
   memset(ops, 0, sizeof ops);
   ops[0].kind = UK_EPI_BIAS_COLUMN; ops[0].data = bias; ops[0].data_stride = 1;
@@ -198,7 +197,9 @@ static void* run_matmul_job(void* arg) {
   d.type = UK_TYPE_F32F32F32; d.M = M; d.N = N; d.K = K;
   d.a = a; d.a_stride0 = K; d.a_stride1 = 1; d.b = b; d.b_stride0 = N; d.b_stride1 = 1;
   d.out = out; d.out_stride0 = N; d.M0 = M0; d.N0 = N0; d.K0 = K0; d.MC = MC; d.NC = NC; d.KC = KC;
-  d.lhs_packed = lhs; d.rhs_packed = rhs; d.scratch = scratch; d.scratch_stride = scratch_stride;
+  d.lhs_packed = lhs; d.rhs_packed = rhs;
+  d.scratch_stride = uk_matmul_scratch_bytes(&d);
+  d.scratch = scratch = malloc((size_t)(d.scratch_stride * 2));
   d.mmt4d = uk_mmt4d; d.mmt4d_flags = UK_FLAG_ALLOW_GENERIC_FALLBACK; d.cpu_data = &job->bits;
   d.ops = ops; d.num_ops = 2; d.out_type = UK_OUT_F32; d.max_threads = 2; d.pack_tasks_hint = 4;
   for (int rep = 0; rep < 20; ++rep) {
@@ -352,15 +353,16 @@ static void test_requantized_matmul(uint64_t host) {
     int8_t* lhs = malloc((size_t)(M1 * K1 * M0 * K0));
     int8_t* rhs = malloc((size_t)(N1 * K1 * N0 * K0));
     const int64_t MC = 8, NC = 16, KC = 8;
-    const int64_t sstride = (MC * NC + NC) * 4;
-    void* scratch = malloc((size_t)sstride);
+    void* scratch = NULL;
     uint8_t out[19 * 23];
     uk_matmul_desc_t d;
     memset(&d, 0, sizeof d);
     d.type = UK_TYPE_S8S8S32; d.M = M; d.N = N; d.K = K;
     d.a = a; d.a_stride0 = K; d.a_stride1 = 1; d.b = b; d.b_stride0 = N; d.b_stride1 = 1;
     d.out = out; d.out_stride0 = N; d.M0 = M0; d.N0 = N0; d.K0 = K0; d.MC = MC; d.NC = NC; d.KC = KC;
-    d.lhs_packed = lhs; d.rhs_packed = rhs; d.scratch = scratch; d.scratch_stride = sstride;
+    d.lhs_packed = lhs; d.rhs_packed = rhs;
+    d.scratch_stride = uk_matmul_scratch_bytes(&d);
+    d.scratch = scratch = malloc((size_t)d.scratch_stride);
     d.mmt4d = uk_mmt4d; d.mmt4d_flags = UK_FLAG_ALLOW_GENERIC_FALLBACK; d.cpu_data = &host;
     d.ops = ops; d.num_ops = 2; d.out_type = out_type; d.max_threads = 1; d.pack_tasks_hint = 1;
     CHECK(uk_matmul_run(&d, NULL) == UK_STATUS_OK, "requantized matmul status");
