@@ -110,15 +110,9 @@ static int uk_cancelled(uk_dispatch_ctx_t* c) {
   return atomic_load_explicit(&c->status, memory_order_relaxed) == UK_STATUS_CANCELLED;
 }
 
-int uk_matmul_blocked_accumulation(uint32_t type) { return type == UK_TYPE_F32F32F32; }
-
-static int64_t uk_round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-
 int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* d) {
   const int64_t in_size = d->type == UK_TYPE_F32F32F32 ? 4 : 1;
-  int64_t bytes = d->MC * d->NC * 4 + d->NC * 4 + (d->rhs_pack_in_tile ? d->KC * d->NC * in_size : 0);
-  if (uk_matmul_blocked_accumulation(d->type)) bytes = uk_round_up(bytes, 64) + d->MC * d->NC * 4;
-  return bytes;
+  return d->MC * d->NC * 4 + d->NC * 4 + (d->rhs_pack_in_tile ? d->KC * d->NC * in_size : 0);
 }
 
 static void uk_pack_task(void* ctx_, int64_t task, int32_t thread_index) {
@@ -146,8 +140,6 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
   const int64_t tile_elems = (int64_t)d->M0 * d->N0;
   char* row_buf = scratch + d->MC * d->NC * 4;
   char* rhs_block = row_buf + d->NC * 4; /* used when rhs_pack_in_tile */
-  const int blocked = uk_matmul_blocked_accumulation(d->type);
-  float* blk = (float*)(scratch + uk_matmul_scratch_bytes(d) - d->MC * d->NC * 4); /* when blocked */
   if (uk_cancelled(c)) return;
 
   uk_mmt4d_params_t p;
@@ -179,19 +171,8 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
       p.rhs_offset = n1 * p.rhs_stride0 + k1 * d->N0 * d->K0;
     }
     if (k1 > 0 && uk_cancelled(c)) return;
-    if (k1 > 0 && blocked) {
-      /* this K block from zero into blk, then added: error grows like BLAS's, not one long chain */
-      p.out_buffer = blk;
-      p.flags = d->type | d->mmt4d_flags;
-      const int status = d->mmt4d(&p);
-      if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
-      float* restrict a = (float*)acc;
-      const float* restrict b = blk;
-      const int64_t n = tm * tn * tile_elems;
-      for (int64_t i = 0; i < n; ++i) a[i] += b[i];
-      p.out_buffer = acc;
-      continue;
-    }
+    /* ACCUMULATE after the first K block: float tiles add each block's sum from zero to
+     * the accumulator (uk_mmt4d_internal.h), so the error grows like BLAS's */
     p.flags = d->type | d->mmt4d_flags | (k1 > 0 ? UK_FLAG_ACCUMULATE : 0);
     const int status = d->mmt4d(&p);
     if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }

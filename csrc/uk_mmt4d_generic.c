@@ -8,18 +8,40 @@
 
 #define UK_INLINE static inline __attribute__((always_inline))
 
-UK_INLINE void uk_generic_f32(float* restrict out, const float* restrict lhs,
-                              const float* restrict rhs, const uk_mmt4d_params_t* p,
-                              const int64_t M0, const int64_t N0, const int64_t K0) {
-  if (!(p->flags & UK_FLAG_ACCUMULATE)) memset(out, 0, (size_t)(M0 * N0) * sizeof(float));
-  for (int64_t k = 0; k < p->K; ++k) {
+/* Sums over K accumulate from zero; with ACCUMULATE the finished sum is then
+ * added to out (out + sum, as the SIMD tiles do), so that chained K blocks add
+ * block sums instead of running one rounding chain over all of K. Tiles of up
+ * to UK_GENERIC_STACK_ELEMS use a stack accumulator; larger (unplanned) ones
+ * accumulate in place. */
+#define UK_GENERIC_STACK_ELEMS 1024
+
+UK_INLINE void uk_generic_f32_sum(float* restrict acc, const float* restrict lhs,
+                                  const float* restrict rhs, const int64_t K,
+                                  const int64_t M0, const int64_t N0, const int64_t K0) {
+  for (int64_t k = 0; k < K; ++k) {
     for (int64_t i = 0; i < M0; ++i)
       for (int64_t kk = 0; kk < K0; ++kk) {
         const float l = lhs[i * K0 + kk];
-        for (int64_t j = 0; j < N0; ++j) out[i * N0 + j] += l * rhs[j * K0 + kk];
+        for (int64_t j = 0; j < N0; ++j) acc[i * N0 + j] += l * rhs[j * K0 + kk];
       }
     lhs += M0 * K0;
     rhs += N0 * K0;
+  }
+}
+
+UK_INLINE void uk_generic_f32(float* restrict out, const float* restrict lhs,
+                              const float* restrict rhs, const uk_mmt4d_params_t* p,
+                              const int64_t M0, const int64_t N0, const int64_t K0) {
+  if (!(p->flags & UK_FLAG_ACCUMULATE)) {
+    memset(out, 0, (size_t)(M0 * N0) * sizeof(float));
+    uk_generic_f32_sum(out, lhs, rhs, p->K, M0, N0, K0);
+  } else if (M0 * N0 <= UK_GENERIC_STACK_ELEMS) {
+    float acc[UK_GENERIC_STACK_ELEMS];
+    memset(acc, 0, (size_t)(M0 * N0) * sizeof(float));
+    uk_generic_f32_sum(acc, lhs, rhs, p->K, M0, N0, K0);
+    for (int64_t e = 0; e < M0 * N0; ++e) out[e] = out[e] + acc[e];
+  } else {
+    uk_generic_f32_sum(out, lhs, rhs, p->K, M0, N0, K0);
   }
 }
 

@@ -5,7 +5,12 @@
 #include "uk_api.h"
 
 /* One M0xN0 output tile over the full K of the call: out_tile (+)= lhs_panel * rhs_panel^T.
- * The tile function reads K, M0 (for narrow variants) and flags from params. */
+ * The tile function reads K, M0 (for narrow variants) and flags from params.
+ * Float tiles always sum K from zero in registers; with UK_FLAG_ACCUMULATE the
+ * finished sum is added to out_tile at the end (out + sum), never used as the
+ * start of the chain. The memory traffic is the same either way, and a dispatch
+ * that chains K blocks then adds block sums, so the rounding error grows like
+ * BLAS's (about KC + K/KC) instead of along one chain over all of K. */
 typedef void (*uk_mmt4d_tile_fn_t)(void* out_tile, const void* lhs_panel,
                                    const void* rhs_panel,
                                    const uk_mmt4d_params_t* params);

@@ -111,12 +111,6 @@ typedef struct uk_matmul_desc_t {
 /* Returned by uk_matmul_run when *desc->cancel was set: the output is incomplete. */
 enum { UK_STATUS_CANCELLED = 16 };
 
-/* Float accumulators: each K block after the first is computed from zero into a
- * block buffer and then added to the tile's accumulator (pairwise-like error
- * growth ~ KC + K/KC instead of one chain over all of K, as BLAS does).  The
- * per-thread scratch then holds, after the areas above, MC*NC more accumulator
- * elements (64-byte aligned). */
-int uk_matmul_blocked_accumulation(uint32_t type);
 /* Bytes of scratch one thread needs for this descriptor (scratch_stride must be
  * at least this; uk_matmul_run checks it). */
 int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* desc);

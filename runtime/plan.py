@@ -49,7 +49,7 @@ UKERNEL_TILES: Dict[Tuple[str, str], Tuple[int, int, int]] = {
 }
 
 MIN_FLOPS_PER_THREAD = 4_000_000
-MAX_STREAM_K = 2048  # K block of prepacked single-row products (see plan_matmul)
+MAX_STREAM_K = 8192  # K block of prepacked single-row products (see plan_matmul)
 DEFAULT_L1D = 32 * 1024
 DEFAULT_L2 = 512 * 1024
 
@@ -142,8 +142,6 @@ class MatmulPlan:
         raw = (self.MC * self.NC + self.NC) * self.types.acc.itemsize
         if self.rhs_pack_in_tile:
             raw += self.KC * self.NC * self.types.rhs.itemsize
-        if self.types.acc.kind == "f":  # blocked accumulation: one more accumulator block (uk_runtime.h)
-            raw = _ceil_div(raw, 64) * 64 + self.MC * self.NC * self.types.acc.itemsize
         set_(self, "scratch_bytes_per_thread", _ceil_div(raw, 64) * 64)
 
     @property
@@ -174,8 +172,8 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
         # 4x4096x4096: 45 vs 30 GFLOP/s for whole-K calls). Not when the rhs is
         # packed here: the in-tile blocks would shrink to a few columns
         # (16x4096x4096: 29 vs 44). Capped at MAX_STREAM_K elements: float
-        # accumulators add K blocks (uk_runtime.h), so the error grows like
-        # KC + K/KC, as BLAS's does, instead of one chain over all of K.
+        # tiles add each K block's sum from zero (uk_mmt4d_internal.h), so the
+        # error grows like KC + K/KC, as BLAS's does, not along all of K.
         kc1 = max(kc1, MAX_STREAM_K // K0)
     kc1 = min(kc1, K1)
     KC = kc1 * K0

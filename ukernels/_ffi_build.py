@@ -89,7 +89,6 @@ typedef struct uk_matmul_desc_t {
   const volatile int32_t* cancel;
 } uk_matmul_desc_t;
 static const int UK_STATUS_CANCELLED;
-int uk_matmul_blocked_accumulation(uint32_t type);
 int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* desc);
 int uk_interrupt_arm(void);
 void uk_interrupt_disarm(void);

@@ -13,11 +13,7 @@
 UK_INLINE void uk_tile_f32_Mx8x1(float* out, const float* lhs, const float* rhs,
                                  const uk_mmt4d_params_t* p, const int M0) {
   __m256 acc[8];
-  if (p->flags & UK_FLAG_ACCUMULATE) {
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_loadu_ps(out + 8 * i);
-  } else {
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_setzero_ps();
-  }
+  UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_setzero_ps();
   const int64_t K = p->K;
   for (int64_t k = 0; k < K; ++k) {
     const __m256 r = _mm256_loadu_ps(rhs);
@@ -26,6 +22,8 @@ UK_INLINE void uk_tile_f32_Mx8x1(float* out, const float* lhs, const float* rhs,
     lhs += M0;
     rhs += 8;
   }
+  if (p->flags & UK_FLAG_ACCUMULATE) /* the K block from zero, then added (see uk_mmt4d_internal.h) */
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_add_ps(_mm256_loadu_ps(out + 8 * i), acc[i]);
   UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_ps(out + 8 * i, acc[i]);
 }
 
@@ -35,14 +33,7 @@ UK_INLINE void uk_tile_f32_Mx8x1(float* out, const float* lhs, const float* rhs,
 UK_INLINE void uk_tile_f32_Mx16x1(float* out, const float* lhs, const float* rhs,
                                   const uk_mmt4d_params_t* p, const int M0) {
   __m256 acc0[6], acc1[6];
-  if (p->flags & UK_FLAG_ACCUMULATE) {
-    UK_UNROLL for (int i = 0; i < M0; ++i) {
-      acc0[i] = _mm256_loadu_ps(out + 16 * i);
-      acc1[i] = _mm256_loadu_ps(out + 16 * i + 8);
-    }
-  } else {
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
-  }
+  UK_UNROLL for (int i = 0; i < M0; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
   const int64_t K = p->K;
   int64_t k = 0;
   if (M0 <= 2) {
@@ -74,6 +65,12 @@ UK_INLINE void uk_tile_f32_Mx16x1(float* out, const float* lhs, const float* rhs
     }
     lhs += M0;
     rhs += 16;
+  }
+  if (p->flags & UK_FLAG_ACCUMULATE) {
+    UK_UNROLL for (int i = 0; i < M0; ++i) {
+      acc0[i] = _mm256_add_ps(_mm256_loadu_ps(out + 16 * i), acc0[i]);
+      acc1[i] = _mm256_add_ps(_mm256_loadu_ps(out + 16 * i + 8), acc1[i]);
+    }
   }
   UK_UNROLL for (int i = 0; i < M0; ++i) {
     _mm256_storeu_ps(out + 16 * i, acc0[i]);

@@ -12,11 +12,7 @@
 UK_INLINE void uk_tile_f32_Mx16x1(float* out, const float* lhs, const float* rhs,
                                   const uk_mmt4d_params_t* p, const int M0) {
   __m512 acc[16];
-  if (p->flags & UK_FLAG_ACCUMULATE) {
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_loadu_ps(out + 16 * i);
-  } else {
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_setzero_ps();
-  }
+  UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_setzero_ps();
   const int64_t K = p->K;
   int64_t k = 0;
   if (M0 <= 2) {
@@ -43,6 +39,8 @@ UK_INLINE void uk_tile_f32_Mx16x1(float* out, const float* lhs, const float* rhs
     lhs += M0;
     rhs += 16;
   }
+  if (p->flags & UK_FLAG_ACCUMULATE) /* the K block from zero, then added (see uk_mmt4d_internal.h) */
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_add_ps(_mm512_loadu_ps(out + 16 * i), acc[i]);
   UK_UNROLL for (int i = 0; i < M0; ++i) _mm512_storeu_ps(out + 16 * i, acc[i]);
 }
 
