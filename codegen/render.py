@@ -10,6 +10,7 @@ from .targets import Target, target as get_target
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 _TEMPLATES = {"f32f32f32": "mmt4d_f32.c.j2", "s8s8s32": "mmt4d_s8.c.j2"}
+TEMPLATE_TYPES = frozenset(_TEMPLATES)
 
 
 @dataclass(frozen=True)

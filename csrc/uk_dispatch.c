@@ -24,15 +24,25 @@ static int64_t uk_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 typedef struct {
   const uk_matmul_desc_t* d;
   int64_t M1, N1, K1;
-  int64_t in_size;   /* bytes per input element */
   int64_t lhs_tasks, rhs_tasks;
   int64_t nmb, nnb;  /* workgroup tiles along M and N */
   _Atomic int status;
   _Atomic int64_t packs_done; /* pack tasks finished (the fused single-job dispatch) */
 } uk_dispatch_ctx_t;
 
-static uint32_t uk_pack_type(uint32_t type) {
-  return type == UK_TYPE_F32F32F32 ? UK_PACK_TYPE_F32 : UK_PACK_TYPE_I8;
+/* The pack element type of an operand of `bytes` bytes per element. */
+static uint32_t uk_pack_type(int32_t bytes) {
+  return bytes == 4 ? UK_PACK_TYPE_F32 : bytes == 2 ? UK_PACK_TYPE_X16 : UK_PACK_TYPE_I8;
+}
+static int32_t uk_rhs_bytes(uint32_t type) {
+  uk_type_info_t ti;
+  uk_type_info(type, &ti);
+  return ti.rhs_bytes;
+}
+static int32_t uk_lhs_bytes(uint32_t type) {
+  uk_type_info_t ti;
+  uk_type_info(type, &ti);
+  return ti.lhs_bytes;
 }
 
 /* Packs rhs tiles [n1, n1 + tn) x K tiles [k1, k1 + tk) of b into dst, laid out
@@ -54,7 +64,7 @@ static int uk_pack_rhs_block(const uk_matmul_desc_t* d, void* dst, int64_t n1, i
   p.out_size1 = tk;
   p.tile_size0 = d->N0;
   p.tile_size1 = d->K0;
-  p.flags = uk_pack_type(d->type) | UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER;
+  p.flags = uk_pack_type(uk_rhs_bytes(d->type)) | UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER;
   return uk_pack(&p);
 }
 
@@ -78,7 +88,7 @@ static int uk_pack_range(const uk_dispatch_ctx_t* c, int pack_rhs, int64_t t0, i
     p.out_offset = t0 * p.out_stride0;
     p.tile_size0 = d->M0;
     p.tile_size1 = d->K0;
-    p.flags = uk_pack_type(d->type);
+    p.flags = uk_pack_type(uk_lhs_bytes(d->type));
   } else {
     p.in_buffer = d->b;
     p.in_offset = t0 * d->N0 * d->b_stride1;
@@ -91,7 +101,7 @@ static int uk_pack_range(const uk_dispatch_ctx_t* c, int pack_rhs, int64_t t0, i
     p.out_offset = t0 * p.out_stride0;
     p.tile_size0 = d->N0;
     p.tile_size1 = d->K0;
-    p.flags = uk_pack_type(d->type) | UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER;
+    p.flags = uk_pack_type(uk_rhs_bytes(d->type)) | UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER;
   }
   return uk_pack(&p);
 }
@@ -111,8 +121,7 @@ static int uk_cancelled(uk_dispatch_ctx_t* c) {
 }
 
 int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* d) {
-  const int64_t in_size = d->type == UK_TYPE_F32F32F32 ? 4 : 1;
-  return d->MC * d->NC * 4 + d->NC * 4 + (d->rhs_pack_in_tile ? d->KC * d->NC * in_size : 0);
+  return d->MC * d->NC * 4 + d->NC * 4 + (d->rhs_pack_in_tile ? d->KC * d->NC * uk_rhs_bytes(d->type) : 0);
 }
 
 static void uk_pack_task(void* ctx_, int64_t task, int32_t thread_index) {
@@ -184,7 +193,7 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
   if (row0 + rows > d->M) rows = d->M - row0;
   if (col0 + cols > d->N) cols = d->N - col0;
   const int64_t row_bytes = d->N0 * 4;
-  const int64_t out_size = (d->out_type == UK_OUT_S8 || d->out_type == UK_OUT_U8) ? 1 : 4;
+  const int64_t out_size = uk_out_bytes(d->out_type);
   for (int64_t i = 0; i < rows; ++i) {
     const char* src = (const char*)acc + ((i / d->M0) * tn * tile_elems + (i % d->M0) * d->N0) * 4;
     for (int64_t j = 0; j < tn; ++j) memcpy(row_buf + j * row_bytes, src + j * tile_elems * 4, (size_t)row_bytes);
@@ -195,7 +204,8 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
 }
 
 static int uk_matmul_check(const uk_matmul_desc_t* d, int need_scratch) {
-  if (d->type != UK_TYPE_F32F32F32 && d->type != UK_TYPE_S8S8S32) return UK_STATUS_UNSUPPORTED_TYPE;
+  uk_type_info_t ti;
+  if (!uk_type_info(d->type, &ti)) return UK_STATUS_UNSUPPORTED_TYPE;
   if (d->M < 0 || d->N < 0 || d->K < 0 || d->M0 <= 0 || d->N0 <= 0 || d->K0 <= 0 ||
       d->MC < d->M0 || d->NC < d->N0 || d->KC < d->K0 || d->MC % d->M0 || d->NC % d->N0 ||
       d->KC % d->K0 || !d->mmt4d || (d->rhs_prepacked && d->rhs_pack_in_tile) ||
@@ -210,7 +220,6 @@ static void uk_ctx_init(uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d, int64_t
   c->M1 = uk_ceil_div(d->M, d->M0);
   c->N1 = uk_ceil_div(d->N, d->N0);
   c->K1 = uk_ceil_div(d->K, d->K0);
-  c->in_size = d->type == UK_TYPE_F32F32F32 ? 4 : 1;
   c->lhs_tasks = c->M1 < tasks_hint ? c->M1 : tasks_hint;
   c->rhs_tasks = c->N1 < tasks_hint ? c->N1 : tasks_hint;
   c->nmb = uk_ceil_div(c->M1, d->MC / d->M0);

@@ -1,6 +1,7 @@
 /* Epilogue: the portable variant, the per-ISA dispatch, validation and the
  * typed store of a finished row segment. */
 #include "uk_runtime.h"
+#include "uk_mmt4d_internal.h" /* the 16-bit float conversions */
 
 #define UK_EPI_SUFFIX generic
 #include "uk_epilogue_impl.inl"
@@ -21,8 +22,9 @@ static int uk_epi_float_only(int32_t kind) {
 }
 
 int uk_epilogue_check(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops, int32_t out_type) {
-  if (acc_type != UK_TYPE_F32F32F32 && acc_type != UK_TYPE_S8S8S32) return UK_STATUS_UNSUPPORTED_TYPE;
-  int is_int = acc_type == UK_TYPE_S8S8S32;
+  uk_type_info_t ti;
+  if (!uk_type_info(acc_type, &ti)) return UK_STATUS_UNSUPPORTED_TYPE;
+  int is_int = !ti.acc_is_float;
   for (int32_t i = 0; i < num_ops; ++i) {
     const uk_epilogue_op_t* op = &ops[i];
     if (op->kind < UK_EPI_BIAS_COLUMN || op->kind > UK_EPI_REQUANTIZE) return UK_STATUS_BAD_ARGUMENT;
@@ -37,7 +39,8 @@ int uk_epilogue_check(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t nu
       return UK_STATUS_BAD_ARGUMENT;
     if (op->kind == UK_EPI_REQUANTIZE) is_int = 1;
   }
-  if (out_type == UK_OUT_F32) return is_int ? UK_STATUS_BAD_ARGUMENT : UK_STATUS_OK;
+  if (out_type == UK_OUT_F32 || out_type == UK_OUT_F16 || out_type == UK_OUT_BF16)
+    return is_int ? UK_STATUS_BAD_ARGUMENT : UK_STATUS_OK;
   if (out_type == UK_OUT_S32 || out_type == UK_OUT_S8 || out_type == UK_OUT_U8)
     return is_int ? UK_STATUS_OK : UK_STATUS_BAD_ARGUMENT;
   return UK_STATUS_BAD_ARGUMENT;
@@ -58,8 +61,29 @@ int uk_epilogue_apply(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t nu
   return UK_STATUS_OK;
 }
 
+int32_t uk_out_bytes(int32_t out_type) {
+  switch (out_type) {
+    case UK_OUT_F32: case UK_OUT_S32: return 4;
+    case UK_OUT_F16: case UK_OUT_BF16: return 2;
+    case UK_OUT_S8: case UK_OUT_U8: return 1;
+    default: return 0;
+  }
+}
+
 void uk_epilogue_store(int32_t out_type, const void* x, void* dst, int64_t len) {
   switch (out_type) {
+    case UK_OUT_F16: {
+      const float* restrict v = (const float*)x;
+      uint16_t* restrict d = (uint16_t*)dst;
+      for (int64_t j = 0; j < len; ++j) d[j] = uk_f32_to_f16(v[j]);
+      break;
+    }
+    case UK_OUT_BF16: {
+      const float* restrict v = (const float*)x;
+      uint16_t* restrict d = (uint16_t*)dst;
+      for (int64_t j = 0; j < len; ++j) d[j] = uk_f32_to_bf16(v[j]);
+      break;
+    }
     case UK_OUT_S8: {
       const int32_t* restrict v = (const int32_t*)x;
       int8_t* restrict d = (int8_t*)dst;

@@ -21,6 +21,23 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
     UK_ENTRY(UK_TYPE_S8S8S32, 2, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_2x8x2_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_S8S8S32, 4, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_4x8x2_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_S8S8S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_8x8x2_x86_64_avx2_fma),
+#define UK_AVX2_F16C (UK_CPU_X86_AVX2_FMA | UK_CPU_X86_F16C)
+    UK_ENTRY(UK_TYPE_F16F16F32, 1, 16, 1, UK_AVX2_F16C, uk_mmt4d_tile_f16f16f32_1x16x1_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_BF16BF16F32, 1, 16, 1, UK_AVX2, uk_mmt4d_tile_bf16bf16f32_1x16x1_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_F16F16F32, 2, 16, 1, UK_AVX2_F16C, uk_mmt4d_tile_f16f16f32_2x16x1_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_BF16BF16F32, 2, 16, 1, UK_AVX2, uk_mmt4d_tile_bf16bf16f32_2x16x1_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_F16F16F32, 4, 16, 1, UK_AVX2_F16C, uk_mmt4d_tile_f16f16f32_4x16x1_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_BF16BF16F32, 4, 16, 1, UK_AVX2, uk_mmt4d_tile_bf16bf16f32_4x16x1_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_F16F16F32, 6, 16, 1, UK_AVX2_F16C, uk_mmt4d_tile_f16f16f32_6x16x1_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_BF16BF16F32, 6, 16, 1, UK_AVX2, uk_mmt4d_tile_bf16bf16f32_6x16x1_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_S16S16S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_s16s16s32_1x8x2_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_U8S8S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_u8s8s32_1x8x2_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_S16S16S32, 2, 8, 2, UK_AVX2, uk_mmt4d_tile_s16s16s32_2x8x2_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_U8S8S32, 2, 8, 2, UK_AVX2, uk_mmt4d_tile_u8s8s32_2x8x2_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_S16S16S32, 4, 8, 2, UK_AVX2, uk_mmt4d_tile_s16s16s32_4x8x2_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_U8S8S32, 4, 8, 2, UK_AVX2, uk_mmt4d_tile_u8s8s32_4x8x2_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_S16S16S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_s16s16s32_8x8x2_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_U8S8S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_u8s8s32_8x8x2_x86_64_avx2_fma),
 #define UK_512 UK_CPU_X86_AVX512_BASE
     UK_ENTRY(UK_TYPE_F32F32F32, 1, 16, 1, UK_512, uk_mmt4d_tile_f32f32f32_1x16x1_x86_64_avx512_base),
     UK_ENTRY(UK_TYPE_F32F32F32, 2, 16, 1, UK_512, uk_mmt4d_tile_f32f32f32_2x16x1_x86_64_avx512_base),
@@ -42,18 +59,33 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
     {0, 0, 0, 0, 0, NULL, NULL},
 };
 
+int uk_type_info(uint32_t type, uk_type_info_t* info) {
+  /* lhs bytes, rhs bytes, acc bytes, acc is float */
+  switch (type & UK_TYPE_MASK) {
+    case UK_TYPE_F32F32F32: *info = (uk_type_info_t){4, 4, 4, 1}; return 1;
+    case UK_TYPE_S8S8S32: *info = (uk_type_info_t){1, 1, 4, 0}; return 1;
+    case UK_TYPE_F16F16F32: *info = (uk_type_info_t){2, 2, 4, 1}; return 1;
+    case UK_TYPE_BF16BF16F32: *info = (uk_type_info_t){2, 2, 4, 1}; return 1;
+    case UK_TYPE_S16S16S32: *info = (uk_type_info_t){2, 2, 4, 0}; return 1;
+    case UK_TYPE_U8S8S32: *info = (uk_type_info_t){1, 1, 4, 0}; return 1;
+    default: *info = (uk_type_info_t){0, 0, 0, 0}; return 0;
+  }
+}
+
 static uk_mmt4d_tile_fn_t uk_mmt4d_generic_for(uint32_t type, const char** name) {
+#define UK_GENERIC_CASE(T, fn) case T: *name = #fn; return fn;
   switch (type) {
-    case UK_TYPE_F32F32F32:
-      *name = "uk_mmt4d_tile_f32f32f32_generic";
-      return uk_mmt4d_tile_f32f32f32_generic;
-    case UK_TYPE_S8S8S32:
-      *name = "uk_mmt4d_tile_s8s8s32_generic";
-      return uk_mmt4d_tile_s8s8s32_generic;
+    UK_GENERIC_CASE(UK_TYPE_F32F32F32, uk_mmt4d_tile_f32f32f32_generic)
+    UK_GENERIC_CASE(UK_TYPE_S8S8S32, uk_mmt4d_tile_s8s8s32_generic)
+    UK_GENERIC_CASE(UK_TYPE_F16F16F32, uk_mmt4d_tile_f16f16f32_generic)
+    UK_GENERIC_CASE(UK_TYPE_BF16BF16F32, uk_mmt4d_tile_bf16bf16f32_generic)
+    UK_GENERIC_CASE(UK_TYPE_S16S16S32, uk_mmt4d_tile_s16s16s32_generic)
+    UK_GENERIC_CASE(UK_TYPE_U8S8S32, uk_mmt4d_tile_u8s8s32_generic)
     default:
       *name = "none";
       return NULL;
   }
+#undef UK_GENERIC_CASE
 }
 
 /* Last matching entry wins: later (newer) ISA lines override older ones. */
@@ -85,14 +117,10 @@ const char* uk_mmt4d_tile_name(uint32_t flags, int32_t M0, int32_t N0, int32_t K
   return name;
 }
 
-static int64_t uk_type_lhs_size(uint32_t type) {
-  return type == UK_TYPE_F32F32F32 ? 4 : 1;
-}
-static int64_t uk_type_out_size(uint32_t type) { (void)type; return 4; }
-
 int uk_mmt4d(const uk_mmt4d_params_t* p) {
   const uint32_t type = p->flags & UK_TYPE_MASK;
-  if (type != UK_TYPE_F32F32F32 && type != UK_TYPE_S8S8S32) return UK_STATUS_UNSUPPORTED_TYPE;
+  uk_type_info_t ti;
+  if (!uk_type_info(type, &ti)) return UK_STATUS_UNSUPPORTED_TYPE;
   if (p->M < 0 || p->N < 0 || p->K < 0 || p->M0 <= 0 || p->N0 <= 0 || p->K0 <= 0)
     return UK_STATUS_BAD_ARGUMENT;
   const char* name;
@@ -100,12 +128,12 @@ int uk_mmt4d(const uk_mmt4d_params_t* p) {
   if (!fn) return UK_STATUS_NO_TILE_FUNCTION;
   if (p->M == 0 || p->N == 0) return UK_STATUS_OK;
 
-  const int64_t in_size = uk_type_lhs_size(type), out_size = uk_type_out_size(type);
-  const char* lhs = (const char*)p->lhs_buffer + p->lhs_offset * in_size;
-  const char* rhs0 = (const char*)p->rhs_buffer + p->rhs_offset * in_size;
+  const int64_t out_size = ti.acc_bytes;
+  const char* lhs = (const char*)p->lhs_buffer + p->lhs_offset * ti.lhs_bytes;
+  const char* rhs0 = (const char*)p->rhs_buffer + p->rhs_offset * ti.rhs_bytes;
   char* out = (char*)p->out_buffer + p->out_offset * out_size;
-  const int64_t lhs_step = p->lhs_stride0 * in_size;
-  const int64_t rhs_step = p->rhs_stride0 * in_size;
+  const int64_t lhs_step = p->lhs_stride0 * ti.lhs_bytes;
+  const int64_t rhs_step = p->rhs_stride0 * ti.rhs_bytes;
   const int64_t out_step = p->out_stride0 * out_size;
   const int64_t out_tile_bytes = (int64_t)p->M0 * p->N0 * out_size;
   for (int64_t m = 0; m < p->M; ++m) {

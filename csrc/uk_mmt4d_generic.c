@@ -95,3 +95,70 @@ void uk_mmt4d_tile_s8s8s32_generic(void* out_tile, const void* lhs_panel,
   }
   uk_generic_s8(out, lhs, rhs, p, p->M0, p->N0, p->K0);
 }
+
+/* ---- the other element types: one macro per accumulator family ---------- */
+
+static inline float uk_load_f16(const uint16_t* p) { return uk_f16_to_f32(*p); }
+static inline float uk_load_bf16(const uint16_t* p) { return uk_bf16_to_f32(*p); }
+
+/* Float inputs of type T converted exactly to f32 (LOAD), f32 accumulator; the
+ * same from-zero-then-add ACCUMULATE rule as f32. */
+#define UK_DEFINE_GENERIC_FLOAT(NAME, T, LOAD)                                                  \
+  static void uk_generic_sum_##NAME(float* restrict acc, const T* restrict lhs,                 \
+                                    const T* restrict rhs, const uk_mmt4d_params_t* p) {        \
+    const int64_t M0 = p->M0, N0 = p->N0, K0 = p->K0;                                          \
+    for (int64_t k = 0; k < p->K; ++k) {                                                        \
+      for (int64_t i = 0; i < M0; ++i)                                                          \
+        for (int64_t kk = 0; kk < K0; ++kk) {                                                   \
+          const float l = LOAD(&lhs[i * K0 + kk]);                                              \
+          for (int64_t j = 0; j < N0; ++j) acc[i * N0 + j] += l * LOAD(&rhs[j * K0 + kk]);      \
+        }                                                                                       \
+      lhs += M0 * K0;                                                                           \
+      rhs += N0 * K0;                                                                           \
+    }                                                                                           \
+  }                                                                                             \
+  void uk_mmt4d_tile_##NAME##_generic(void* out_tile, const void* lhs_panel,                    \
+                                      const void* rhs_panel, const uk_mmt4d_params_t* p) {      \
+    float* out = (float*)out_tile;                                                              \
+    const int64_t n = (int64_t)p->M0 * p->N0;                                                   \
+    if (!(p->flags & UK_FLAG_ACCUMULATE)) {                                                     \
+      memset(out, 0, (size_t)n * sizeof(float));                                                \
+      uk_generic_sum_##NAME(out, (const T*)lhs_panel, (const T*)rhs_panel, p);                  \
+    } else if (n <= UK_GENERIC_STACK_ELEMS) {                                                   \
+      float acc[UK_GENERIC_STACK_ELEMS];                                                        \
+      memset(acc, 0, (size_t)n * sizeof(float));                                                \
+      uk_generic_sum_##NAME(acc, (const T*)lhs_panel, (const T*)rhs_panel, p);                  \
+      for (int64_t e = 0; e < n; ++e) out[e] = out[e] + acc[e];                                 \
+    } else {                                                                                    \
+      uk_generic_sum_##NAME(out, (const T*)lhs_panel, (const T*)rhs_panel, p);                  \
+    }                                                                                           \
+  }
+
+UK_DEFINE_GENERIC_FLOAT(f16f16f32, uint16_t, uk_load_f16)
+UK_DEFINE_GENERIC_FLOAT(bf16bf16f32, uint16_t, uk_load_bf16)
+
+/* Integer inputs, int32 accumulator with wrapping (mod 2^32) arithmetic, like
+ * the SIMD paths (vpmaddwd's single overflow case, -32768 * -32768 * 2, wraps). */
+#define UK_DEFINE_GENERIC_INT(NAME, TL, TR)                                                     \
+  void uk_mmt4d_tile_##NAME##_generic(void* out_tile, const void* lhs_panel,                    \
+                                      const void* rhs_panel, const uk_mmt4d_params_t* p) {      \
+    uint32_t* restrict out = (uint32_t*)out_tile;                                               \
+    const TL* restrict lhs = (const TL*)lhs_panel;                                              \
+    const TR* restrict rhs = (const TR*)rhs_panel;                                              \
+    const int64_t M0 = p->M0, N0 = p->N0, K0 = p->K0;                                          \
+    if (!(p->flags & UK_FLAG_ACCUMULATE)) memset(out, 0, (size_t)(M0 * N0) * sizeof(uint32_t)); \
+    for (int64_t k = 0; k < p->K; ++k) {                                                        \
+      for (int64_t i = 0; i < M0; ++i)                                                          \
+        for (int64_t j = 0; j < N0; ++j) {                                                      \
+          uint32_t s = 0;                                                                       \
+          for (int64_t kk = 0; kk < K0; ++kk)                                                   \
+            s += (uint32_t)((int32_t)lhs[i * K0 + kk] * (int32_t)rhs[j * K0 + kk]);             \
+          out[i * N0 + j] += s;                                                                 \
+        }                                                                                       \
+      lhs += M0 * K0;                                                                           \
+      rhs += N0 * K0;                                                                           \
+    }                                                                                           \
+  }
+
+UK_DEFINE_GENERIC_INT(s16s16s32, int16_t, int16_t)
+UK_DEFINE_GENERIC_INT(u8s8s32, uint8_t, int8_t)

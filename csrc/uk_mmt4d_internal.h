@@ -26,6 +26,52 @@ typedef struct uk_mmt4d_tile_entry_t {
 /* Portable fallback: any M0/N0/K0. */
 void uk_mmt4d_tile_f32f32f32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s8s8s32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_f16f16f32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_bf16bf16f32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s16s16s32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_u8s8s32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
+
+/* Scalar conversions of the 16-bit float formats (exact widening; RNE narrowing
+ * with IEEE NaN/Inf behaviour), shared by the generic tiles and the write-back. */
+static inline float uk_bf16_to_f32(uint16_t h) {
+  union { uint32_t u; float f; } v = {(uint32_t)h << 16};
+  return v.f;
+}
+static inline uint16_t uk_f32_to_bf16(float f) {
+  union { float f; uint32_t u; } v = {f};
+  if ((v.u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((v.u >> 16) | 0x40u); /* quiet NaN */
+  return (uint16_t)((v.u + 0x7FFFu + ((v.u >> 16) & 1u)) >> 16);
+}
+static inline float uk_f16_to_f32(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu, bits;
+  if (exp == 0x1Fu) {
+    bits = sign | 0x7F800000u | (man << 13); /* Inf / NaN (payload kept) */
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112u) << 23) | (man << 13);
+  } else if (man == 0) {
+    bits = sign;
+  } else { /* subnormal: normalise */
+    int e = -1;
+    do { man <<= 1; ++e; } while (!(man & 0x400u));
+    bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3FFu) << 13);
+  }
+  union { uint32_t u; float f; } v = {bits};
+  return v.f;
+}
+static inline uint16_t uk_f32_to_f16(float f) {
+  union { float f; uint32_t u; } v = {f};
+  const uint32_t sign = (v.u >> 16) & 0x8000u, a = v.u & 0x7FFFFFFFu;
+  if (a > 0x7F800000u) return (uint16_t)(sign | 0x7E00u | ((a >> 13) & 0x3FFu)); /* NaN stays NaN */
+  if (a >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* rounds past 65504 -> Inf */
+  if (a < 0x38800000u) { /* result subnormal or zero: add 0.5 (as a float) and take the low bits */
+    union { uint32_t u; float f; } x = {a}, half = {0x3F000000u};
+    x.f += half.f; /* the FPU rounds to nearest even at the 2^-24 position */
+    return (uint16_t)(sign | (x.u - half.u));
+  }
+  const uint32_t r = a + 0xC8000FFFu + ((a >> 13) & 1u); /* rebias exponent and round to nearest even */
+  return (uint16_t)(sign | (r >> 13));
+}
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define UK_ARCH_X86_64 1
@@ -43,6 +89,23 @@ void uk_mmt4d_tile_s8s8s32_1x8x2_x86_64_avx2_fma(void*, const void*, const void*
 void uk_mmt4d_tile_s8s8s32_2x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s8s8s32_4x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s8s8s32_8x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+/* AVX2+FMA+F16C: f16/bf16 6x16x1 (f32 accumulators); s16 and u8s8 8x8x2 (vpmaddwd). */
+void uk_mmt4d_tile_f16f16f32_1x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_bf16bf16f32_1x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_f16f16f32_2x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_bf16bf16f32_2x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_f16f16f32_4x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_bf16bf16f32_4x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_f16f16f32_6x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_bf16bf16f32_6x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s16s16s32_1x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_u8s8s32_1x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s16s16s32_2x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_u8s8s32_2x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s16s16s32_4x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_u8s8s32_4x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s16s16s32_8x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_u8s8s32_8x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 /* AVX-512 base: f32 16x16x1 with M0 in {1,2,4,8,16}; s8 16x16x2. */
 void uk_mmt4d_tile_f32f32f32_1x16x1_x86_64_avx512_base(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_f32f32f32_2x16x1_x86_64_avx512_base(void*, const void*, const void*, const uk_mmt4d_params_t*);

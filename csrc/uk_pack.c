@@ -87,6 +87,7 @@
   }
 
 UK_DEFINE_PACK_IMPL(x32, uint32_t)
+UK_DEFINE_PACK_IMPL(x16, uint16_t)
 UK_DEFINE_PACK_IMPL(x8, uint8_t)
 
 #define UK_PACK_CASE(SUFFIX, A, B) \
@@ -132,8 +133,29 @@ static void uk_pack_x32(const uk_pack_params_t* p) {
   uk_pack_impl_x32(p, T0, T1);
 }
 
+static void uk_pack_x16(const uk_pack_params_t* p) {
+  const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
+  UK_PACK_CASE(x16, 16, 1)
+  UK_PACK_CASE(x16, 8, 1)
+  UK_PACK_CASE(x16, 6, 1)
+  UK_PACK_CASE(x16, 4, 1)
+  UK_PACK_CASE(x16, 2, 1)
+  UK_PACK_CASE(x16, 1, 1)
+  UK_PACK_CASE(x16, 16, 2)
+  UK_PACK_CASE(x16, 8, 2)
+  UK_PACK_CASE(x16, 4, 2)
+  UK_PACK_CASE(x16, 2, 2)
+  UK_PACK_CASE(x16, 1, 2)
+  uk_pack_impl_x16(p, T0, T1);
+}
+
 static void uk_pack_x8(const uk_pack_params_t* p) {
   const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
+  UK_PACK_CASE(x8, 16, 4)
+  UK_PACK_CASE(x8, 8, 4)
+  UK_PACK_CASE(x8, 4, 4)
+  UK_PACK_CASE(x8, 2, 4)
+  UK_PACK_CASE(x8, 1, 4)
   UK_PACK_CASE(x8, 16, 2)
   UK_PACK_CASE(x8, 8, 2)
   UK_PACK_CASE(x8, 4, 2)
@@ -149,6 +171,7 @@ int uk_pack(const uk_pack_params_t* p) {
   switch (p->flags & 0xFF) {
     case UK_PACK_TYPE_F32: uk_pack_x32(p); return UK_STATUS_OK;
     case UK_PACK_TYPE_I8: uk_pack_x8(p); return UK_STATUS_OK;
+    case UK_PACK_TYPE_X16: uk_pack_x16(p); return UK_STATUS_OK;
     default: return UK_STATUS_UNSUPPORTED_TYPE;
   }
 }

@@ -60,11 +60,14 @@ typedef struct uk_epilogue_op_t {
 } uk_epilogue_op_t;
 
 /* Output element types of the write-back (what the segment is converted to). */
-enum { UK_OUT_F32 = 1, UK_OUT_S32 = 2, UK_OUT_S8 = 3, UK_OUT_U8 = 4 };
+/* F16/BF16: the f32 segment rounded once to nearest even (NaN stays NaN, overflow -> Inf). */
+enum { UK_OUT_F32 = 1, UK_OUT_S32 = 2, UK_OUT_S8 = 3, UK_OUT_U8 = 4, UK_OUT_F16 = 5, UK_OUT_BF16 = 6 };
+/* Bytes per element of an output type (0 if unknown). */
+int32_t uk_out_bytes(int32_t out_type);
 
 /* Applies ops in order to x[0..len), a row segment at (row, col0) of the
- * output.  acc_type: UK_TYPE_F32F32F32 (segment starts as float) or
- * UK_TYPE_S8S8S32 (starts as int32). */
+ * output.  acc_type: any UK_TYPE_* triple; the segment starts as float for a
+ * float accumulator and as int32 for an integer one (uk_type_info). */
 int uk_epilogue_apply(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops,
                       void* x, int64_t len, int64_t row, int64_t col0,
                       const uint64_t* cpu_data);
@@ -76,7 +79,7 @@ void uk_epilogue_store(int32_t out_type, const void* x, void* dst, int64_t len);
 
 /* ---- matmul dispatch ---------------------------------------------------- */
 typedef struct uk_matmul_desc_t {
-  uint32_t type;                 /* UK_TYPE_F32F32F32 or UK_TYPE_S8S8S32 */
+  uint32_t type;                 /* UK_TYPE_*: a triple uk_type_info knows */
   int64_t M, N, K;               /* elements */
   const void* a;                 /* [M][K], element strides (any sign) */
   int64_t a_stride0, a_stride1;

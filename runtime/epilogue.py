@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
+import ml_dtypes
 import numpy as np
 
 from ukernels import ops as O
@@ -16,7 +17,9 @@ from ukernels.abi import ElementTypes, address_of, kernel_array
 ACTIVATIONS = {"relu": O.Relu(), "gelu": O.Gelu()}
 
 _OUT_TYPES = {np.dtype(np.float32): lib.UK_OUT_F32, np.dtype(np.int32): lib.UK_OUT_S32,
-              np.dtype(np.int8): lib.UK_OUT_S8, np.dtype(np.uint8): lib.UK_OUT_U8}
+              np.dtype(np.int8): lib.UK_OUT_S8, np.dtype(np.uint8): lib.UK_OUT_U8,
+              np.dtype(np.float16): lib.UK_OUT_F16, np.dtype(ml_dtypes.bfloat16): lib.UK_OUT_BF16}
+_NARROW_FLOATS = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
 
 
 @dataclass
@@ -151,13 +154,15 @@ def lower(ops: Sequence[O.EpilogueOp], types: ElementTypes, M: int, N: int,
     if want != natural:
         if quant_dtype is None and domain == "int" and want == np.dtype(np.float32):
             to_float()  # the final cast
+        elif quant_dtype is None and domain == "float" and want in _NARROW_FLOATS:
+            pass  # the write-back rounds the f32 result once, to nearest even
         elif want in (np.dtype(np.int8), np.dtype(np.uint8)) and quant_dtype is None:
             raise TypeError(f"out_dtype={want}: add Requantize(scale, zero_point, dtype=np.{want.name}) "
                             "as the last epilogue op to produce quantized output")
         else:
-            raise TypeError(f"out_dtype={want} is not available for this epilogue, whose result is {natural}"
-                            + ("; float32 results cast to other float types arrive with the element-type issue"
-                               if natural.kind == "f" else ""))
+            raise TypeError(f"out_dtype={want} is not available for this epilogue, whose result is {natural}; "
+                            "float results may be written as float32, float16 or bfloat16, int32 results as "
+                            "int32 or float32, Requantize results as its dtype")
     return LoweredEpilogue(out, want, _OUT_TYPES[want])
 
 

@@ -7,7 +7,7 @@ from ukernels import cpu
 from ukernels._lib import ffi, lib
 from ukernels.abi import UkernelError, cpu_data_for, kernel_array
 
-_PACK_TYPES = {np.dtype(np.float32): lib.UK_PACK_TYPE_F32, np.dtype(np.int8): lib.UK_PACK_TYPE_I8}
+_PACK_BY_SIZE = {4: lib.UK_PACK_TYPE_F32, 2: lib.UK_PACK_TYPE_X16, 1: lib.UK_PACK_TYPE_I8}  # pack moves bits
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -29,8 +29,8 @@ def pack(x: np.ndarray, tile0: int, tile1: int, *, transpose_inner: bool = False
         x = x.astype(x.dtype.newbyteorder("="))
     if x.ndim != 2:
         raise ValueError(f"pack: x must be 2-D, got shape {x.shape}")
-    if x.dtype not in _PACK_TYPES:
-        raise TypeError(f"pack: x.dtype must be float32 or int8, got {x.dtype}")
+    if x.dtype.itemsize not in _PACK_BY_SIZE or x.dtype.kind not in "fiuV" or x.dtype.fields is not None:
+        raise TypeError(f"pack: x.dtype must be a 1-, 2- or 4-byte numeric type, got {x.dtype}")
     for name, t in (("tile0", tile0), ("tile1", tile1)):
         if not isinstance(t, (int, np.integer)) or t < 1:
             raise ValueError(f"pack: {name} must be an int >= 1, got {t!r}")
@@ -51,7 +51,7 @@ def pack(x: np.ndarray, tile0: int, tile1: int, *, transpose_inner: bool = False
     p.tile_size0, p.tile_size1 = tile0, tile1
     cpu_data = cpu_data_for(isa or cpu.active_isa())
     p.cpu_data = cpu_data
-    p.flags = (_PACK_TYPES[x.dtype] | (lib.UK_PACK_TRANSPOSE_INNER if transpose_inner else 0)
+    p.flags = (_PACK_BY_SIZE[x.dtype.itemsize] | (lib.UK_PACK_TRANSPOSE_INNER if transpose_inner else 0)
                | (lib.UK_PACK_TRANSPOSE_OUTER if transpose_outer else 0))
     status = lib.uk_pack(p)
     if status != lib.UK_STATUS_OK:

@@ -46,6 +46,24 @@ UKERNEL_TILES: Dict[Tuple[str, str], Tuple[int, int, int]] = {
     # aarch64: no handwritten NEON tile functions yet; the generic ones run these
     ("f32f32f32", "neon"): (8, 8, 1),
     ("s8s8s32", "neon"): (8, 8, 2),
+    # 16-bit floats: f32's register tile, inputs widened in registers (F16C / shifts)
+    ("f16f16f32", "generic"): (8, 8, 1),
+    ("f16f16f32", "avx2"): (6, 16, 1),
+    ("f16f16f32", "avx512"): (6, 16, 1),  # AVX2 tiles until AVX-512 ones exist
+    ("f16f16f32", "neon"): (8, 8, 1),
+    ("bf16bf16f32", "generic"): (8, 8, 1),
+    ("bf16bf16f32", "avx2"): (6, 16, 1),
+    ("bf16bf16f32", "avx512"): (6, 16, 1),
+    ("bf16bf16f32", "neon"): (8, 8, 1),
+    # 16-bit and u8 x s8 integers: pairs through vpmaddwd, like s8
+    ("s16s16s32", "generic"): (8, 8, 2),
+    ("s16s16s32", "avx2"): (8, 8, 2),
+    ("s16s16s32", "avx512"): (8, 8, 2),
+    ("s16s16s32", "neon"): (8, 8, 2),
+    ("u8s8s32", "generic"): (8, 8, 2),
+    ("u8s8s32", "avx2"): (8, 8, 2),
+    ("u8s8s32", "avx512"): (8, 8, 2),
+    ("u8s8s32", "neon"): (8, 8, 2),
 }
 
 MIN_FLOPS_PER_THREAD = 4_000_000

@@ -169,8 +169,10 @@ def test_bad_operands_and_sequences():
         ukernels.matmul(a, b, epilogue=O.Relu())
     with pytest.raises(TypeError, match=r"add Requantize"):
         ukernels.matmul(a, b, out_dtype=np.int8)
-    with pytest.raises(TypeError, match=r"out_dtype=float16 is not available"):
-        ukernels.matmul(a, b, out_dtype=np.float16)
+    with pytest.raises(TypeError, match=r"out_dtype=float64 is not available"):
+        ukernels.matmul(a, b, out_dtype=np.float64)
+    with pytest.raises(TypeError, match=r"out_dtype=float16 is not available"):  # int32 results: int32/float32
+        ukernels.matmul(np.ones((3, 4), np.int8), np.ones((4, 5), np.int8), out_dtype=np.float16)
     i8 = np.ones((3, 4), np.int8)
     with pytest.raises(ValueError, match=r"must be an integer within"):
         ukernels.matmul(i8, i8.T, epilogue=[O.Clamp(0.5, 3)])

@@ -16,7 +16,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_ex.add_argument("M", type=int)
     p_ex.add_argument("N", type=int)
     p_ex.add_argument("K", type=int)
-    p_ex.add_argument("--dtype", default="float32", choices=["float32", "int8"])
+    p_ex.add_argument("--dtype", default="float32",
+                      help="input dtype (float32, float16, bfloat16, int8, int16) or a triple name (u8s8s32, ...)")
     p_ex.add_argument("--backend", default="auto", choices=["auto", "ukernel", "codegen"])
     p_ex.add_argument("--source", action="store_true", help="also print the generated C source (codegen)")
     args = parser.parse_args(argv)

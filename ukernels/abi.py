@@ -8,6 +8,7 @@ tile: the C dispatch calls the ukernel itself.
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
+import ml_dtypes
 import numpy as np
 
 from ukernels import cpu
@@ -16,23 +17,49 @@ from ukernels._lib import ffi, lib
 
 @dataclass(frozen=True)
 class ElementTypes:
-    """An element-type triple lhs x rhs -> accumulator/output."""
+    """An element-type triple lhs x rhs -> accumulator (the ukernel's types).
+
+    This table is the one place the per-type facts live on the Python side
+    (dtypes, the C type code, whether the accumulator is float); the C side's
+    counterpart is ``uk_type_info`` (element sizes) and the tile table."""
 
     name: str  # e.g. "f32f32f32"
     uk_type: int  # UK_TYPE_* (low byte of the flags word)
     lhs: np.dtype
     rhs: np.dtype
     acc: np.dtype
-    pack_type: int  # UK_PACK_TYPE_* of the inputs
+
+    @property
+    def acc_is_float(self) -> bool:
+        return self.acc.kind == "f"
 
 
-F32F32F32 = ElementTypes("f32f32f32", lib.UK_TYPE_F32F32F32, np.dtype(np.float32),
-                         np.dtype(np.float32), np.dtype(np.float32), lib.UK_PACK_TYPE_F32)
-S8S8S32 = ElementTypes("s8s8s32", lib.UK_TYPE_S8S8S32, np.dtype(np.int8),
-                       np.dtype(np.int8), np.dtype(np.int32), lib.UK_PACK_TYPE_I8)
+_BF16 = np.dtype(ml_dtypes.bfloat16)
+F32F32F32 = ElementTypes("f32f32f32", lib.UK_TYPE_F32F32F32, np.dtype(np.float32), np.dtype(np.float32),
+                         np.dtype(np.float32))
+S8S8S32 = ElementTypes("s8s8s32", lib.UK_TYPE_S8S8S32, np.dtype(np.int8), np.dtype(np.int8), np.dtype(np.int32))
+F16F16F32 = ElementTypes("f16f16f32", lib.UK_TYPE_F16F16F32, np.dtype(np.float16), np.dtype(np.float16),
+                         np.dtype(np.float32))
+BF16BF16F32 = ElementTypes("bf16bf16f32", lib.UK_TYPE_BF16BF16F32, _BF16, _BF16, np.dtype(np.float32))
+S16S16S32 = ElementTypes("s16s16s32", lib.UK_TYPE_S16S16S32, np.dtype(np.int16), np.dtype(np.int16),
+                         np.dtype(np.int32))
+U8S8S32 = ElementTypes("u8s8s32", lib.UK_TYPE_U8S8S32, np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.int32))
 
-ELEMENT_TYPES: Dict[str, ElementTypes] = {t.name: t for t in (F32F32F32, S8S8S32)}
+ELEMENT_TYPES: Dict[str, ElementTypes] = {t.name: t for t in (F32F32F32, S8S8S32, F16F16F32, BF16BF16F32,
+                                                              S16S16S32, U8S8S32)}
 _BY_INPUT: Dict[Tuple[np.dtype, np.dtype], ElementTypes] = {(t.lhs, t.rhs): t for t in ELEMENT_TYPES.values()}
+
+# Narrow-output triples (IREE's names): the f32-accumulating tiles with a write-back
+# that rounds the finished f32 value once to the output type (out_dtype=...).
+NARROW_OUTPUT_TRIPLES = {"f16f16f16": (F16F16F32, np.dtype(np.float16)),
+                         "bf16bf16bf16": (BF16BF16F32, _BF16)}
+
+
+def supported_combinations() -> str:
+    """The supported dtype combinations, for error messages."""
+    names = {np.dtype(np.float32): "float32", np.dtype(np.int8): "int8", np.dtype(np.float16): "float16",
+             _BF16: "bfloat16 (ml_dtypes)", np.dtype(np.int16): "int16", np.dtype(np.uint8): "uint8"}
+    return ", ".join(f"{names[t.lhs]} x {names[t.rhs]} -> {t.acc.name}" for t in ELEMENT_TYPES.values())
 
 
 def element_types_for(lhs: np.dtype, rhs: np.dtype) -> Optional[ElementTypes]:

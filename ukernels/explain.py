@@ -4,7 +4,9 @@ from typing import Any, Dict
 import numpy as np
 
 from ukernels import cpu
-from ukernels.abi import element_types_for
+import ml_dtypes
+
+from ukernels.abi import ELEMENT_TYPES, element_types_for
 from ukernels.matmul import BACKENDS
 from ukernels.runtime.dispatch import resolve
 
@@ -13,6 +15,7 @@ def explain(M: int, N: int, K: int, *, dtype="float32", backend: str = "auto",
             source: bool = False) -> Dict[str, Any]:
     """Describe how ``matmul`` on an (M, K) x (K, N) problem of ``dtype`` resolves.
 
+    ``dtype``: the input dtype (both operands) or a triple name such as ``"u8s8s32"``.
     Returns the backend, the ukernel function (handwritten tile function or
     generated kernel name), the register tile, the workgroup tiles and their
     count, the K block, the threads, whether the rhs is packed in-tile, and with
@@ -24,10 +27,14 @@ def explain(M: int, N: int, K: int, *, dtype="float32", backend: str = "auto",
             raise ValueError(f"explain: {name} must be an int >= 0, got {v!r}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
-    dt = np.dtype(dtype)
-    types = element_types_for(dt, dt)
-    if types is None:
-        raise TypeError(f"explain: unsupported dtype {dt}; use float32 or int8")
+    if isinstance(dtype, str) and dtype in ELEMENT_TYPES:
+        types = ELEMENT_TYPES[dtype]  # a triple name, e.g. "u8s8s32"
+    else:
+        dt = np.dtype(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.dtype(dtype)
+        types = element_types_for(dt, dt)
+        if types is None:
+            raise TypeError(f"explain: unsupported dtype {dt}; use one of {sorted(ELEMENT_TYPES)} or an input "
+                            "dtype such as float32, float16, bfloat16, int8, int16")
     isa = cpu.active_isa()
     r = resolve(types, int(M), int(N), int(K), isa, backend, describe=True)
     p = r.plan

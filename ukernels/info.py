@@ -4,7 +4,7 @@ from typing import Any, Dict
 
 from ukernels import cpu
 from ukernels._lib import ffi, lib
-from ukernels.abi import ELEMENT_TYPES, tile_function_name
+from ukernels.abi import ELEMENT_TYPES, NARROW_OUTPUT_TRIPLES, tile_function_name
 from ukernels.runtime.plan import UKERNEL_TILES, cache_sizes
 from ukernels.runtime.threads import get_num_threads, usable_cores
 
@@ -17,6 +17,8 @@ def info() -> Dict[str, Any]:
     for name, types in ELEMENT_TYPES.items():
         M0, N0, K0 = UKERNEL_TILES[(name, isa)]
         tiles[name] = {"tile": f"{M0}x{N0}x{K0}", "function": tile_function_name(types, M0, N0, K0, isa)}
+    for name, (types, out) in NARROW_OUTPUT_TRIPLES.items():
+        tiles[name] = dict(tiles[types.name], function=tiles[types.name]["function"] + f" + {out.name} write-back")
     return {
         "cpu": cpu.cpu_model(),
         "machine": platform.machine(),
@@ -36,9 +38,10 @@ def info() -> Dict[str, Any]:
 
 def _codegen_info(isa: str) -> Dict[str, Any]:
     from ukernels.codegen import cache, prebuilt, targets
+    from ukernels.codegen.render import TEMPLATE_TYPES
     return {
         "runnable_targets": targets.host_targets(),
-        "target_for_isa": {t: targets.target_for_isa(isa, t) for t in ELEMENT_TYPES},
+        "target_for_isa": {t: targets.target_for_isa(isa, t) for t in ELEMENT_TYPES if t in TEMPLATE_TYPES},
         "cache_dir": cache.cache_dir(),
         "prebuilt_kernels": len(prebuilt.index()),
         "kernel_path": prebuilt.search_dirs(),
@@ -56,7 +59,7 @@ def format_info(d: Dict[str, Any]) -> str:
         "tiles:",
     ]
     for name, t in d["tiles"].items():
-        lines.append(f"  {name:<10} {t['tile']:<8} -> {t['function']}")
+        lines.append(f"  {name:<12} {t['tile']:<8} -> {t['function']}")
     cg = d["codegen"]
     lines += [
         f"codegen:        targets {', '.join(cg['runnable_targets'])}; used here: "

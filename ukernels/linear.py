@@ -29,14 +29,15 @@ import tempfile
 from dataclasses import fields as dc_fields, is_dataclass
 from typing import Any, BinaryIO, Dict, List, Optional, Sequence, Tuple, Union
 
+import ml_dtypes
 import numpy as np
 
 from ukernels import cpu
 from ukernels import ops as O
 from ukernels._sync import ForkSafeLock
 from ukernels._untrusted import MAX_JSON_BYTES, UntrustedFileError, open_regular, parse_json, read_bounded
-from ukernels.abi import element_types_for
-from ukernels.matmul import BACKENDS, SUPPORTED, build_epilogue, shorthand_ops
+from ukernels.abi import ELEMENT_TYPES, element_types_for, supported_combinations
+from ukernels.matmul import BACKENDS, PRECISIONS, apply_precision, build_epilogue, shorthand_ops
 from ukernels.runtime.dispatch import PackedRhs, run_matmul
 from ukernels.runtime.packing import pack
 
@@ -46,6 +47,13 @@ READABLE_VERSIONS = (1, 2)
 _PREFIX = struct.Struct("<8sII")
 _DIGEST_BYTES = 32
 _ARRAY_KINDS = "fiub"  # numeric arrays only (weights, biases, scales); never objects
+_BF16 = np.dtype(ml_dtypes.bfloat16)
+_WEIGHT_DTYPES = {"float32": np.dtype(np.float32), "int8": np.dtype(np.int8), "float16": np.dtype(np.float16),
+                  "bfloat16": _BF16, "int16": np.dtype(np.int16)}
+
+
+def _dtype_name(dt: np.dtype) -> str:
+    return "bfloat16" if dt == _BF16 else dt.name
 
 
 def _packed_tile(types, isa: str) -> Tuple[int, int]:
@@ -58,15 +66,20 @@ class Linear:
     """y = epilogue(x @ W) with W packed once at construction.
 
     Args:
-        weight: 2-D float32 or int8. ``layout="nk"`` (default, PyTorch's
-            ``(out_features, in_features)``) or ``"kn"`` (numpy's ``(K, N)``,
-            ``x @ weight``). Any strides; it is copied into the packed layout.
-        bias: 1-D of length out_features (float32; int32 for int8 weights).
+        weight: 2-D float32, float16, bfloat16 (ml_dtypes), int8 or int16.
+            ``layout="nk"`` (default, PyTorch's ``(out_features, in_features)``) or
+            ``"kn"`` (numpy's ``(K, N)``, ``x @ weight``). Any strides; it is copied
+            into the packed layout. Activations ``x`` have the weight's dtype, or
+            uint8 for int8 weights.
+        bias: 1-D of length out_features (float32; int32 for integer weights).
         activation: None, "relu" or "gelu" (shorthands, applied after bias).
         epilogue: more ops from ``ukernels.ops`` (not M-dependent: no row bias or
             Residual here -- pass those per call).
         layout: "nk" or "kn".
         backend: "auto", "ukernel" or "codegen" (as for ``matmul``).
+        precision: None, ``"bf16"`` (a floating weight is rounded to bfloat16 once,
+            here, and every ``x`` per call: the bf16 kernels, float32 results) or
+            ``"f32"`` (floating weights and inputs of any width computed in float32).
 
     Calling it with x of shape (..., in_features) packs only x and runs the
     dispatch; per-call ops (e.g. ``Residual``) go in ``epilogue=``. Thread safe:
@@ -74,7 +87,8 @@ class Linear:
     """
 
     def __init__(self, weight, bias=None, activation: Optional[str] = None,
-                 epilogue: Sequence[O.EpilogueOp] = (), layout: str = "nk", backend: str = "auto"):
+                 epilogue: Sequence[O.EpilogueOp] = (), layout: str = "nk", backend: str = "auto",
+                 precision: Optional[str] = None):
         if layout not in ("nk", "kn"):
             raise ValueError(f"layout must be 'nk' (out_features, in_features) or 'kn' (in_features, "
                              f"out_features), got {layout!r}")
@@ -85,16 +99,20 @@ class Linear:
             w = w.astype(w.dtype.newbyteorder("="))  # big-endian weights: byte order only, lossless
         if w.ndim != 2:
             raise ValueError(f"weight must be 2-D, got shape {w.shape}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+        w = apply_precision("weight", w, precision)
         types = element_types_for(w.dtype, w.dtype)
         if types is None:
-            raise TypeError(f"weight has unsupported dtype {w.dtype}; supported: {SUPPORTED}")
+            raise TypeError(f"weight has unsupported dtype {w.dtype}; supported: {supported_combinations()}")
         if not isinstance(epilogue, (list, tuple)):
             raise TypeError(f"epilogue must be a list or tuple of ukernels.ops objects, got {type(epilogue).__name__}")
         for i, op in enumerate(epilogue):
             if isinstance(op, O.Residual) or (isinstance(op, O.BiasAdd) and op.axis == "row"):
                 raise ValueError(f"epilogue[{i}] ({type(op).__name__}) depends on the number of rows; "
                                  "pass it per call: linear(x, epilogue=[...])")
-        self._types = types
+        self._types = types  # with activations of the weight's dtype (uint8 x int8 also accepted)
+        self._precision = precision
         self._layout = layout
         self._backend = backend
         self._weight = w  # kept (read-only use) for save() and repacking
@@ -105,8 +123,8 @@ class Linear:
         self._packs: Dict[Tuple[int, int], PackedRhs] = {}
         self._packed_for(cpu.active_isa())
 
-    def _packed_for(self, isa: str) -> PackedRhs:
-        N0, K0 = _packed_tile(self._types, isa)
+    def _packed_for(self, isa: str, types=None) -> PackedRhs:
+        N0, K0 = _packed_tile(types or self._types, isa)
         p = self._packs.get((N0, K0))
         if p is None:
             with self._lock:
@@ -131,8 +149,9 @@ class Linear:
     def __repr__(self) -> str:
         bias, activation, ops = self._shorthand
         names = [type(o).__name__ for o in shorthand_ops(bias, activation) + list(ops)]
+        prec = f", precision={self._precision!r}" if self._precision else ""
         return (f"Linear(in_features={self.in_features}, out_features={self.out_features}, dtype={self.dtype}, "
-                f"ops=[{', '.join(names)}], backend={self._backend!r})")
+                f"ops=[{', '.join(names)}], backend={self._backend!r}{prec})")
 
     def __call__(self, x, *, epilogue: Sequence[O.EpilogueOp] = (), out_dtype=None) -> np.ndarray:
         """epilogue(x @ W) for x of shape (..., in_features); the result has shape (..., out_features)."""
@@ -140,8 +159,12 @@ class Linear:
         x = np.asarray(x)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have shape (..., in_features={self.in_features}), got {x.shape}")
-        if x.dtype != self._types.lhs:
-            raise TypeError(f"x must have dtype {self._types.lhs} for this {self._types.lhs} Linear, got {x.dtype}")
+        x = apply_precision("x", x, self._precision)
+        types = element_types_for(x.dtype, self._types.rhs)
+        if types is None:
+            accepted = [t.lhs.name for t in ELEMENT_TYPES.values() if t.rhs == self._types.rhs]
+            raise TypeError(f"x must have dtype {' or '.join(accepted)} for this Linear with {self._types.rhs} "
+                            f"weights, got {x.dtype}")
         lead = x.shape[:-1]
         rows = 1
         for n in lead:
@@ -150,10 +173,10 @@ class Linear:
         if not isinstance(epilogue, (list, tuple)):
             raise TypeError(f"epilogue must be a list or tuple of ukernels.ops objects, got {type(epilogue).__name__}")
         bias, activation, ops = self._shorthand
-        lowered = build_epilogue(self._types, x2.shape[0], self.out_features, bias, activation,
+        lowered = build_epilogue(types, x2.shape[0], self.out_features, bias, activation,
                                  list(ops) + list(epilogue), out_dtype)
         isa = cpu.active_isa()
-        out = run_matmul(x2, None, self._types, lowered, isa, self._backend, packed=self._packed_for(isa))
+        out = run_matmul(x2, None, types, lowered, isa, self._backend, packed=self._packed_for(isa, types))
         return out.reshape(*lead, self.out_features)
 
     # ---- pickling (multiprocessing, Dask): the arguments, repacked on arrival -------
@@ -161,7 +184,7 @@ class Linear:
     def __getstate__(self) -> Dict[str, Any]:
         bias, activation, ops = self._shorthand
         return {"weight": self._weight, "bias": bias, "activation": activation, "epilogue": list(ops),
-                "layout": self._layout, "backend": self._backend}
+                "layout": self._layout, "backend": self._backend, "precision": self._precision}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__init__(**state)
@@ -203,7 +226,8 @@ class Linear:
         op_docs = [{"op": type(op).__name__, "fields": {f.name: encode(getattr(op, f.name)) for f in dc_fields(op)}}
                    for op in ops]
         header: Dict[str, Any] = {
-            "format": "ukernels.Linear", "version": VERSION, "dtype": self._types.lhs.name, "layout": self._layout,
+            "format": "ukernels.Linear", "version": VERSION, "dtype": _dtype_name(self._types.rhs),
+            "precision": self._precision, "layout": self._layout,
             "in_features": self.in_features, "out_features": self.out_features, "backend": self._backend,
             "bias": None if bias is None else encode(bias), "activation": activation, "ops": op_docs,
         }
@@ -213,7 +237,8 @@ class Linear:
         for arr in arrays:
             arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
             raw = arr.tobytes()
-            metas.append({"dtype": arr.dtype.str, "shape": list(arr.shape), "offset": offset, "nbytes": len(raw),
+            metas.append({"dtype": _dtype_name(arr.dtype) if arr.dtype == _BF16 else arr.dtype.str,
+                          "shape": list(arr.shape), "offset": offset, "nbytes": len(raw),
                           "sha256": hashlib.sha256(raw).hexdigest()})
             payload.append(raw)
             offset += len(raw)
@@ -303,12 +328,12 @@ class Linear:
             ops.append(op_cls(**{k: decode(v) for k, v in d["fields"].items()}))
         weight = arrays[0]
         expected = (h.out_features, h.in_features) if h.layout == "nk" else (h.in_features, h.out_features)
-        if weight.shape != expected or weight.dtype != np.dtype(h.dtype):
+        if weight.shape != expected or weight.dtype != _WEIGHT_DTYPES[h.dtype]:
             raise UntrustedFileError(f"{what}: weight array {weight.dtype}{list(weight.shape)} does not match the "
                                      f"header ({h.dtype}, {h.layout}, in={h.in_features}, out={h.out_features})")
         try:
             return cls(weight, bias=decode(header["bias"]), activation=header["activation"], epilogue=ops,
-                       layout=h.layout, backend=h.backend)
+                       layout=h.layout, backend=h.backend, precision=h.precision)
         except (ValueError, TypeError) as exc:
             raise UntrustedFileError(f"{what}: invalid contents: {exc}") from None
 
@@ -333,7 +358,9 @@ class _Header:
         need(header.get("format") == "ukernels.Linear", "not a ukernels.Linear header")
         need(header.get("version") == version, f"version {header.get('version')!r} differs from the file's {version}")
         self.dtype = header.get("dtype")
-        need(self.dtype in ("float32", "int8"), f"dtype {self.dtype!r}")
+        need(self.dtype in _WEIGHT_DTYPES, f"dtype {self.dtype!r}")
+        self.precision = header.get("precision")
+        need(self.precision in PRECISIONS, f"precision {self.precision!r}")
         self.layout = header.get("layout")
         need(self.layout in ("nk", "kn"), f"layout {self.layout!r}")
         self.in_features, self.out_features = header.get("in_features"), header.get("out_features")
@@ -352,13 +379,17 @@ class _Header:
         self.arrays = []
         for i, meta in enumerate(arrays):
             need(isinstance(meta, dict), f"arrays[{i}] must be an object")
-            try:
-                dtype = np.dtype(meta.get("dtype"))
-            except (TypeError, ValueError):
-                raise UntrustedFileError(f"{what}: malformed header: arrays[{i}] has dtype {meta.get('dtype')!r}") \
-                    from None
-            need(isinstance(meta.get("dtype"), str) and dtype.kind in _ARRAY_KINDS and dtype.itemsize <= 8,
-                 f"arrays[{i}] has dtype {meta.get('dtype')!r} (numeric only)")
+            need(isinstance(meta.get("dtype"), str), f"arrays[{i}] dtype must be a string")
+            if meta["dtype"] == "bfloat16":
+                dtype = _BF16
+            else:
+                try:
+                    dtype = np.dtype(meta["dtype"])
+                except (TypeError, ValueError):
+                    raise UntrustedFileError(f"{what}: malformed header: arrays[{i}] has dtype "
+                                             f"{meta.get('dtype')!r}") from None
+                need(dtype.kind in _ARRAY_KINDS and dtype.itemsize <= 8,
+                     f"arrays[{i}] has dtype {meta.get('dtype')!r} (numeric only)")
             shape = meta.get("shape")
             need(isinstance(shape, list) and len(shape) <= 2 and all(count(n) for n in shape),
                  f"arrays[{i}] shape {shape!r}")

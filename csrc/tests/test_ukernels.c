@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "uk_api.h"
+#include "../uk_mmt4d_internal.h" /* the 16-bit float conversions */
 #include "../uk_runtime.h"
 
 static int g_failures = 0, g_checks = 0; /* test-program state only; the library has no globals */
@@ -37,21 +38,60 @@ static int64_t rnd(int64_t lo, int64_t hi) { /* inclusive */
 
 typedef struct { uint32_t type; int32_t M0, N0, K0; uint64_t bits; } tile_case_t;
 
+/* Element access by type and side (0: lhs, 1: rhs), so one harness serves every triple. */
+static int64_t elem_bytes(uint32_t type, int side) {
+  uk_type_info_t ti;
+  uk_type_info(type, &ti);
+  return side ? ti.rhs_bytes : ti.lhs_bytes;
+}
+static void value_range(uint32_t type, int side, int64_t* lo, int64_t* hi) {
+  switch (type) {
+    case UK_TYPE_S8S8S32: *lo = -128; *hi = 127; return;
+    case UK_TYPE_S16S16S32: *lo = -32768; *hi = 32767; return;
+    case UK_TYPE_U8S8S32: *lo = side ? -128 : 0; *hi = side ? 127 : 255; return;
+    default: *lo = -4; *hi = 4; return; /* small integers: exact in f32, f16 and bf16 */
+  }
+}
+static void set_elem(uint32_t type, int side, void* buf, int64_t i, int64_t v) {
+  switch (type) {
+    case UK_TYPE_F32F32F32: ((float*)buf)[i] = (float)v; return;
+    case UK_TYPE_F16F16F32: ((uint16_t*)buf)[i] = uk_f32_to_f16((float)v); return;
+    case UK_TYPE_BF16BF16F32: ((uint16_t*)buf)[i] = uk_f32_to_bf16((float)v); return;
+    case UK_TYPE_S16S16S32: ((int16_t*)buf)[i] = (int16_t)v; return;
+    case UK_TYPE_U8S8S32: if (side) ((int8_t*)buf)[i] = (int8_t)v; else ((uint8_t*)buf)[i] = (uint8_t)v; return;
+    default: ((int8_t*)buf)[i] = (int8_t)v; return;
+  }
+}
+static int64_t get_elem(uint32_t type, int side, const void* buf, int64_t i) {
+  switch (type) {
+    case UK_TYPE_F32F32F32: return (int64_t)((const float*)buf)[i];
+    case UK_TYPE_F16F16F32: return (int64_t)uk_f16_to_f32(((const uint16_t*)buf)[i]);
+    case UK_TYPE_BF16BF16F32: return (int64_t)uk_bf16_to_f32(((const uint16_t*)buf)[i]);
+    case UK_TYPE_S16S16S32: return ((const int16_t*)buf)[i];
+    case UK_TYPE_U8S8S32: return side ? ((const int8_t*)buf)[i] : ((const uint8_t*)buf)[i];
+    default: return ((const int8_t*)buf)[i];
+  }
+}
+
 static int test_mmt4d_case(const tile_case_t* tc, int64_t M, int64_t N, int64_t K, int accumulate, int padded) {
-  const int is_f32 = tc->type == UK_TYPE_F32F32F32;
-  const int64_t esz = is_f32 ? 4 : 1;
+  uk_type_info_t ti;
+  uk_type_info(tc->type, &ti);
+  const int is_float = ti.acc_is_float;
   const int64_t M0 = tc->M0, N0 = tc->N0, K0 = tc->K0;
   const int64_t lo = padded ? rnd(0, 9) : 0, ro = padded ? rnd(0, 9) : 0, oo = padded ? rnd(0, 9) : 0;
   const int64_t ls = K * M0 * K0 + (padded ? rnd(0, 5) : 0), rs = K * N0 * K0 + (padded ? rnd(0, 5) : 0);
   const int64_t os = N * M0 * N0 + (padded ? rnd(0, 5) : 0);
   const int64_t ln = lo + (M ? M : 1) * ls, rn = ro + (N ? N : 1) * rs, on = oo + (M ? M : 1) * os;
-  char* lhs = malloc((size_t)(ln * esz)); char* rhs = malloc((size_t)(rn * esz));
+  char* lhs = malloc((size_t)(ln * elem_bytes(tc->type, 0))); char* rhs = malloc((size_t)(rn * elem_bytes(tc->type, 1)));
   int32_t* out = malloc((size_t)(on * 4)); int64_t* ref = malloc((size_t)(on * 8));
-  for (int64_t i = 0; i < ln; ++i) { if (is_f32) ((float*)lhs)[i] = (float)rnd(-4, 4); else ((int8_t*)lhs)[i] = (int8_t)rnd(-128, 127); }
-  for (int64_t i = 0; i < rn; ++i) { if (is_f32) ((float*)rhs)[i] = (float)rnd(-4, 4); else ((int8_t*)rhs)[i] = (int8_t)rnd(-128, 127); }
+  int64_t vlo, vhi;
+  value_range(tc->type, 0, &vlo, &vhi);
+  for (int64_t i = 0; i < ln; ++i) set_elem(tc->type, 0, lhs, i, rnd(vlo, vhi));
+  value_range(tc->type, 1, &vlo, &vhi);
+  for (int64_t i = 0; i < rn; ++i) set_elem(tc->type, 1, rhs, i, rnd(vlo, vhi));
   for (int64_t i = 0; i < on; ++i) {
     const int64_t v = rnd(-50, 50);
-    if (is_f32) ((float*)out)[i] = (float)v; else out[i] = (int32_t)v;
+    if (is_float) ((float*)out)[i] = (float)v; else out[i] = (int32_t)v;
     ref[i] = v;
   }
   for (int64_t m = 0; m < M; ++m)
@@ -62,10 +102,9 @@ static int test_mmt4d_case(const tile_case_t* tc, int64_t M, int64_t N, int64_t 
           for (int64_t k = 0; k < K; ++k)
             for (int64_t q = 0; q < K0; ++q) {
               const int64_t li = lo + m * ls + k * M0 * K0 + i * K0 + q, ri = ro + n * rs + k * N0 * K0 + j * K0 + q;
-              s += is_f32 ? (int64_t)((float*)lhs)[li] * (int64_t)((float*)rhs)[ri]
-                          : (int64_t)((int8_t*)lhs)[li] * (int64_t)((int8_t*)rhs)[ri];
+              s += get_elem(tc->type, 0, lhs, li) * get_elem(tc->type, 1, rhs, ri);
             }
-          ref[oo + m * os + n * M0 * N0 + i * N0 + j] = s;
+          ref[oo + m * os + n * M0 * N0 + i * N0 + j] = is_float ? s : (int64_t)(int32_t)(uint32_t)s; /* wraps */
         }
   uk_mmt4d_params_t p;
   memset(&p, 0, sizeof p);
@@ -78,7 +117,7 @@ static int test_mmt4d_case(const tile_case_t* tc, int64_t M, int64_t N, int64_t 
   int bad = 0;
   CHECK(uk_mmt4d(&p) == UK_STATUS_OK, "uk_mmt4d status");
   for (int64_t i = 0; i < on && !bad; ++i) {
-    const int64_t got = is_f32 ? (int64_t)((float*)out)[i] : out[i];
+    const int64_t got = is_float ? (int64_t)((float*)out)[i] : out[i];
     if (got != ref[i]) {
       bad = 1;
       CHECK(0, "%s M0=%d N0=%d K0=%d MNK=%lld,%lld,%lld acc=%d pad=%d: elem %lld got %lld want %lld",
@@ -91,7 +130,7 @@ static int test_mmt4d_case(const tile_case_t* tc, int64_t M, int64_t N, int64_t 
 }
 
 static void test_all_tiles(uint64_t host) {
-  tile_case_t cases[64];
+  tile_case_t cases[96];
   int n = 0;
   const uint64_t avx2 = UK_CPU_X86_AVX2_FMA | UK_CPU_X86_F16C;
   const uint64_t avx512 = avx2 | UK_CPU_X86_AVX512_BASE, vnni = avx512 | UK_CPU_X86_AVX512_VNNI;
@@ -106,6 +145,17 @@ static void test_all_tiles(uint64_t host) {
     cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, m0s[i], 16, 1, avx512};
     cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, m0s[i], 16, 2, avx512};
     cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, m0s[i], 16, 2, vnni};
+  }
+  for (int i = 0; i < 4; ++i) {
+    cases[n++] = (tile_case_t){UK_TYPE_F16F16F32, m0s_avx2_16[i], 16, 1, avx2};
+    cases[n++] = (tile_case_t){UK_TYPE_BF16BF16F32, m0s_avx2_16[i], 16, 1, avx2};
+    cases[n++] = (tile_case_t){UK_TYPE_S16S16S32, m0s[i], 8, 2, avx2};
+    cases[n++] = (tile_case_t){UK_TYPE_U8S8S32, m0s[i], 8, 2, avx2};
+  }
+  const uint32_t new_types[] = {UK_TYPE_F16F16F32, UK_TYPE_BF16BF16F32, UK_TYPE_S16S16S32, UK_TYPE_U8S8S32};
+  for (int i = 0; i < 4; ++i) { /* the generic fallback, including an odd tile */
+    cases[n++] = (tile_case_t){new_types[i], 8, 8, new_types[i] == UK_TYPE_F16F16F32 || new_types[i] == UK_TYPE_BF16BF16F32 ? 1 : 2, 0};
+    cases[n++] = (tile_case_t){new_types[i], 3, 5, 3, 0};
   }
   cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, 8, 8, 1, 0};
   cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, 3, 5, 7, 0};

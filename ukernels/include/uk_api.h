@@ -33,14 +33,26 @@ enum {
   UK_TYPE_NONE = 0x00,
   UK_TYPE_F32F32F32 = 0x01,
   UK_TYPE_S8S8S32 = 0x02,
-  UK_TYPE_F16F16F32 = 0x03,   /* reserved: element-type issue */
-  UK_TYPE_F16F16F16 = 0x04,   /* reserved */
-  UK_TYPE_BF16BF16F32 = 0x05, /* reserved */
-  UK_TYPE_BF16BF16BF16 = 0x06,/* reserved */
-  UK_TYPE_S16S16S32 = 0x07,   /* reserved */
-  UK_TYPE_S8S4S32 = 0x08,     /* reserved */
+  UK_TYPE_F16F16F32 = 0x03,   /* IEEE half inputs, f32 accumulator                      */
+  UK_TYPE_F16F16F16 = 0x04,   /* reserved: the dispatch serves f16 outputs with the
+                                 f16f16f32 tiles and a rounding write-back (UK_OUT_F16)   */
+  UK_TYPE_BF16BF16F32 = 0x05, /* bfloat16 inputs, f32 accumulator                        */
+  UK_TYPE_BF16BF16BF16 = 0x06,/* reserved: bf16bf16f32 tiles + UK_OUT_BF16 write-back    */
+  UK_TYPE_S16S16S32 = 0x07,   /* int16 inputs, int32 accumulator (wrapping)              */
+  UK_TYPE_S8S4S32 = 0x08,     /* reserved: int4 weights                                  */
+  UK_TYPE_U8S8S32 = 0x09,     /* uint8 lhs, int8 rhs, int32 accumulator (wrapping)       */
   UK_TYPE_MASK = 0xFF,
 };
+
+/* Element sizes and accumulator kind of a type triple (one place for the
+ * per-type facts the outer loop, pack, dispatch and epilogue read).  All
+ * implemented triples accumulate in 32 bits.  uk_type_info returns 0 for a
+ * triple that is not implemented. */
+typedef struct uk_type_info_t {
+  int32_t lhs_bytes, rhs_bytes, acc_bytes;
+  int32_t acc_is_float; /* 1: f32 accumulator, 0: int32 */
+} uk_type_info_t;
+int uk_type_info(uint32_t type, uk_type_info_t* info);
 
 enum {
   UK_FLAG_ACCUMULATE = 1u << 8,             /* out += lhs*rhs^T, else out = lhs*rhs^T */
@@ -90,8 +102,9 @@ const char* uk_mmt4d_tile_name(uint32_t flags, int32_t M0, int32_t N0, int32_t K
 
 /* ---- pack --------------------------------------------------------------- */
 enum {
-  UK_PACK_TYPE_F32 = 0x01, /* low byte: element type (32-bit)  */
+  UK_PACK_TYPE_F32 = 0x01, /* low byte: element size: 32-bit    */
   UK_PACK_TYPE_I8 = 0x02,  /* 8-bit                             */
+  UK_PACK_TYPE_X16 = 0x03, /* 16-bit (f16, bf16, s16)           */
   UK_PACK_TRANSPOSE_INNER = 1u << 8,
   UK_PACK_TRANSPOSE_OUTER = 1u << 9,
 };

@@ -92,9 +92,22 @@ UK_INLINE __m256i uk_bcast_pair_s8_to_s16(const int8_t* lhs) {
   return _mm256_cvtepi8_epi16(_mm_set1_epi16(v));
 }
 
-/* s8: out[M0][8] (+)= sum_k lhs[k][M0][2] . rhs[k][8][2], via vpmaddwd. */
-UK_INLINE void uk_tile_s8_Mx8x2(int32_t* out, const int8_t* lhs, const int8_t* rhs,
-                                const uk_mmt4d_params_t* p, const int M0) {
+/* u8 lhs: the same pairs zero-extended (vpmaddwd of u8 x s8 widened to s16 is exact). */
+UK_INLINE __m256i uk_load_4pairs_u8_to_s16(const int8_t* lhs) {
+  int64_t v;
+  memcpy(&v, lhs, 8);
+  return _mm256_cvtepu8_epi16(_mm_set1_epi64x(v));
+}
+UK_INLINE __m256i uk_bcast_pair_u8_to_s16(const int8_t* lhs) {
+  int16_t v;
+  memcpy(&v, lhs, 2);
+  return _mm256_cvtepu8_epi16(_mm_set1_epi16(v));
+}
+
+/* 8-bit x s8 -> s32: out[M0][8] (+)= sum_k lhs[k][M0][2] . rhs[k][8][2], via vpmaddwd;
+ * LHS_U8 selects zero- instead of sign-extension of the lhs (u8s8s32). */
+UK_INLINE void uk_tile_x8s8_Mx8x2(int32_t* out, const int8_t* lhs, const int8_t* rhs,
+                                  const uk_mmt4d_params_t* p, const int M0, const int LHS_U8) {
   __m256i acc[8];
   if (p->flags & UK_FLAG_ACCUMULATE) {
     UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_loadu_si256((const __m256i*)(out + 8 * i));
@@ -106,7 +119,7 @@ UK_INLINE void uk_tile_s8_Mx8x2(int32_t* out, const int8_t* lhs, const int8_t* r
     const __m256i r = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)rhs));
     if (M0 >= 4) {
       UK_UNROLL for (int g = 0; g < M0; g += 4) {
-        const __m256i l = uk_load_4pairs_s8_to_s16(lhs + 2 * g);
+        const __m256i l = LHS_U8 ? uk_load_4pairs_u8_to_s16(lhs + 2 * g) : uk_load_4pairs_s8_to_s16(lhs + 2 * g);
         acc[g + 0] = _mm256_add_epi32(acc[g + 0], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0x00), r));
         acc[g + 1] = _mm256_add_epi32(acc[g + 1], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0x55), r));
         acc[g + 2] = _mm256_add_epi32(acc[g + 2], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0xAA), r));
@@ -114,13 +127,114 @@ UK_INLINE void uk_tile_s8_Mx8x2(int32_t* out, const int8_t* lhs, const int8_t* r
       }
     } else {
       UK_UNROLL for (int i = 0; i < M0; ++i)
-        acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(uk_bcast_pair_s8_to_s16(lhs + 2 * i), r));
+        acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(
+            LHS_U8 ? uk_bcast_pair_u8_to_s16(lhs + 2 * i) : uk_bcast_pair_s8_to_s16(lhs + 2 * i), r));
     }
     lhs += 2 * M0;
     rhs += 16;
   }
   UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_si256((__m256i*)(out + 8 * i), acc[i]);
 }
+
+/* s16: out[M0][8] (+)= sum_k lhs[k][M0][2] . rhs[k][8][2]: the rhs pairs are
+ * already 16-bit (one load), the lhs pair is broadcast as a dword; vpmaddwd. */
+UK_INLINE void uk_tile_s16_Mx8x2(int32_t* out, const int16_t* lhs, const int16_t* rhs,
+                                 const uk_mmt4d_params_t* p, const int M0) {
+  __m256i acc[8];
+  if (p->flags & UK_FLAG_ACCUMULATE) {
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_loadu_si256((const __m256i*)(out + 8 * i));
+  } else {
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_setzero_si256();
+  }
+  const int64_t K = p->K;
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256i r = _mm256_loadu_si256((const __m256i*)rhs);
+    UK_UNROLL for (int i = 0; i < M0; ++i) {
+      int32_t pair;
+      memcpy(&pair, lhs + 2 * i, 4);
+      acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_set1_epi32(pair), r));
+    }
+    lhs += 2 * M0;
+    rhs += 16;
+  }
+  UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_si256((__m256i*)(out + 8 * i), acc[i]);
+}
+
+/* M0 (<= 6) consecutive 16-bit values -> a 128-bit vector, reading exactly 2*M0 bytes
+ * (the panel's last k must not read past its end). */
+UK_INLINE __m128i uk_load_m0_halves(const uint16_t* p, const int M0) {
+  int64_t lo = 0;
+  int32_t hi = 0;
+  if (M0 >= 4) memcpy(&lo, p, 8); else memcpy(&lo, p, (size_t)(2 * M0));
+  if (M0 == 6) memcpy(&hi, p + 4, 4);
+  return _mm_insert_epi32(_mm_cvtsi64_si128(lo), hi, 2);
+}
+UK_INLINE __m256 uk_f16x8_to_f32(__m128i h) { return _mm256_cvtph_ps(h); }
+UK_INLINE __m256 uk_bf16x8_to_f32(__m128i h) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/* 16-bit floats (f16 through F16C, bf16 by widening shifts) -> f32 accumulators,
+ * the 6x16x1 register tile of f32: per k, 16 rhs values become 2 ymm, the M0 lhs
+ * values one ymm, stored and re-broadcast from L1 (cheaper than M0 shuffles). */
+UK_INLINE void uk_tile_h16_Mx16x1(float* out, const uint16_t* lhs, const uint16_t* rhs,
+                                  const uk_mmt4d_params_t* p, const int M0, const int BF16) {
+  __m256 acc0[6], acc1[6];
+  UK_UNROLL for (int i = 0; i < M0; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
+  float l[8] __attribute__((aligned(32)));
+  const int64_t K = p->K;
+  for (int64_t k = 0; k < K; ++k) {
+    const __m128i rh0 = _mm_loadu_si128((const __m128i*)rhs), rh1 = _mm_loadu_si128((const __m128i*)(rhs + 8));
+    const __m256 r0 = BF16 ? uk_bf16x8_to_f32(rh0) : uk_f16x8_to_f32(rh0);
+    const __m256 r1 = BF16 ? uk_bf16x8_to_f32(rh1) : uk_f16x8_to_f32(rh1);
+    const __m128i lh = uk_load_m0_halves(lhs, M0);
+    _mm256_store_ps(l, BF16 ? uk_bf16x8_to_f32(lh) : uk_f16x8_to_f32(lh));
+    UK_UNROLL for (int i = 0; i < M0; ++i) {
+      const __m256 b = _mm256_broadcast_ss(l + i);
+      acc0[i] = _mm256_fmadd_ps(b, r0, acc0[i]);
+      acc1[i] = _mm256_fmadd_ps(b, r1, acc1[i]);
+    }
+    lhs += M0;
+    rhs += 16;
+  }
+  if (p->flags & UK_FLAG_ACCUMULATE) {
+    UK_UNROLL for (int i = 0; i < M0; ++i) {
+      acc0[i] = _mm256_add_ps(_mm256_loadu_ps(out + 16 * i), acc0[i]);
+      acc1[i] = _mm256_add_ps(_mm256_loadu_ps(out + 16 * i + 8), acc1[i]);
+    }
+  }
+  UK_UNROLL for (int i = 0; i < M0; ++i) {
+    _mm256_storeu_ps(out + 16 * i, acc0[i]);
+    _mm256_storeu_ps(out + 16 * i + 8, acc1[i]);
+  }
+}
+
+#define UK_DEFINE_H16(M0)                                                                  \
+  void uk_mmt4d_tile_f16f16f32_##M0##x16x1_x86_64_avx2_fma(                                \
+      void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {           \
+    uk_tile_h16_Mx16x1((float*)out, (const uint16_t*)lhs, (const uint16_t*)rhs, p, M0, 0); \
+  }                                                                                        \
+  void uk_mmt4d_tile_bf16bf16f32_##M0##x16x1_x86_64_avx2_fma(                              \
+      void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {           \
+    uk_tile_h16_Mx16x1((float*)out, (const uint16_t*)lhs, (const uint16_t*)rhs, p, M0, 1); \
+  }
+#define UK_DEFINE_I16(M0)                                                                  \
+  void uk_mmt4d_tile_s16s16s32_##M0##x8x2_x86_64_avx2_fma(                                 \
+      void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {           \
+    uk_tile_s16_Mx8x2((int32_t*)out, (const int16_t*)lhs, (const int16_t*)rhs, p, M0);    \
+  }                                                                                        \
+  void uk_mmt4d_tile_u8s8s32_##M0##x8x2_x86_64_avx2_fma(                                   \
+      void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {           \
+    uk_tile_x8s8_Mx8x2((int32_t*)out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0, 1);  \
+  }
+UK_DEFINE_H16(1)
+UK_DEFINE_H16(2)
+UK_DEFINE_H16(4)
+UK_DEFINE_H16(6)
+UK_DEFINE_I16(1)
+UK_DEFINE_I16(2)
+UK_DEFINE_I16(4)
+UK_DEFINE_I16(8)
 
 #define UK_DEFINE_F32(M0)                                                                  \
   void uk_mmt4d_tile_f32f32f32_##M0##x8x1_x86_64_avx2_fma(                                 \
@@ -130,7 +244,7 @@ UK_INLINE void uk_tile_s8_Mx8x2(int32_t* out, const int8_t* lhs, const int8_t* r
 #define UK_DEFINE_S8(M0)                                                                   \
   void uk_mmt4d_tile_s8s8s32_##M0##x8x2_x86_64_avx2_fma(                                   \
       void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {           \
-    uk_tile_s8_Mx8x2((int32_t*)out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0);       \
+    uk_tile_x8s8_Mx8x2((int32_t*)out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0, 0);  \
   }
 
 #define UK_DEFINE_F32_16(M0)                                                               \

@@ -1,0 +1,209 @@
+"""Element types beyond f32/s8 (IREE's triples): f16f16f32, bf16bf16f32, s16s16s32,
+u8s8s32 (kernels), f16f16f16 / bf16bf16bf16 (the same kernels, rounded once at
+write-back), precision="bf16" on float32 inputs. Exact where the inputs make
+exact results possible: small integers for the float triples, the full range
+for the integer triples vs an int64 reference (wrapping like int32)."""
+import ml_dtypes
+import numpy as np
+import pytest
+
+import ukernels
+from ukernels import ops as O
+from ukernels.abi import BF16BF16F32, ELEMENT_TYPES, F16F16F32, S16S16S32, U8S8S32, mmt4d, tile_function_name
+from conftest import k_scaled_tol, skip_unless_cpu_has
+from ukernels._lib import lib
+
+BF16 = np.dtype(ml_dtypes.bfloat16)
+AVX2_F16C = lib.UK_CPU_X86_AVX2_FMA | lib.UK_CPU_X86_F16C
+NEW = [F16F16F32, BF16BF16F32, S16S16S32, U8S8S32]
+
+# (types, M0, N0, K0, cpu bits, what they need, expected function suffix)
+TILE_CASES = []
+for _m0 in (1, 2, 4, 6):
+    TILE_CASES += [(F16F16F32, _m0, 16, 1, AVX2_F16C, "AVX2+FMA+F16C", "avx2_fma"),
+                   (BF16BF16F32, _m0, 16, 1, lib.UK_CPU_X86_AVX2_FMA, "AVX2+FMA", "avx2_fma")]
+for _m0 in (1, 2, 4, 8):
+    TILE_CASES += [(S16S16S32, _m0, 8, 2, lib.UK_CPU_X86_AVX2_FMA, "AVX2+FMA", "avx2_fma"),
+                   (U8S8S32, _m0, 8, 2, lib.UK_CPU_X86_AVX2_FMA, "AVX2+FMA", "avx2_fma")]
+for _t in NEW:
+    _k0 = 1 if _t.acc_is_float else 2
+    TILE_CASES += [(_t, 8, 8, _k0, 0, "", "generic"), (_t, 3, 5, 3, 0, "", "generic")]
+
+
+def _inputs(types, rng, shape_l, shape_r):
+    if types is S16S16S32:
+        return (rng.integers(-32768, 32768, shape_l).astype(np.int16),
+                rng.integers(-32768, 32768, shape_r).astype(np.int16))
+    if types is U8S8S32:
+        return (rng.integers(0, 256, shape_l).astype(np.uint8), rng.integers(-128, 128, shape_r).astype(np.int8))
+    return rng.integers(-4, 5, shape_l).astype(types.lhs), rng.integers(-4, 5, shape_r).astype(types.rhs)
+
+
+def _wide(x):
+    return x.astype(np.float64).astype(np.int64) if x.dtype in (BF16, np.dtype(np.float16)) else x.astype(np.int64)
+
+
+@pytest.mark.parametrize("case", TILE_CASES, ids=lambda c: f"{c[0].name}-{c[1]}x{c[2]}x{c[3]}-{c[6]}")
+@pytest.mark.parametrize("accumulate", [False, True])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 2, 5), (2, 3, 300), (0, 2, 3), (2, 2, 0)])
+def test_tile_functions_exact(case, accumulate, shape):
+    types, M0, N0, K0, bits, what, suffix = case
+    if bits:
+        skip_unless_cpu_has(bits, what)
+    M, N, K = shape
+    rng = np.random.default_rng(M0 * 1000 + N0 * 10 + K0 + K)
+    lhs, rhs = _inputs(types, rng, max(M, 1) * K * M0 * K0, max(N, 1) * K * N0 * K0)
+    out = rng.integers(-50, 51, max(M, 1) * N * M0 * N0 + 1).astype(types.acc)
+    init = out.copy()
+    name = tile_function_name(types, M0, N0, K0, cpu_bits_isa(bits))
+    assert name.endswith(suffix), name
+    mmt4d(lhs, rhs, out, types=types, M=M, N=N, K=K, M0=M0, N0=N0, K0=K0, accumulate=accumulate,
+          cpu_bits=bits)
+    l4 = _wide(lhs[:M * K * M0 * K0]).reshape(M, K, M0, K0)
+    r4 = _wide(rhs[:N * K * N0 * K0]).reshape(N, K, N0, K0)
+    ref = np.einsum("mkiq,nkjq->mnij", l4, r4).reshape(-1)
+    if accumulate:
+        ref = ref + init[:ref.size].astype(np.int64)
+    got = out[:ref.size]
+    if types.acc_is_float:
+        np.testing.assert_array_equal(got, ref.astype(np.float32))
+    else:
+        np.testing.assert_array_equal(got, ref.astype(np.int64).astype(np.uint32).view(np.int32))  # wraps
+    assert out[ref.size:].tolist() == init[ref.size:].tolist()  # nothing past the tiles written
+
+
+def cpu_bits_isa(bits):
+    """The ISA level whose CPU bits include ``bits`` (for naming the tile function)."""
+    return "generic" if not bits else "avx2"
+
+
+def _extremes_s16(rng, shape):
+    x = rng.integers(-32768, 32768, shape).astype(np.int16)
+    x.flat[::7] = -32768  # -32768 * -32768 * 2 is vpmaddwd's one wrapping case
+    return x
+
+
+@pytest.mark.parametrize("types", NEW, ids=lambda t: t.name)
+@pytest.mark.parametrize("shape", [(1, 1, 1), (37, 29, 45), (6, 16, 300), (64, 33, 130)])
+def test_matmul_exact_every_isa(isa, types, shape):
+    M, K, N = shape
+    rng = np.random.default_rng(M * N + K)
+    a, b = _inputs(types, rng, (M, K), (K, N))
+    if types is S16S16S32:
+        a, b = _extremes_s16(rng, (M, K)), _extremes_s16(rng, (K, N))
+    if types is U8S8S32:
+        a.flat[::5], b.flat[::3] = 255, -128  # 255 x -128 at the edges of the range
+    out = ukernels.matmul(a, b)
+    ref = _wide(a) @ _wide(b)
+    assert out.dtype == types.acc
+    if types.acc_is_float:
+        np.testing.assert_array_equal(out, ref.astype(np.float32))
+    else:
+        np.testing.assert_array_equal(out, (ref % (1 << 32)).astype(np.uint32).view(np.int32))  # wraps
+
+
+@pytest.mark.parametrize("dtype", [np.float16, BF16], ids=["f16", "bf16"])
+def test_random_floats_within_the_k_scaled_bound(isa, dtype):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((70, 300)).astype(dtype)
+    b = rng.standard_normal((300, 50)).astype(dtype)
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)  # exact widening: products are exact in f32
+    out = ukernels.matmul(a, b, bias=np.ones(50, np.float32), activation="relu")
+    ref = np.maximum(a32.astype(np.float64) @ b32.astype(np.float64) + 1, 0)
+    assert np.all(np.abs(out - ref) <= k_scaled_tol(a32, b32) + 1e-6)
+
+
+def test_narrow_outputs_round_once_to_nearest_even():
+    """out_dtype float16/bfloat16: identity @ b returns b exactly in f32, so the write-back
+    must equal numpy's/ml_dtypes' own rounding of b for every value class: normal, subnormal,
+    ties, overflow to Inf, Inf, NaN, signed zero."""
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 1 << 32, 4096, dtype=np.uint64).astype(np.uint32)
+    special = np.array([0.0, -0.0, 65504.0, 65519.99, 65520.0, 1e6, -1e6, 2.0 ** -24, 2.0 ** -25, 3 * 2.0 ** -26,
+                        6.1e-5, 1.0 + 2.0 ** -11, 1.0 + 3 * 2.0 ** -11, 1.0 + 2.0 ** -8, 1.0 + 3 * 2.0 ** -8,
+                        np.inf, -np.inf, np.nan, 3.4e38], np.float32)
+    vals = np.concatenate([bits.view(np.float32), special, rng.standard_normal(512).astype(np.float32) * 1e-5])
+    b = vals.reshape(1, -1)
+    eye = np.ones((1, 1), np.float32)
+    for dt in (np.dtype(np.float16), BF16):
+        with np.errstate(over="ignore", invalid="ignore"):
+            want = b.astype(dt)
+        got = ukernels.matmul(eye, b, out_dtype=dt)
+        assert got.dtype == dt
+        w, g = want.astype(np.float32), got.astype(np.float32)
+        same = (w == g) | (np.isnan(w) & np.isnan(g))
+        assert same.all(), (dt, b[~same][:5], w[~same][:5], g[~same][:5])
+        nonzero = ~np.isnan(w) & (w != 0)  # (a sum from +0 turns -0 inputs into +0, as in f32)
+        assert (np.signbit(w) == np.signbit(g))[nonzero].all()
+
+
+@pytest.mark.parametrize("dtype", [np.float16, BF16], ids=["f16f16f16", "bf16bf16bf16"])
+def test_narrow_output_triples_with_epilogue(dtype):
+    rng = np.random.default_rng(9)
+    a = rng.integers(-4, 5, (33, 40)).astype(dtype)
+    b = rng.integers(-4, 5, (40, 21)).astype(dtype)
+    bias = rng.standard_normal(21).astype(np.float32)
+    out = ukernels.matmul(a, b, bias=bias, epilogue=[O.Gelu("tanh")], out_dtype=dtype)
+    f32 = ukernels.matmul(a, b, bias=bias, epilogue=[O.Gelu("tanh")])
+    assert out.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(out, f32.astype(dtype))
+
+
+def test_precision_bf16_rounds_float32_inputs():
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((50, 64)).astype(np.float32)
+    b = rng.standard_normal((64, 30)).astype(np.float32)
+    got = ukernels.matmul(a, b, precision="bf16")
+    np.testing.assert_array_equal(got, ukernels.matmul(a.astype(BF16), b.astype(BF16)))
+    assert got.dtype == np.float32
+    rel = np.abs(got - a.astype(np.float64) @ b) / (np.abs(a) @ np.abs(b))
+    assert rel.max() < 2 * 2.0 ** -8  # two bf16 roundings per product
+    lin = ukernels.Linear(b, layout="kn", precision="bf16")
+    np.testing.assert_array_equal(lin(a), got)
+    np.testing.assert_array_equal(ukernels.matmul(a.astype(np.float64), b.astype(np.float64), precision="f32"),
+                                  ukernels.matmul(a, b))
+    with pytest.raises(TypeError, match="precision='bf16' applies to floating-point inputs"):
+        ukernels.matmul(a.astype(np.int8), b.astype(np.int8), precision="bf16")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        ukernels.matmul(a, b, precision="fp8")
+
+
+@pytest.mark.parametrize("wdtype", [np.float16, BF16, np.int16, np.int8], ids=["f16", "bf16", "s16", "s8"])
+def test_linear_with_every_weight_type(wdtype, tmp_path):
+    rng = np.random.default_rng(13)
+    types = [t for t in ELEMENT_TYPES.values() if t.rhs == np.dtype(wdtype)]
+    lo, hi = (-4, 5) if np.dtype(wdtype).kind in "fV" else (-100, 100)
+    w = rng.integers(lo, hi, (24, 40)).astype(wdtype)
+    acc = np.float32 if np.dtype(wdtype).kind in "fV" else np.int32
+    lin = ukernels.Linear(w, bias=rng.integers(-9, 9, 24).astype(acc))
+    for t in types:  # int8 weights take int8 and uint8 activations
+        x = rng.integers(0 if t.lhs == np.uint8 else lo, hi, (5, 7, 40)).astype(t.lhs)
+        ref = _wide(x) @ _wide(w).T + lin._shorthand[0].astype(np.int64)
+        out = lin(x)
+        assert out.shape == (5, 7, 24)
+        np.testing.assert_array_equal(out, ref.astype(acc))
+    lin.save(tmp_path / "l.ukl")
+    back = ukernels.Linear.load(tmp_path / "l.ukl")
+    x = rng.integers(lo, hi, (3, 40)).astype(types[0].lhs)
+    np.testing.assert_array_equal(back(x), lin(x))
+    with pytest.raises(TypeError, match="x must have dtype"):
+        lin(x.astype(np.float64))
+
+
+def test_unsupported_combinations_list_the_supported_ones():
+    f = np.ones((2, 3), np.float32)
+    with pytest.raises(TypeError, match=r"supported: float32 x float32 -> float32.*uint8 x int8 -> int32"):
+        ukernels.matmul(f.astype(np.int32), np.ones((3, 2), np.int32))
+    with pytest.raises(TypeError, match=r"same dtype.*precision='f32'"):
+        ukernels.matmul(f, np.ones((3, 2), np.float16))
+    with pytest.raises(TypeError, match=r"backend='codegen' has no template for f16f16f32"):
+        ukernels.matmul(f.astype(np.float16), np.ones((3, 2), np.float16), backend="codegen")
+
+
+def test_info_and_explain_list_every_triple():
+    tiles = ukernels.info()["tiles"]
+    for name in ("f32f32f32", "s8s8s32", "f16f16f32", "f16f16f16", "bf16bf16f32", "bf16bf16bf16", "s16s16s32",
+                 "u8s8s32"):
+        assert name in tiles and tiles[name]["function"].startswith("uk_mmt4d_tile_")
+    assert ukernels.explain(16, 64, 64, dtype="u8s8s32", backend="ukernel")["types"] == "u8s8s32"
+    assert ukernels.explain(16, 64, 64, dtype="bfloat16")["types"] == "bf16bf16f32"
