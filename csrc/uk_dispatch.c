@@ -30,19 +30,24 @@ typedef struct {
   _Atomic int64_t packs_done; /* pack tasks finished (the fused single-job dispatch) */
 } uk_dispatch_ctx_t;
 
-/* The pack element type of an operand of `bytes` bytes per element. */
-static uint32_t uk_pack_type(int32_t bytes) {
-  return bytes == 4 ? UK_PACK_TYPE_F32 : bytes == 2 ? UK_PACK_TYPE_X16 : UK_PACK_TYPE_I8;
+/* The type the ukernel computes (desc->kernel_type, or the input triple). */
+static uint32_t uk_kernel_type(const uk_matmul_desc_t* d) { return d->kernel_type ? d->kernel_type : d->type; }
+
+/* Pack flags for one operand (side 0: lhs, 1: rhs): the element size of the
+ * packed layout, plus the widening conversion when the kernel type is wider. */
+static uint32_t uk_pack_flags(const uk_matmul_desc_t* d, int side) {
+  uk_type_info_t k;
+  uk_type_info(uk_kernel_type(d), &k);
+  const int32_t bytes = side ? k.rhs_bytes : k.lhs_bytes;
+  uint32_t flags = bytes == 4 ? UK_PACK_TYPE_F32 : bytes == 2 ? UK_PACK_TYPE_X16 : UK_PACK_TYPE_I8;
+  if (d->kernel_type && d->kernel_type != d->type)
+    flags |= d->type == UK_TYPE_F16F16F32 ? UK_PACK_WIDEN_F16 : UK_PACK_WIDEN_BF16;
+  return flags;
 }
-static int32_t uk_rhs_bytes(uint32_t type) {
+static int32_t uk_rhs_bytes(const uk_matmul_desc_t* d) {
   uk_type_info_t ti;
-  uk_type_info(type, &ti);
+  uk_type_info(uk_kernel_type(d), &ti);
   return ti.rhs_bytes;
-}
-static int32_t uk_lhs_bytes(uint32_t type) {
-  uk_type_info_t ti;
-  uk_type_info(type, &ti);
-  return ti.lhs_bytes;
 }
 
 /* Packs rhs tiles [n1, n1 + tn) x K tiles [k1, k1 + tk) of b into dst, laid out
@@ -64,7 +69,7 @@ static int uk_pack_rhs_block(const uk_matmul_desc_t* d, void* dst, int64_t n1, i
   p.out_size1 = tk;
   p.tile_size0 = d->N0;
   p.tile_size1 = d->K0;
-  p.flags = uk_pack_type(uk_rhs_bytes(d->type)) | UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER;
+  p.flags = uk_pack_flags(d, 1) | UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER;
   return uk_pack(&p);
 }
 
@@ -88,7 +93,7 @@ static int uk_pack_range(const uk_dispatch_ctx_t* c, int pack_rhs, int64_t t0, i
     p.out_offset = t0 * p.out_stride0;
     p.tile_size0 = d->M0;
     p.tile_size1 = d->K0;
-    p.flags = uk_pack_type(uk_lhs_bytes(d->type));
+    p.flags = uk_pack_flags(d, 0);
   } else {
     p.in_buffer = d->b;
     p.in_offset = t0 * d->N0 * d->b_stride1;
@@ -101,7 +106,7 @@ static int uk_pack_range(const uk_dispatch_ctx_t* c, int pack_rhs, int64_t t0, i
     p.out_offset = t0 * p.out_stride0;
     p.tile_size0 = d->N0;
     p.tile_size1 = d->K0;
-    p.flags = uk_pack_type(uk_rhs_bytes(d->type)) | UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER;
+    p.flags = uk_pack_flags(d, 1) | UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER;
   }
   return uk_pack(&p);
 }
@@ -121,7 +126,7 @@ static int uk_cancelled(uk_dispatch_ctx_t* c) {
 }
 
 int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* d) {
-  return d->MC * d->NC * 4 + d->NC * 4 + (d->rhs_pack_in_tile ? d->KC * d->NC * uk_rhs_bytes(d->type) : 0);
+  return d->MC * d->NC * 4 + d->NC * 4 + (d->rhs_pack_in_tile ? d->KC * d->NC * uk_rhs_bytes(d) : 0);
 }
 
 static void uk_pack_task(void* ctx_, int64_t task, int32_t thread_index) {
@@ -182,7 +187,7 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
     if (k1 > 0 && uk_cancelled(c)) return;
     /* ACCUMULATE after the first K block: float tiles add each block's sum from zero to
      * the accumulator (uk_mmt4d_internal.h), so the error grows like BLAS's */
-    p.flags = d->type | d->mmt4d_flags | (k1 > 0 ? UK_FLAG_ACCUMULATE : 0);
+    p.flags = uk_kernel_type(d) | d->mmt4d_flags | (k1 > 0 ? UK_FLAG_ACCUMULATE : 0);
     const int status = d->mmt4d(&p);
     if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
   }
@@ -206,6 +211,10 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
 static int uk_matmul_check(const uk_matmul_desc_t* d, int need_scratch) {
   uk_type_info_t ti;
   if (!uk_type_info(d->type, &ti)) return UK_STATUS_UNSUPPORTED_TYPE;
+  if (d->kernel_type && d->kernel_type != d->type &&
+      !(d->kernel_type == UK_TYPE_F32F32F32 && !d->rhs_prepacked &&
+        (d->type == UK_TYPE_F16F16F32 || d->type == UK_TYPE_BF16BF16F32)))
+    return UK_STATUS_BAD_ARGUMENT;
   if (d->M < 0 || d->N < 0 || d->K < 0 || d->M0 <= 0 || d->N0 <= 0 || d->K0 <= 0 ||
       d->MC < d->M0 || d->NC < d->N0 || d->KC < d->K0 || d->MC % d->M0 || d->NC % d->N0 ||
       d->KC % d->K0 || !d->mmt4d || (d->rhs_prepacked && d->rhs_pack_in_tile) ||

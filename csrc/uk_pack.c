@@ -14,8 +14,8 @@
 
 /* One ELEM type; T0c/T1c are compile-time constants in the specialisations
  * (or the runtime sizes in the general version). */
-#define UK_DEFINE_PACK_IMPL(SUFFIX, ELEM)                                                    \
-  UK_INLINE void uk_pack_tile_##SUFFIX(ELEM* restrict dst, const ELEM* restrict in,          \
+#define UK_DEFINE_PACK_IMPL(SUFFIX, ELEM, OUT, CONV)                                                    \
+  UK_INLINE void uk_pack_tile_##SUFFIX(OUT* restrict dst, const ELEM* restrict in,          \
                                        const uk_pack_params_t* p, int64_t o0, int64_t o1,    \
                                        const int64_t T0, const int64_t T1, int tin, int tout) { \
     const int64_t TR = tin ? T1 : T0, TC = tin ? T0 : T1;                                    \
@@ -26,18 +26,18 @@
       if (!tin) {                                                                            \
         if (s1 == 1) {                                                                       \
           for (int64_t t0 = 0; t0 < T0; ++t0)                                                \
-            for (int64_t t1 = 0; t1 < T1; ++t1) dst[t0 * T1 + t1] = src[t0 * s0 + t1];       \
+            for (int64_t t1 = 0; t1 < T1; ++t1) dst[t0 * T1 + t1] = CONV(src[t0 * s0 + t1]);       \
         } else {                                                                             \
           for (int64_t t0 = 0; t0 < T0; ++t0)                                                \
-            for (int64_t t1 = 0; t1 < T1; ++t1) dst[t0 * T1 + t1] = src[t0 * s0 + t1 * s1];  \
+            for (int64_t t1 = 0; t1 < T1; ++t1) dst[t0 * T1 + t1] = CONV(src[t0 * s0 + t1 * s1]);  \
         }                                                                                    \
       } else { /* dst[t0][t1] = in[r0 + t1][c0 + t0] */                                      \
         if (s1 == 1) {                                                                       \
           for (int64_t t1 = 0; t1 < T1; ++t1)                                                \
-            for (int64_t t0 = 0; t0 < T0; ++t0) dst[t0 * T1 + t1] = src[t1 * s0 + t0];       \
+            for (int64_t t0 = 0; t0 < T0; ++t0) dst[t0 * T1 + t1] = CONV(src[t1 * s0 + t0]);       \
         } else {                                                                             \
           for (int64_t t1 = 0; t1 < T1; ++t1)                                                \
-            for (int64_t t0 = 0; t0 < T0; ++t0) dst[t0 * T1 + t1] = src[t1 * s0 + t0 * s1]; \
+            for (int64_t t0 = 0; t0 < T0; ++t0) dst[t0 * T1 + t1] = CONV(src[t1 * s0 + t0 * s1]); \
         }                                                                                    \
       }                                                                                      \
       return;                                                                                \
@@ -45,14 +45,14 @@
     for (int64_t t0 = 0; t0 < T0; ++t0) { /* edge tile: zero padding */                     \
       for (int64_t t1 = 0; t1 < T1; ++t1) {                                                  \
         const int64_t r = r0 + (tin ? t1 : t0), c = c0 + (tin ? t0 : t1);                    \
-        dst[t0 * T1 + t1] = (r < p->in_size0 && c < p->in_size1) ? in[r * s0 + c * s1] : (ELEM)0; \
+        dst[t0 * T1 + t1] = (r < p->in_size0 && c < p->in_size1) ? CONV(in[r * s0 + c * s1]) : (OUT)0; \
       }                                                                                      \
     }                                                                                        \
   }                                                                                          \
   UK_INLINE void uk_pack_impl_##SUFFIX(const uk_pack_params_t* p, const int64_t T0,          \
                                        const int64_t T1) {                                   \
     const ELEM* in = (const ELEM*)p->in_buffer + p->in_offset;                               \
-    ELEM* out = (ELEM*)p->out_buffer + p->out_offset;                                        \
+    OUT* out = (OUT*)p->out_buffer + p->out_offset;                                        \
     const int tin = (p->flags & UK_PACK_TRANSPOSE_INNER) != 0;                               \
     const int tout = (p->flags & UK_PACK_TRANSPOSE_OUTER) != 0;                              \
     if (!tout) {                                                                             \
@@ -76,9 +76,9 @@
         int64_t o1 = b1;                                                                     \
         if (o0 < fast_o0) {                                                                  \
           const ELEM* restrict src = in + b1 * p->in_stride0 + o0 * T0;                      \
-          ELEM* restrict dst = out + o0 * p->out_stride0 + b1 * T0;                          \
+          OUT* restrict dst = out + o0 * p->out_stride0 + b1 * T0;                          \
           for (; o1 < fe1; ++o1, src += p->in_stride0, dst += T0)                            \
-            for (int64_t t0 = 0; t0 < T0; ++t0) dst[t0] = src[t0];                           \
+            for (int64_t t0 = 0; t0 < T0; ++t0) dst[t0] = CONV(src[t0]);                           \
         }                                                                                    \
         for (; o1 < e1; ++o1)                                                                \
           uk_pack_tile_##SUFFIX(out + o0 * p->out_stride0 + o1 * T0 * T1, in, p, o0, o1, T0, T1, tin, 1); \
@@ -86,9 +86,25 @@
     }                                                                                        \
   }
 
-UK_DEFINE_PACK_IMPL(x32, uint32_t)
-UK_DEFINE_PACK_IMPL(x16, uint16_t)
-UK_DEFINE_PACK_IMPL(x8, uint8_t)
+#define UK_SAME(x) (x)
+/* Widening packs: 16-bit float inputs written as f32 bits (exact). Branch-free
+ * conversions, so the contiguous copies vectorise. */
+static inline uint32_t uk_bf16_bits_to_f32_bits(uint16_t h) { return (uint32_t)h << 16; }
+static inline uint32_t uk_f16_bits_to_f32_bits(uint16_t h) {
+  /* Giesen's half_to_float: rebias, then fix Inf/NaN and renormalise subnormals via one float subtract */
+  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  union { uint32_t u; float f; } o = {(uint32_t)(h & 0x7FFFu) << 13}, magic = {113u << 23};
+  const uint32_t exp = o.u & 0x0F800000u;
+  o.u += (127u - 15u) << 23;
+  if (exp == 0x0F800000u) o.u += (128u - 16u) << 23;           /* Inf / NaN */
+  if (exp == 0) { o.u += 1u << 23; o.f -= magic.f; }            /* zero / subnormal */
+  return o.u | sign;
+}
+UK_DEFINE_PACK_IMPL(x32, uint32_t, uint32_t, UK_SAME)
+UK_DEFINE_PACK_IMPL(x16, uint16_t, uint16_t, UK_SAME)
+UK_DEFINE_PACK_IMPL(x8, uint8_t, uint8_t, UK_SAME)
+UK_DEFINE_PACK_IMPL(wf16, uint16_t, uint32_t, uk_f16_bits_to_f32_bits)
+UK_DEFINE_PACK_IMPL(wbf16, uint16_t, uint32_t, uk_bf16_bits_to_f32_bits)
 
 #define UK_PACK_CASE(SUFFIX, A, B) \
   if (T0 == A && T1 == B) { uk_pack_impl_##SUFFIX(p, A, B); return; }
@@ -168,6 +184,21 @@ int uk_pack(const uk_pack_params_t* p) {
   if (p->in_size0 < 0 || p->in_size1 < 0 || p->out_size0 < 0 || p->out_size1 < 0 ||
       p->tile_size0 <= 0 || p->tile_size1 <= 0)
     return UK_STATUS_BAD_ARGUMENT;
+  if (p->flags & (UK_PACK_WIDEN_F16 | UK_PACK_WIDEN_BF16)) {
+    if ((p->flags & 0xFF) != UK_PACK_TYPE_F32 || (p->flags & UK_PACK_WIDEN_F16 && p->flags & UK_PACK_WIDEN_BF16))
+      return UK_STATUS_BAD_ARGUMENT;
+    const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
+    if (p->flags & UK_PACK_WIDEN_F16) {
+      if (T1 == 1 && T0 == 16) uk_pack_impl_wf16(p, 16, 1);
+      else if (T1 == 1 && T0 == 6) uk_pack_impl_wf16(p, 6, 1);
+      else uk_pack_impl_wf16(p, T0, T1);
+    } else {
+      if (T1 == 1 && T0 == 16) uk_pack_impl_wbf16(p, 16, 1);
+      else if (T1 == 1 && T0 == 6) uk_pack_impl_wbf16(p, 6, 1);
+      else uk_pack_impl_wbf16(p, T0, T1);
+    }
+    return UK_STATUS_OK;
+  }
   switch (p->flags & 0xFF) {
     case UK_PACK_TYPE_F32: uk_pack_x32(p); return UK_STATUS_OK;
     case UK_PACK_TYPE_I8: uk_pack_x8(p); return UK_STATUS_OK;

@@ -106,6 +106,11 @@ typedef struct uk_matmul_desc_t {
   int32_t out_type;              /* UK_OUT_*; out rows are N elements of that type apart (out_stride0) */
   int32_t max_threads;           /* <= pool size */
   int64_t pack_tasks_hint;       /* tasks per operand in the pack phase (>= 1) */
+  uint32_t kernel_type;          /* 0: the ukernel computes `type`.  UK_TYPE_F32F32F32 with 16-bit
+                                    float inputs (f16f16f32, bf16bf16f32): both operands are widened
+                                    to f32 while packed and the f32 ukernel runs (lhs_packed,
+                                    rhs_packed and the in-tile rhs block then hold f32); not with
+                                    rhs_prepacked */
   const volatile int32_t* cancel;/* optional: when *cancel != 0, remaining work is skipped and
                                     the call returns UK_STATUS_CANCELLED (checked between
                                     workgroups, K blocks and pack tasks); NULL: never */

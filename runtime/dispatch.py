@@ -155,7 +155,7 @@ def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
     hit = _resolved.get(key)
     if hit is None:
         plan = plan_matmul(types, M, N, K, isa, nthreads, tile, prepacked)
-        name = tile_function_name(types, plan.M0, plan.N0, plan.K0, isa) if describe else ""
+        name = tile_function_name(plan.types, plan.M0, plan.N0, plan.K0, isa) if describe else ""
         hit = _resolved.put(key, Resolution(plan, "ukernel", name, _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK))
     return hit
 
@@ -187,6 +187,8 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     with workspace.lease() as ws:
         d = ffi.new("uk_matmul_desc_t*")
         d.type = types.uk_type
+        if plan.types.name != types.name:  # operands widened while packed (runtime/plan.py: kernel_types_for)
+            d.kernel_type = plan.types.uk_type
         d.M, d.N, d.K = M, N, K
         ia, ib = a.itemsize, (b.itemsize if b is not None else 1)
         d.a = address_of(a)

@@ -124,11 +124,24 @@ def _round_down(x: int, m: int) -> int:
     return max(m, (x // m) * m)
 
 
+def kernel_types_for(types: ElementTypes, isa: str, prepacked: bool) -> ElementTypes:
+    """The triple the ukernel computes. Shape class: 16-bit float inputs (f16, bf16) whose
+    rhs is packed by this call, on x86 SIMD levels: both operands are widened to f32 while
+    they are packed and the f32 tile runs -- on AVX2 the 16-bit tiles convert in registers
+    on every k step and reach ~0.65-0.74x of f32 (bench/bench_types.py), the widened call
+    ~0.9-1.0x. Prepacked (narrow) weights keep the 16-bit tiles: those calls are usually
+    decode-shaped, bound by reading the weight, where narrow bytes win."""
+    if types.name in ("f16f16f32", "bf16bf16f32") and not prepacked and isa in ("avx2", "avx512"):
+        from ukernels.abi import F32F32F32
+        return F32F32F32
+    return types
+
+
 @dataclass(frozen=True)
 class MatmulPlan:
     """Everything the C dispatch needs besides the buffers."""
 
-    types: ElementTypes
+    types: ElementTypes  # the triple the ukernel computes (see kernel_types_for)
     isa: str
     M: int
     N: int
@@ -175,6 +188,8 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
 
     ``tile`` overrides the handwritten ukernel tile (the codegen path picks its own);
     ``prepacked``: the rhs is already packed (``Linear``), so it is never packed here."""
+    if tile is None:
+        types = kernel_types_for(types, isa, prepacked)
     M0, N0, K0 = tile if tile is not None else ukernel_tile(types, isa, M)
     l1d, l2 = cache_sizes()
     esize = types.lhs.itemsize

@@ -207,3 +207,21 @@ def test_info_and_explain_list_every_triple():
         assert name in tiles and tiles[name]["function"].startswith("uk_mmt4d_tile_")
     assert ukernels.explain(16, 64, 64, dtype="u8s8s32", backend="ukernel")["types"] == "u8s8s32"
     assert ukernels.explain(16, 64, 64, dtype="bfloat16")["types"] == "bf16bf16f32"
+
+
+@pytest.mark.parametrize("dtype", [np.float16, BF16], ids=["f16", "bf16"])
+def test_every_16_bit_value_widens_exactly(isa, dtype):
+    """All 65536 bit patterns as lhs and as rhs, times one: the packs that widen 16-bit
+    floats to f32 (and the 16-bit tiles) must reproduce numpy's exact conversion,
+    subnormals, signed zeros, Inf and NaN included."""
+    vals = np.arange(1 << 16, dtype=np.uint16).view(dtype)
+    one = np.ones((1, 1), dtype)
+    want = vals.astype(np.float32)
+    for got in (ukernels.matmul(one, vals.reshape(1, -1)).reshape(-1),
+                ukernels.matmul(vals.reshape(-1, 1), one).reshape(-1),
+                ukernels.Linear(vals.reshape(-1, 1))(one).reshape(-1)):  # prepacked: 16-bit tiles
+        nan = np.isnan(want)
+        assert np.array_equal(np.isnan(got), nan)
+        np.testing.assert_array_equal(got[~nan], want[~nan])
+        nonzero = ~nan & (want != 0)
+        assert (np.signbit(got) == np.signbit(want))[nonzero].all()

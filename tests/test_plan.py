@@ -41,3 +41,16 @@ def test_float_k_blocks_are_bounded_so_error_grows_like_blas(prepacked):
     for M in (1, 16, 256):
         p = plan_matmul(F32F32F32, M, 64, 1_000_000, "avx2", 1, None, prepacked)
         assert p.KC <= MAX_STREAM_K
+
+
+def test_16_bit_float_inputs_are_widened_while_packed_unless_prepacked():
+    """Shape class: f16/bf16 inputs on x86 SIMD levels. Packed per call -> f32 tiles on
+    operands widened by the pack (in-register conversion costs ~30% on AVX2); prepacked
+    weights keep the narrow 16-bit tiles (decode calls are bound by the weight's bytes)."""
+    from ukernels.abi import BF16BF16F32, F16F16F32
+    for types in (F16F16F32, BF16BF16F32):
+        p = plan_matmul(types, 256, 256, 256, "avx2", 1)
+        assert p.types.name == "f32f32f32" and p.lhs_packed_bytes == p.M1 * p.K1 * p.M0 * p.K0 * 4
+        q = plan_matmul(types, 1, 4096, 4096, "avx2", 1, None, True)
+        assert q.types.name == types.name and q.rhs_packed_bytes == q.N1 * q.K1 * q.N0 * q.K0 * 2
+        assert plan_matmul(types, 256, 256, 256, "generic", 1).types.name == types.name

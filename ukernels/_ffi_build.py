@@ -27,7 +27,8 @@ static const int UK_FLAG_ACCUMULATE, UK_FLAG_ALLOW_GENERIC_FALLBACK;
 #define UK_CPU_ARM_NEON ...
 #define UK_CPU_ARM_DOTPROD ...
 #define UK_CPU_ARM_I8MM ...
-static const int UK_PACK_TYPE_F32, UK_PACK_TYPE_I8, UK_PACK_TYPE_X16, UK_PACK_TRANSPOSE_INNER,
+static const int UK_PACK_TYPE_F32, UK_PACK_TYPE_I8, UK_PACK_TYPE_X16, UK_PACK_WIDEN_F16, UK_PACK_WIDEN_BF16,
+                 UK_PACK_TRANSPOSE_INNER,
                  UK_PACK_TRANSPOSE_OUTER;
 static const int UK_EPI_BIAS_COLUMN, UK_EPI_RELU, UK_EPI_GELU_ERF, UK_EPI_BIAS_ROW, UK_EPI_RESIDUAL,
                  UK_EPI_SCALE, UK_EPI_CLAMP, UK_EPI_RELU6, UK_EPI_GELU_TANH, UK_EPI_SILU, UK_EPI_SIGMOID,
@@ -89,6 +90,7 @@ typedef struct uk_matmul_desc_t {
   int32_t out_type;
   int32_t max_threads;
   int64_t pack_tasks_hint;
+  uint32_t kernel_type;
   const volatile int32_t* cancel;
 } uk_matmul_desc_t;
 static const int UK_STATUS_CANCELLED;

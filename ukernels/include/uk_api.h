@@ -107,6 +107,11 @@ enum {
   UK_PACK_TYPE_X16 = 0x03, /* 16-bit (f16, bf16, s16)           */
   UK_PACK_TRANSPOSE_INNER = 1u << 8,
   UK_PACK_TRANSPOSE_OUTER = 1u << 9,
+  /* Widening packs (low byte UK_PACK_TYPE_F32: the output is f32): the input
+   * elements are IEEE half / bfloat16, converted exactly. Offsets and strides
+   * of in are in input elements, of out in output elements. */
+  UK_PACK_WIDEN_F16 = 1u << 10,
+  UK_PACK_WIDEN_BF16 = 1u << 11,
 };
 
 /* out[o0][o1][t0][t1] = in[r][c] or 0 past the input's edge, where
