@@ -6,18 +6,19 @@ from typing import Optional
 
 import jinja2
 
-from .targets import Target, target as get_target
+from .targets import ELEMENT_TYPES, Target, spelling, target as get_target
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
-_TEMPLATES = {"f32f32f32": "mmt4d_f32.c.j2", "s8s8s32": "mmt4d_s8.c.j2"}
-TEMPLATE_TYPES = frozenset(_TEMPLATES)
+# One template per accumulator family; the element types are data (targets.ELEMENT_TYPES, spelling()).
+_FAMILY_TEMPLATES = {"float": "mmt4d_f32.c.j2", "int": "mmt4d_s8.c.j2"}
+TEMPLATE_TYPES = frozenset(ELEMENT_TYPES)
 
 
 @dataclass(frozen=True)
 class KernelSpec:
     """What one generated ukernel is specialised for."""
 
-    types: str  # "f32f32f32" | "s8s8s32"
+    types: str  # a key of targets.ELEMENT_TYPES, e.g. "f32f32f32", "bf16bf16f32", "u8s8s32"
     M0: int
     N0: int
     target: str
@@ -25,8 +26,11 @@ class KernelSpec:
 
     @property
     def K0(self) -> int:
-        """1 for f32; the target's s8 group size (2, or 4 with NEON sdot) for s8."""
-        return 1 if self.types == "f32f32f32" else get_target(self.target).s8_k0
+        """1 for the float family; the integer dot's group size (2, or 4 with NEON sdot)."""
+        if self.types not in ELEMENT_TYPES or ELEMENT_TYPES[self.types].family == "float":
+            return 1
+        sp = spelling(get_target(self.target), self.types)
+        return sp.k0 if sp is not None else 2
 
     @property
     def name(self) -> str:
@@ -64,15 +68,18 @@ class KernelSpec:
 
     def check(self) -> Target:
         """Validates the spec; returns its target."""
-        if self.types not in _TEMPLATES:
-            raise ValueError(f"codegen: unsupported element types {self.types!r}; supported: {sorted(_TEMPLATES)}")
+        if self.types not in ELEMENT_TYPES:
+            raise ValueError(f"codegen: unsupported element types {self.types!r}; supported: {sorted(ELEMENT_TYPES)}")
         t = get_target(self.target)
+        if spelling(t, self.types) is None:
+            raise ValueError(f"codegen: target {t.name} has no spelling for {self.types} yet")
         if self.M0 < 1 or self.N0 < 1:
             raise ValueError(f"codegen: tile {self.M0}x{self.N0} must be positive")
         if self.static_k is not None and self.static_k < 1:
             raise ValueError(f"codegen: static_k must be >= 1 or None, got {self.static_k}")
-        lanes = t.f32_lanes if self.types == "f32f32f32" else (t.s32_lanes or 1)
-        if self.types == "f32f32f32" or t.s8_dot2:
+        family = ELEMENT_TYPES[self.types].family
+        lanes = t.f32_lanes if family == "float" else (t.s32_lanes or 1)
+        if family == "float" or spelling(t, self.types).dot:
             if self.N0 % lanes:
                 raise ValueError(f"codegen: N0={self.N0} must be a multiple of the {t.name} vector width {lanes}")
             if not t.fits(self.M0, self.N0, lanes):
@@ -90,7 +97,7 @@ def _environment() -> jinja2.Environment:
 def k_split(spec: KernelSpec) -> int:
     """Chains per accumulator: narrow f32 tiles split K so that enough FMAs are
     in flight (latency 4 x 2 pipes needs >= 8 independent accumulators)."""
-    if spec.types != "f32f32f32":
+    if ELEMENT_TYPES[spec.types].family != "float":
         return 1
     t = get_target(spec.target)
     acc = spec.M0 * (spec.N0 // t.f32_lanes)
@@ -104,7 +111,8 @@ def k_split(spec: KernelSpec) -> int:
 def render(spec: KernelSpec) -> str:
     """The C source of the kernel ``spec.name``."""
     t = spec.check()
-    template = _environment().get_template(_TEMPLATES[spec.types])
-    return template.render(name=spec.name, t=t, M0=spec.M0, N0=spec.N0, static_k=spec.static_k,
-                           KS=k_split(spec))
+    e = ELEMENT_TYPES[spec.types]
+    template = _environment().get_template(_FAMILY_TEMPLATES[e.family])
+    return template.render(name=spec.name, t=t, M0=spec.M0, N0=spec.N0, K0=spec.K0, static_k=spec.static_k,
+                           KS=k_split(spec), types=spec.types, e=e, sp=spelling(t, spec.types))
 

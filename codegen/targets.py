@@ -6,7 +6,7 @@ strings themselves; they ask the target.
 import os
 import re
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 
 def _header_path() -> str:
@@ -208,8 +208,12 @@ def target_for_isa(isa: str, types: str = "f32f32f32") -> str:
     bits = cpu.isa_cpu_bits(isa)
     best = "generic"
     for name in _ISA_TARGETS.get(isa, ("generic",)):
-        if name in ("avx512_vnni", "neon_dotprod") and types != "s8s8s32":
-            continue  # these differ from their base target only for s8
+        if name == "neon_dotprod" and types != "s8s8s32":
+            continue  # sdot groups are int8 only
+        if name == "avx512_vnni" and ELEMENT_TYPES.get(types, ELEMENT_TYPES["f32f32f32"]).family != "int":
+            continue  # differs from avx512 only for integer dots
+        if spelling(TARGETS[name], types) is None:
+            continue
         if (bits & TARGETS[name].required_cpu) == TARGETS[name].required_cpu:
             best = name
     return best
@@ -236,3 +240,125 @@ def host_targets() -> List[str]:
         if arch_ok and (bits & t.required_cpu) == t.required_cpu:
             out.append(t.name)
     return out
+
+
+# ---- element types as data ---------------------------------------------------------------------
+# The templates are one per accumulator family ("float": f32 accumulators, K0 = 1;
+# "int": s32 accumulators over K0-element groups); what differs between the element
+# types of a family is only how an operand is read into registers. Those spellings
+# live here, per (target, types); f32 and s8 are read off the target's own fields.
+
+
+@dataclass(frozen=True)
+class ElementTypes:
+    """Target-independent facts of a triple for the generator."""
+
+    family: str  # "float" or "int"
+    lhs_ctype: str
+    rhs_ctype: str
+    uk_type: str  # the UK_TYPE_* constant of uk_api.h
+
+
+ELEMENT_TYPES: Dict[str, ElementTypes] = {
+    "f32f32f32": ElementTypes("float", "float", "float", "UK_TYPE_F32F32F32"),
+    "f16f16f32": ElementTypes("float", "uint16_t", "uint16_t", "UK_TYPE_F16F16F32"),
+    "bf16bf16f32": ElementTypes("float", "uint16_t", "uint16_t", "UK_TYPE_BF16BF16F32"),
+    "s8s8s32": ElementTypes("int", "int8_t", "int8_t", "UK_TYPE_S8S8S32"),
+    "s16s16s32": ElementTypes("int", "int16_t", "int16_t", "UK_TYPE_S16S16S32"),
+    "u8s8s32": ElementTypes("int", "uint8_t", "int8_t", "UK_TYPE_U8S8S32"),
+}
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """How one target reads one triple's operands. Float family: ``rhs`` loads one
+    vector of lanes converted to f32 ({0}: pointer), ``lhs`` broadcasts one element as
+    f32. Int family: ``rhs`` loads K0-groups of a vector of columns, ``lhs`` broadcasts
+    one row's K0-group, ``dot`` is acc {2} += group dot of {0}, {1}; ``k0`` the group."""
+
+    rhs: str
+    lhs: str
+    dot: str = ""
+    k0: int = 1
+    preamble: str = ""
+
+
+_H16_SCALAR = r"""
+static inline float ukg_f16_to_f32(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  union { uint32_t u; float f; } o = {(uint32_t)(h & 0x7FFFu) << 13}, magic = {113u << 23};
+  const uint32_t exp = o.u & 0x0F800000u;
+  o.u += (127u - 15u) << 23;
+  if (exp == 0x0F800000u) o.u += (128u - 16u) << 23;
+  if (exp == 0) { o.u += 1u << 23; o.f -= magic.f; }
+  o.u |= sign;
+  return o.f;
+}
+static inline float ukg_bf16_to_f32(uint16_t h) { union { uint32_t u; float f; } o = {(uint32_t)h << 16}; return o.f; }
+"""
+
+_GENERIC_H16 = _H16_SCALAR + r"""
+static inline ukg_v4f ukg_load4_f16(const uint16_t* p) {
+  ukg_v4f v = {ukg_f16_to_f32(p[0]), ukg_f16_to_f32(p[1]), ukg_f16_to_f32(p[2]), ukg_f16_to_f32(p[3])}; return v;
+}
+static inline ukg_v4f ukg_load4_bf16(const uint16_t* p) {
+  ukg_v4f v = {ukg_bf16_to_f32(p[0]), ukg_bf16_to_f32(p[1]), ukg_bf16_to_f32(p[2]), ukg_bf16_to_f32(p[3])}; return v;
+}
+"""
+
+_AVX2_U8_PAIR = r"""
+static inline __m256i ukg_pair_bcast_u8_avx2(const uint8_t* p) {
+  int16_t v; memcpy(&v, p, 2); return _mm256_cvtepu8_epi16(_mm_set1_epi16(v));
+}
+static inline int32_t ukg_pair32(const void* p) { int32_t v; memcpy(&v, p, 4); return v; }
+"""
+
+_AVX512_U8_PAIR = r"""
+static inline __m512i ukg_pair_bcast_u8_avx512(const uint8_t* p) {
+  int16_t v; memcpy(&v, p, 2); return _mm512_cvtepu8_epi16(_mm256_set1_epi16(v));
+}
+static inline int32_t ukg_pair32(const void* p) { int32_t v; memcpy(&v, p, 4); return v; }
+"""
+
+_SPELLINGS: Dict[Tuple[str, str], Spelling] = {
+    ("generic", "f16f16f32"): Spelling("ukg_load4_f16({0})", "((ukg_v4f){{0}} + ukg_f16_to_f32(*({0})))",
+                                       preamble=_GENERIC_H16),
+    ("generic", "bf16bf16f32"): Spelling("ukg_load4_bf16({0})", "((ukg_v4f){{0}} + ukg_bf16_to_f32(*({0})))",
+                                         preamble=_GENERIC_H16),
+    ("avx2", "f16f16f32"): Spelling("_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)({0})))",
+                                    "_mm256_set1_ps(ukg_f16_to_f32(*({0})))", preamble=_H16_SCALAR),
+    ("avx2", "bf16bf16f32"): Spelling(
+        "_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)({0}))), 16))",
+        "_mm256_set1_ps(ukg_bf16_to_f32(*({0})))", preamble=_H16_SCALAR),
+    ("avx512", "f16f16f32"): Spelling("_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)({0})))",
+                                      "_mm512_set1_ps(ukg_f16_to_f32(*({0})))", preamble=_H16_SCALAR),
+    ("avx512", "bf16bf16f32"): Spelling(
+        "_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)({0}))), 16))",
+        "_mm512_set1_ps(ukg_bf16_to_f32(*({0})))", preamble=_H16_SCALAR),
+    ("avx2", "s16s16s32"): Spelling("_mm256_loadu_si256((const __m256i*)({0}))", "_mm256_set1_epi32(ukg_pair32({0}))",
+                                    "_mm256_add_epi32({2}, _mm256_madd_epi16({0}, {1}))", 2, _AVX2_U8_PAIR),
+    ("avx2", "u8s8s32"): Spelling("ukg_widen16_avx2({0})", "ukg_pair_bcast_u8_avx2({0})",
+                                  "_mm256_add_epi32({2}, _mm256_madd_epi16({0}, {1}))", 2, _AVX2_U8_PAIR),
+    ("avx512", "s16s16s32"): Spelling("_mm512_loadu_si512((const void*)({0}))", "_mm512_set1_epi32(ukg_pair32({0}))",
+                                      "_mm512_add_epi32({2}, _mm512_madd_epi16({0}, {1}))", 2, _AVX512_U8_PAIR),
+    ("avx512", "u8s8s32"): Spelling("ukg_widen32_avx512({0})", "ukg_pair_bcast_u8_avx512({0})",
+                                    "_mm512_add_epi32({2}, _mm512_madd_epi16({0}, {1}))", 2, _AVX512_U8_PAIR),
+}
+# VNNI: the same reads, one vpdpwssd per accumulator instead of vpmaddwd + vpaddd.
+for _types in ("s16s16s32", "u8s8s32"):
+    _SPELLINGS[("avx512_vnni", _types)] = replace(_SPELLINGS[("avx512", _types)], dot="_mm512_dpwssd_epi32({2}, {0}, {1})")
+for _types in ("f16f16f32", "bf16bf16f32"):
+    _SPELLINGS[("avx512_vnni", _types)] = _SPELLINGS[("avx512", _types)]
+
+
+def spelling(t: Target, types: str) -> Optional[Spelling]:
+    """How target ``t`` reads the operands of ``types`` (None: it cannot generate them).
+    ``dot`` empty for the int family means portable C (the generic target)."""
+    if types == "f32f32f32":
+        return Spelling(t.f32_load, t.f32_bcast)
+    if types == "s8s8s32":
+        return Spelling(t.s8_rhs_widen, t.s8_lhs_pair_bcast, t.s8_dot2, t.s8_k0)
+    hit = _SPELLINGS.get((t.name, types))
+    if hit is None and t.name == "generic" and types in ELEMENT_TYPES and ELEMENT_TYPES[types].family == "int":
+        return Spelling("", "", "", 2)  # portable C loop over the element types
+    return hit

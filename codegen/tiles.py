@@ -29,14 +29,25 @@ DEFAULT_TILES: Dict[Tuple[str, str], Tuple[int, int]] = {
 
 
 def k0_of(types: str, target: str) -> int:
-    """K0 of this element-type triple on this target (s8: the dot's group size)."""
-    from .targets import target as get_target
-    return 1 if types == "f32f32f32" else get_target(target).s8_k0
+    """K0 of this element-type triple on this target (int family: the dot's group size)."""
+    from .render import KernelSpec
+    return KernelSpec(types, 1, 1, target).K0
+
+
+def default_tile(types: str, target: str) -> Tuple[int, int]:
+    """(M0, N0): the table entry, or the family's entry (f32 / s8) for the other element
+    types (their tiles are the same register blocking, only the operand reads differ)."""
+    from .targets import ELEMENT_TYPES
+    hit = DEFAULT_TILES.get((types, target))
+    if hit is None:
+        family = ELEMENT_TYPES[types].family if types in ELEMENT_TYPES else "float"
+        hit = DEFAULT_TILES[("f32f32f32" if family == "float" else "s8s8s32", target)]
+    return hit
 
 
 def choose_tile(types: str, target: str, M: int) -> Tuple[int, int, int]:
     """(M0, N0, K0) for a product with M rows on ``target``."""
-    M0, N0 = DEFAULT_TILES[(types, target)]
+    M0, N0 = default_tile(types, target)
     narrow = 1
     while narrow < M and narrow < M0:
         narrow *= 2

@@ -76,7 +76,7 @@ def tuned_tile(types: str, target: str, M: int, N: int, K: int) -> Optional[Tupl
 def candidates(types: str, target: str, M: int) -> List[Tuple[int, int]]:
     """Register tiles that fit ``target`` (N0 multiples of the vector width)."""
     t = targets.target(target)
-    lanes = t.f32_lanes if types == "f32f32f32" else (t.s32_lanes or 8)
+    lanes = t.f32_lanes if targets.ELEMENT_TYPES[types].family == "float" else (t.s32_lanes or 8)
     out = []
     for nv in (1, 2, 3, 4):
         N0 = nv * lanes
