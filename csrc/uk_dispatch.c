@@ -38,16 +38,17 @@ static uint32_t uk_kernel_type(const uk_matmul_desc_t* d) { return d->kernel_typ
 static uint32_t uk_pack_flags(const uk_matmul_desc_t* d, int side) {
   uk_type_info_t k;
   uk_type_info(uk_kernel_type(d), &k);
-  const int32_t bytes = side ? k.rhs_bytes : k.lhs_bytes;
-  uint32_t flags = bytes == 4 ? UK_PACK_TYPE_F32 : bytes == 2 ? UK_PACK_TYPE_X16 : UK_PACK_TYPE_I8;
+  const int32_t bits = side ? k.rhs_bits : k.lhs_bits;
+  uint32_t flags = bits == 32 ? UK_PACK_TYPE_F32 : bits == 16 ? UK_PACK_TYPE_X16 : bits == 8 ? UK_PACK_TYPE_I8
+                                                                                    : UK_PACK_TYPE_S4;
   if (d->kernel_type && d->kernel_type != d->type)
     flags |= d->type == UK_TYPE_F16F16F32 ? UK_PACK_WIDEN_F16 : UK_PACK_WIDEN_BF16;
   return flags;
 }
-static int32_t uk_rhs_bytes(const uk_matmul_desc_t* d) {
+static int32_t uk_rhs_bits(const uk_matmul_desc_t* d) {
   uk_type_info_t ti;
   uk_type_info(uk_kernel_type(d), &ti);
-  return ti.rhs_bytes;
+  return ti.rhs_bits;
 }
 
 /* Packs rhs tiles [n1, n1 + tn) x K tiles [k1, k1 + tk) of b into dst, laid out
@@ -126,7 +127,7 @@ static int uk_cancelled(uk_dispatch_ctx_t* c) {
 }
 
 int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* d) {
-  return d->MC * d->NC * 4 + d->NC * 4 + (d->rhs_pack_in_tile ? d->KC * d->NC * uk_rhs_bytes(d) : 0);
+  return d->MC * d->NC * 4 + d->NC * 4 + (d->rhs_pack_in_tile ? (d->KC * d->NC * uk_rhs_bits(d) + 7) / 8 : 0);
 }
 
 static void uk_pack_task(void* ctx_, int64_t task, int32_t thread_index) {

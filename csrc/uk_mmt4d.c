@@ -38,6 +38,10 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
     UK_ENTRY(UK_TYPE_U8S8S32, 4, 8, 2, UK_AVX2, uk_mmt4d_tile_u8s8s32_4x8x2_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_S16S16S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_s16s16s32_8x8x2_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_U8S8S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_u8s8s32_8x8x2_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_S8S4S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s4s32_1x8x2_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_S8S4S32, 2, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s4s32_2x8x2_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_S8S4S32, 4, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s4s32_4x8x2_x86_64_avx2_fma),
+    UK_ENTRY(UK_TYPE_S8S4S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s4s32_8x8x2_x86_64_avx2_fma),
 #define UK_512 UK_CPU_X86_AVX512_BASE
     UK_ENTRY(UK_TYPE_F32F32F32, 1, 16, 1, UK_512, uk_mmt4d_tile_f32f32f32_1x16x1_x86_64_avx512_base),
     UK_ENTRY(UK_TYPE_F32F32F32, 2, 16, 1, UK_512, uk_mmt4d_tile_f32f32f32_2x16x1_x86_64_avx512_base),
@@ -62,12 +66,13 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
 int uk_type_info(uint32_t type, uk_type_info_t* info) {
   /* lhs bytes, rhs bytes, acc bytes, acc is float */
   switch (type & UK_TYPE_MASK) {
-    case UK_TYPE_F32F32F32: *info = (uk_type_info_t){4, 4, 4, 1}; return 1;
-    case UK_TYPE_S8S8S32: *info = (uk_type_info_t){1, 1, 4, 0}; return 1;
-    case UK_TYPE_F16F16F32: *info = (uk_type_info_t){2, 2, 4, 1}; return 1;
-    case UK_TYPE_BF16BF16F32: *info = (uk_type_info_t){2, 2, 4, 1}; return 1;
-    case UK_TYPE_S16S16S32: *info = (uk_type_info_t){2, 2, 4, 0}; return 1;
-    case UK_TYPE_U8S8S32: *info = (uk_type_info_t){1, 1, 4, 0}; return 1;
+    case UK_TYPE_F32F32F32: *info = (uk_type_info_t){32, 32, 32, 1}; return 1;
+    case UK_TYPE_S8S8S32: *info = (uk_type_info_t){8, 8, 32, 0}; return 1;
+    case UK_TYPE_F16F16F32: *info = (uk_type_info_t){16, 16, 32, 1}; return 1;
+    case UK_TYPE_BF16BF16F32: *info = (uk_type_info_t){16, 16, 32, 1}; return 1;
+    case UK_TYPE_S16S16S32: *info = (uk_type_info_t){16, 16, 32, 0}; return 1;
+    case UK_TYPE_U8S8S32: *info = (uk_type_info_t){8, 8, 32, 0}; return 1;
+    case UK_TYPE_S8S4S32: *info = (uk_type_info_t){8, 4, 32, 0}; return 1;
     default: *info = (uk_type_info_t){0, 0, 0, 0}; return 0;
   }
 }
@@ -81,6 +86,7 @@ static uk_mmt4d_tile_fn_t uk_mmt4d_generic_for(uint32_t type, const char** name)
     UK_GENERIC_CASE(UK_TYPE_BF16BF16F32, uk_mmt4d_tile_bf16bf16f32_generic)
     UK_GENERIC_CASE(UK_TYPE_S16S16S32, uk_mmt4d_tile_s16s16s32_generic)
     UK_GENERIC_CASE(UK_TYPE_U8S8S32, uk_mmt4d_tile_u8s8s32_generic)
+    UK_GENERIC_CASE(UK_TYPE_S8S4S32, uk_mmt4d_tile_s8s4s32_generic)
     default:
       *name = "none";
       return NULL;
@@ -128,12 +134,16 @@ int uk_mmt4d(const uk_mmt4d_params_t* p) {
   if (!fn) return UK_STATUS_NO_TILE_FUNCTION;
   if (p->M == 0 || p->N == 0) return UK_STATUS_OK;
 
-  const int64_t out_size = ti.acc_bytes;
-  const char* lhs = (const char*)p->lhs_buffer + p->lhs_offset * ti.lhs_bytes;
-  const char* rhs0 = (const char*)p->rhs_buffer + p->rhs_offset * ti.rhs_bytes;
+  /* sub-byte rhs (int4): offsets and strides count elements and must land on bytes */
+  if ((p->rhs_offset * ti.rhs_bits) % 8 || (p->rhs_stride0 * ti.rhs_bits) % 8 ||
+      ((int64_t)p->N0 * p->K0 * ti.rhs_bits) % 8)
+    return UK_STATUS_BAD_ARGUMENT;
+  const int64_t out_size = ti.acc_bits / 8;
+  const char* lhs = (const char*)p->lhs_buffer + p->lhs_offset * ti.lhs_bits / 8;
+  const char* rhs0 = (const char*)p->rhs_buffer + p->rhs_offset * ti.rhs_bits / 8;
   char* out = (char*)p->out_buffer + p->out_offset * out_size;
-  const int64_t lhs_step = p->lhs_stride0 * ti.lhs_bytes;
-  const int64_t rhs_step = p->rhs_stride0 * ti.rhs_bytes;
+  const int64_t lhs_step = p->lhs_stride0 * ti.lhs_bits / 8;
+  const int64_t rhs_step = p->rhs_stride0 * ti.rhs_bits / 8;
   const int64_t out_step = p->out_stride0 * out_size;
   const int64_t out_tile_bytes = (int64_t)p->M0 * p->N0 * out_size;
   for (int64_t m = 0; m < p->M; ++m) {

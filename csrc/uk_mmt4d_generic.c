@@ -162,3 +162,29 @@ UK_DEFINE_GENERIC_FLOAT(bf16bf16f32, uint16_t, uk_load_bf16)
 
 UK_DEFINE_GENERIC_INT(s16s16s32, int16_t, int16_t)
 UK_DEFINE_GENERIC_INT(u8s8s32, uint8_t, int8_t)
+
+/* int8 x int4: the rhs tile [N0][K0] holds nibbles, element e in byte e/2 (low nibble
+ * for even e, high for odd), sign-extended from 4 bits. */
+static inline int32_t uk_s4_at(const uint8_t* rhs, int64_t e) {
+  const uint8_t b = rhs[e >> 1];
+  return (int32_t)(int8_t)(uint8_t)((e & 1) ? (b & 0xF0u) : (uint8_t)(b << 4)) >> 4;
+}
+
+void uk_mmt4d_tile_s8s4s32_generic(void* out_tile, const void* lhs_panel, const void* rhs_panel,
+                                   const uk_mmt4d_params_t* p) {
+  uint32_t* restrict out = (uint32_t*)out_tile;
+  const int8_t* restrict lhs = (const int8_t*)lhs_panel;
+  const uint8_t* restrict rhs = (const uint8_t*)rhs_panel;
+  const int64_t M0 = p->M0, N0 = p->N0, K0 = p->K0;
+  if (!(p->flags & UK_FLAG_ACCUMULATE)) memset(out, 0, (size_t)(M0 * N0) * sizeof(uint32_t));
+  for (int64_t k = 0; k < p->K; ++k) {
+    for (int64_t i = 0; i < M0; ++i)
+      for (int64_t j = 0; j < N0; ++j) {
+        uint32_t s = 0;
+        for (int64_t kk = 0; kk < K0; ++kk) s += (uint32_t)((int32_t)lhs[i * K0 + kk] * uk_s4_at(rhs, j * K0 + kk));
+        out[i * N0 + j] += s;
+      }
+    lhs += M0 * K0;
+    rhs += N0 * K0 / 2;
+  }
+}

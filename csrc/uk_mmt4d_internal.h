@@ -30,6 +30,7 @@ void uk_mmt4d_tile_f16f16f32_generic(void*, const void*, const void*, const uk_m
 void uk_mmt4d_tile_bf16bf16f32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s16s16s32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_u8s8s32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s8s4s32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
 
 /* Scalar conversions of the 16-bit float formats (exact widening; RNE narrowing
  * with IEEE NaN/Inf behaviour), shared by the generic tiles and the write-back. */
@@ -106,6 +107,10 @@ void uk_mmt4d_tile_s16s16s32_4x8x2_x86_64_avx2_fma(void*, const void*, const voi
 void uk_mmt4d_tile_u8s8s32_4x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s16s16s32_8x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_u8s8s32_8x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s8s4s32_1x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s8s4s32_2x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s8s4s32_4x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s8s4s32_8x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 /* AVX-512 base: f32 16x16x1 with M0 in {1,2,4,8,16}; s8 16x16x2. */
 void uk_mmt4d_tile_f32f32f32_1x16x1_x86_64_avx512_base(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_f32f32f32_2x16x1_x86_64_avx512_base(void*, const void*, const void*, const uk_mmt4d_params_t*);

@@ -180,6 +180,33 @@ static void uk_pack_x8(const uk_pack_params_t* p) {
   uk_pack_impl_x8(p, T0, T1);
 }
 
+/* int4 output: element e of the tiled layout in byte e/2 (low nibble for even e), taken
+ * from the low nibble of the int8 input (two's complement [-8, 7], or ml_dtypes' int4).
+ * Element-wise like the portable pack; used for weights (packed once). */
+static int uk_pack_s4(const uk_pack_params_t* p) {
+  const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
+  if (T1 % 2 || p->out_offset % 2 || p->out_stride0 % 2) return UK_STATUS_BAD_ARGUMENT;
+  const uint8_t* in = (const uint8_t*)p->in_buffer + p->in_offset;
+  uint8_t* out = (uint8_t*)p->out_buffer + p->out_offset / 2;
+  const int tin = (p->flags & UK_PACK_TRANSPOSE_INNER) != 0, tout = (p->flags & UK_PACK_TRANSPOSE_OUTER) != 0;
+  const int64_t TR = tin ? T1 : T0, TC = tin ? T0 : T1, s0 = p->in_stride0, s1 = p->in_stride1;
+  for (int64_t o0 = 0; o0 < p->out_size0; ++o0)
+    for (int64_t o1 = 0; o1 < p->out_size1; ++o1) {
+      uint8_t* dst = out + (o0 * p->out_stride0 + o1 * T0 * T1) / 2;
+      const int64_t r0 = (tout ? o1 : o0) * TR, c0 = (tout ? o0 : o1) * TC;
+      for (int64_t t0 = 0; t0 < T0; ++t0)
+        for (int64_t t1 = 0; t1 < T1; t1 += 2) {
+          uint8_t nib[2];
+          for (int q = 0; q < 2; ++q) {
+            const int64_t r = r0 + (tin ? t1 + q : t0), c = c0 + (tin ? t0 : t1 + q);
+            nib[q] = (r < p->in_size0 && c < p->in_size1) ? (uint8_t)(in[r * s0 + c * s1] & 0x0Fu) : 0u;
+          }
+          dst[(t0 * T1 + t1) / 2] = (uint8_t)(nib[0] | (nib[1] << 4));
+        }
+    }
+  return UK_STATUS_OK;
+}
+
 int uk_pack(const uk_pack_params_t* p) {
   if (p->in_size0 < 0 || p->in_size1 < 0 || p->out_size0 < 0 || p->out_size1 < 0 ||
       p->tile_size0 <= 0 || p->tile_size1 <= 0)
@@ -203,6 +230,7 @@ int uk_pack(const uk_pack_params_t* p) {
     case UK_PACK_TYPE_F32: uk_pack_x32(p); return UK_STATUS_OK;
     case UK_PACK_TYPE_I8: uk_pack_x8(p); return UK_STATUS_OK;
     case UK_PACK_TYPE_X16: uk_pack_x16(p); return UK_STATUS_OK;
+    case UK_PACK_TYPE_S4: return uk_pack_s4(p);
     default: return UK_STATUS_UNSUPPORTED_TYPE;
   }
 }

@@ -34,7 +34,7 @@ class Resolution:
 
 @dataclass(frozen=True)
 class PackedRhs:
-    """A rhs packed once as [N1][K1][N0][K0] (ukernels.Linear's weight)."""
+    """A rhs packed once as [N1][K1][N0][K0] (ukernels.Linear's weight; int4: nibbles)."""
 
     data: np.ndarray
     N: int

@@ -64,6 +64,11 @@ UKERNEL_TILES: Dict[Tuple[str, str], Tuple[int, int, int]] = {
     ("u8s8s32", "avx2"): (8, 8, 2),
     ("u8s8s32", "avx512"): (8, 8, 2),
     ("u8s8s32", "neon"): (8, 8, 2),
+    # int8 x int4 (weights two per byte): the s8 register tile, nibbles unpacked in registers
+    ("s8s4s32", "generic"): (8, 8, 2),
+    ("s8s4s32", "avx2"): (8, 8, 2),
+    ("s8s4s32", "avx512"): (8, 8, 2),
+    ("s8s4s32", "neon"): (8, 8, 2),
 }
 
 MIN_FLOPS_PER_THREAD = 4_000_000
@@ -169,10 +174,10 @@ class MatmulPlan:
         set_(self, "N1", _ceil_div(self.N, self.N0))
         set_(self, "K1", _ceil_div(self.K, self.K0))
         set_(self, "lhs_packed_bytes", self.M1 * self.K1 * self.M0 * self.K0 * self.types.lhs.itemsize)
-        set_(self, "rhs_packed_bytes", self.N1 * self.K1 * self.N0 * self.K0 * self.types.rhs.itemsize)
+        set_(self, "rhs_packed_bytes", _ceil_div(self.N1 * self.K1 * self.N0 * self.K0 * self.types.rhs_bits, 8))
         raw = (self.MC * self.NC + self.NC) * self.types.acc.itemsize
         if self.rhs_pack_in_tile:
-            raw += self.KC * self.NC * self.types.rhs.itemsize
+            raw += _ceil_div(self.KC * self.NC * self.types.rhs_bits, 8)
         set_(self, "scratch_bytes_per_thread", _ceil_div(raw, 64) * 64)
 
     @property

@@ -9,13 +9,16 @@ import pytest
 
 import ukernels
 from ukernels import ops as O
-from ukernels.abi import BF16BF16F32, ELEMENT_TYPES, F16F16F32, S16S16S32, U8S8S32, mmt4d, tile_function_name
+from ukernels.abi import (BF16BF16F32, ELEMENT_TYPES, F16F16F32, S8S4S32, S16S16S32, U8S8S32, mmt4d,
+                          tile_function_name)
 from conftest import k_scaled_tol, skip_unless_cpu_has
 from ukernels._lib import lib
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
+INT4 = np.dtype(ml_dtypes.int4)
 AVX2_F16C = lib.UK_CPU_X86_AVX2_FMA | lib.UK_CPU_X86_F16C
-NEW = [F16F16F32, BF16BF16F32, S16S16S32, U8S8S32]
+GENERATED = [F16F16F32, BF16BF16F32, S16S16S32, U8S8S32]  # the codegen path has these too
+NEW = GENERATED + [S8S4S32]  # int4 tiles are tested at the ABI level in csrc/tests (nibble buffers)
 
 # (types, M0, N0, K0, cpu bits, what they need, expected function suffix)
 TILE_CASES = []
@@ -25,7 +28,7 @@ for _m0 in (1, 2, 4, 6):
 for _m0 in (1, 2, 4, 8):
     TILE_CASES += [(S16S16S32, _m0, 8, 2, lib.UK_CPU_X86_AVX2_FMA, "AVX2+FMA", "avx2_fma"),
                    (U8S8S32, _m0, 8, 2, lib.UK_CPU_X86_AVX2_FMA, "AVX2+FMA", "avx2_fma")]
-for _t in NEW:
+for _t in GENERATED:
     _k0 = 1 if _t.acc_is_float else 2
     TILE_CASES += [(_t, 8, 8, _k0, 0, "", "generic"), (_t, 3, 5, 3, 0, "", "generic")]
 
@@ -36,6 +39,8 @@ def _inputs(types, rng, shape_l, shape_r):
                 rng.integers(-32768, 32768, shape_r).astype(np.int16))
     if types is U8S8S32:
         return (rng.integers(0, 256, shape_l).astype(np.uint8), rng.integers(-128, 128, shape_r).astype(np.int8))
+    if types is S8S4S32:
+        return (rng.integers(-128, 128, shape_l).astype(np.int8), rng.integers(-8, 8, shape_r).astype(INT4))
     return rng.integers(-4, 5, shape_l).astype(types.lhs), rng.integers(-4, 5, shape_r).astype(types.rhs)
 
 
@@ -93,6 +98,8 @@ def test_matmul_exact_every_isa(isa, types, shape):
         a, b = _extremes_s16(rng, (M, K)), _extremes_s16(rng, (K, N))
     if types is U8S8S32:
         a.flat[::5], b.flat[::3] = 255, -128  # 255 x -128 at the edges of the range
+    if types is S8S4S32:
+        a.flat[::5], b.flat[::3] = -128, -8  # -128 x -8 at the edges of the ranges
     out = ukernels.matmul(a, b)
     ref = _wide(a) @ _wide(b)
     assert out.dtype == types.acc
@@ -168,13 +175,13 @@ def test_precision_bf16_rounds_float32_inputs():
         ukernels.matmul(a, b, precision="fp8")
 
 
-@pytest.mark.parametrize("wdtype", [np.float16, BF16, np.int16, np.int8], ids=["f16", "bf16", "s16", "s8"])
+@pytest.mark.parametrize("wdtype", [np.float16, BF16, np.int16, np.int8, INT4], ids=["f16", "bf16", "s16", "s8", "s4"])
 def test_linear_with_every_weight_type(wdtype, tmp_path):
     rng = np.random.default_rng(13)
     types = [t for t in ELEMENT_TYPES.values() if t.rhs == np.dtype(wdtype)]
-    lo, hi = (-4, 5) if np.dtype(wdtype).kind in "fV" else (-100, 100)
+    lo, hi = (-4, 5) if np.dtype(wdtype) in (np.dtype(np.float16), BF16) else (-8, 8) if wdtype == INT4 else (-100, 100)
     w = rng.integers(lo, hi, (24, 40)).astype(wdtype)
-    acc = np.float32 if np.dtype(wdtype).kind in "fV" else np.int32
+    acc = np.float32 if np.dtype(wdtype) in (np.dtype(np.float16), BF16) else np.int32
     lin = ukernels.Linear(w, bias=rng.integers(-9, 9, 24).astype(acc))
     for t in types:  # int8 weights take int8 and uint8 activations
         x = rng.integers(0 if t.lhs == np.uint8 else lo, hi, (5, 7, 40)).astype(t.lhs)
@@ -282,7 +289,7 @@ def test_generated_kernels_compile_everywhere(tmp_path):
         compiler.compile_object(render(spec), str(tmp_path / f"{spec.name}.o"), t, str(tmp_path / "logs"))
 
 
-@pytest.mark.parametrize("types", NEW, ids=lambda t: t.name)
+@pytest.mark.parametrize("types", GENERATED, ids=lambda t: t.name)
 def test_codegen_equals_ukernel_bitwise(isa, types):
     rng = np.random.default_rng(17)
     for (M, K, N) in ((37, 29, 45), (1, 300, 20), (64, 130, 33)):

@@ -15,8 +15,8 @@ CDEF = r"""
 static const int UK_STATUS_OK, UK_STATUS_UNSUPPORTED_TYPE, UK_STATUS_NO_TILE_FUNCTION,
                  UK_STATUS_BAD_ARGUMENT;
 static const int UK_TYPE_F32F32F32, UK_TYPE_S8S8S32, UK_TYPE_F16F16F32, UK_TYPE_BF16BF16F32, UK_TYPE_S16S16S32,
-                 UK_TYPE_U8S8S32, UK_TYPE_MASK;
-typedef struct uk_type_info_t { int32_t lhs_bytes, rhs_bytes, acc_bytes; int32_t acc_is_float; } uk_type_info_t;
+                 UK_TYPE_U8S8S32, UK_TYPE_S8S4S32, UK_TYPE_MASK;
+typedef struct uk_type_info_t { int32_t lhs_bits, rhs_bits, acc_bits; int32_t acc_is_float; } uk_type_info_t;
 int uk_type_info(uint32_t type, uk_type_info_t* info);
 static const int UK_FLAG_ACCUMULATE, UK_FLAG_ALLOW_GENERIC_FALLBACK;
 #define UK_CPU_X86_AVX2_FMA ...
@@ -27,7 +27,7 @@ static const int UK_FLAG_ACCUMULATE, UK_FLAG_ALLOW_GENERIC_FALLBACK;
 #define UK_CPU_ARM_NEON ...
 #define UK_CPU_ARM_DOTPROD ...
 #define UK_CPU_ARM_I8MM ...
-static const int UK_PACK_TYPE_F32, UK_PACK_TYPE_I8, UK_PACK_TYPE_X16, UK_PACK_WIDEN_F16, UK_PACK_WIDEN_BF16,
+static const int UK_PACK_TYPE_F32, UK_PACK_TYPE_I8, UK_PACK_TYPE_X16, UK_PACK_TYPE_S4, UK_PACK_WIDEN_F16, UK_PACK_WIDEN_BF16,
                  UK_PACK_TRANSPOSE_INNER,
                  UK_PACK_TRANSPOSE_OUTER;
 static const int UK_EPI_BIAS_COLUMN, UK_EPI_RELU, UK_EPI_GELU_ERF, UK_EPI_BIAS_ROW, UK_EPI_RESIDUAL,

@@ -33,8 +33,14 @@ class ElementTypes:
     def acc_is_float(self) -> bool:
         return self.acc.kind == "f"
 
+    @property
+    def rhs_bits(self) -> int:
+        """Bits per rhs element in the packed layout (4 for int4: two per byte)."""
+        return 4 if self.rhs == _INT4 else self.rhs.itemsize * 8
+
 
 _BF16 = np.dtype(ml_dtypes.bfloat16)
+_INT4 = np.dtype(ml_dtypes.int4)
 F32F32F32 = ElementTypes("f32f32f32", lib.UK_TYPE_F32F32F32, np.dtype(np.float32), np.dtype(np.float32),
                          np.dtype(np.float32))
 S8S8S32 = ElementTypes("s8s8s32", lib.UK_TYPE_S8S8S32, np.dtype(np.int8), np.dtype(np.int8), np.dtype(np.int32))
@@ -44,9 +50,10 @@ BF16BF16F32 = ElementTypes("bf16bf16f32", lib.UK_TYPE_BF16BF16F32, _BF16, _BF16,
 S16S16S32 = ElementTypes("s16s16s32", lib.UK_TYPE_S16S16S32, np.dtype(np.int16), np.dtype(np.int16),
                          np.dtype(np.int32))
 U8S8S32 = ElementTypes("u8s8s32", lib.UK_TYPE_U8S8S32, np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.int32))
+S8S4S32 = ElementTypes("s8s4s32", lib.UK_TYPE_S8S4S32, np.dtype(np.int8), _INT4, np.dtype(np.int32))
 
 ELEMENT_TYPES: Dict[str, ElementTypes] = {t.name: t for t in (F32F32F32, S8S8S32, F16F16F32, BF16BF16F32,
-                                                              S16S16S32, U8S8S32)}
+                                                              S16S16S32, U8S8S32, S8S4S32)}
 _BY_INPUT: Dict[Tuple[np.dtype, np.dtype], ElementTypes] = {(t.lhs, t.rhs): t for t in ELEMENT_TYPES.values()}
 
 # Narrow-output triples (IREE's names): the f32-accumulating tiles with a write-back
@@ -58,7 +65,8 @@ NARROW_OUTPUT_TRIPLES = {"f16f16f16": (F16F16F32, np.dtype(np.float16)),
 def supported_combinations() -> str:
     """The supported dtype combinations, for error messages."""
     names = {np.dtype(np.float32): "float32", np.dtype(np.int8): "int8", np.dtype(np.float16): "float16",
-             _BF16: "bfloat16 (ml_dtypes)", np.dtype(np.int16): "int16", np.dtype(np.uint8): "uint8"}
+             _BF16: "bfloat16 (ml_dtypes)", np.dtype(np.int16): "int16", np.dtype(np.uint8): "uint8",
+             _INT4: "int4 (ml_dtypes)"}
     return ", ".join(f"{names[t.lhs]} x {names[t.rhs]} -> {t.acc.name}" for t in ELEMENT_TYPES.values())
 
 

@@ -48,12 +48,14 @@ _PREFIX = struct.Struct("<8sII")
 _DIGEST_BYTES = 32
 _ARRAY_KINDS = "fiub"  # numeric arrays only (weights, biases, scales); never objects
 _BF16 = np.dtype(ml_dtypes.bfloat16)
+_INT4 = np.dtype(ml_dtypes.int4)
 _WEIGHT_DTYPES = {"float32": np.dtype(np.float32), "int8": np.dtype(np.int8), "float16": np.dtype(np.float16),
-                  "bfloat16": _BF16, "int16": np.dtype(np.int16)}
+                  "bfloat16": _BF16, "int16": np.dtype(np.int16), "int4": _INT4}
+_NAMED_DTYPES = {"bfloat16": _BF16, "int4": _INT4}  # ml_dtypes types, stored by name (their .str is a void)
 
 
 def _dtype_name(dt: np.dtype) -> str:
-    return "bfloat16" if dt == _BF16 else dt.name
+    return next((n for n, d in _NAMED_DTYPES.items() if d == dt), dt.name)
 
 
 def _packed_tile(types, isa: str) -> Tuple[int, int]:
@@ -66,7 +68,8 @@ class Linear:
     """y = epilogue(x @ W) with W packed once at construction.
 
     Args:
-        weight: 2-D float32, float16, bfloat16 (ml_dtypes), int8 or int16.
+        weight: 2-D float32, float16, bfloat16 (ml_dtypes), int8, int16 or int4
+            (``ml_dtypes.int4``: packed two per byte, int8 activations).
             ``layout="nk"`` (default, PyTorch's ``(out_features, in_features)``) or
             ``"kn"`` (numpy's ``(K, N)``, ``x @ weight``). Any strides; it is copied
             into the packed layout. Activations ``x`` have the weight's dtype, or
@@ -102,7 +105,8 @@ class Linear:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
         w = apply_precision("weight", w, precision)
-        types = element_types_for(w.dtype, w.dtype)
+        types = element_types_for(w.dtype, w.dtype) or next(
+            (t for t in ELEMENT_TYPES.values() if t.rhs == w.dtype), None)  # int4 weights: int8 activations
         if types is None:
             raise TypeError(f"weight has unsupported dtype {w.dtype}; supported: {supported_combinations()}")
         if not isinstance(epilogue, (list, tuple)):
@@ -237,7 +241,7 @@ class Linear:
         for arr in arrays:
             arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
             raw = arr.tobytes()
-            metas.append({"dtype": _dtype_name(arr.dtype) if arr.dtype == _BF16 else arr.dtype.str,
+            metas.append({"dtype": _dtype_name(arr.dtype) if arr.dtype in _NAMED_DTYPES.values() else arr.dtype.str,
                           "shape": list(arr.shape), "offset": offset, "nbytes": len(raw),
                           "sha256": hashlib.sha256(raw).hexdigest()})
             payload.append(raw)
@@ -380,8 +384,8 @@ class _Header:
         for i, meta in enumerate(arrays):
             need(isinstance(meta, dict), f"arrays[{i}] must be an object")
             need(isinstance(meta.get("dtype"), str), f"arrays[{i}] dtype must be a string")
-            if meta["dtype"] == "bfloat16":
-                dtype = _BF16
+            if meta["dtype"] in _NAMED_DTYPES:
+                dtype = _NAMED_DTYPES[meta["dtype"]]
             else:
                 try:
                     dtype = np.dtype(meta["dtype"])

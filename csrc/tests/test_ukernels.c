@@ -42,13 +42,15 @@ typedef struct { uint32_t type; int32_t M0, N0, K0; uint64_t bits; } tile_case_t
 static int64_t elem_bytes(uint32_t type, int side) {
   uk_type_info_t ti;
   uk_type_info(type, &ti);
-  return side ? ti.rhs_bytes : ti.lhs_bytes;
+  return (side ? ti.rhs_bits : ti.lhs_bits) == 4 ? 1 : (side ? ti.rhs_bits : ti.lhs_bits) / 8; /* int4: a byte
+                                                                                 per element bought, half used */
 }
 static void value_range(uint32_t type, int side, int64_t* lo, int64_t* hi) {
   switch (type) {
     case UK_TYPE_S8S8S32: *lo = -128; *hi = 127; return;
     case UK_TYPE_S16S16S32: *lo = -32768; *hi = 32767; return;
     case UK_TYPE_U8S8S32: *lo = side ? -128 : 0; *hi = side ? 127 : 255; return;
+    case UK_TYPE_S8S4S32: *lo = side ? -8 : -128; *hi = side ? 7 : 127; return;
     default: *lo = -4; *hi = 4; return; /* small integers: exact in f32, f16 and bf16 */
   }
 }
@@ -59,6 +61,11 @@ static void set_elem(uint32_t type, int side, void* buf, int64_t i, int64_t v) {
     case UK_TYPE_BF16BF16F32: ((uint16_t*)buf)[i] = uk_f32_to_bf16((float)v); return;
     case UK_TYPE_S16S16S32: ((int16_t*)buf)[i] = (int16_t)v; return;
     case UK_TYPE_U8S8S32: if (side) ((int8_t*)buf)[i] = (int8_t)v; else ((uint8_t*)buf)[i] = (uint8_t)v; return;
+    case UK_TYPE_S8S4S32:
+      if (!side) { ((int8_t*)buf)[i] = (int8_t)v; return; }
+      ((uint8_t*)buf)[i / 2] = (uint8_t)((i & 1) ? ((((uint8_t*)buf)[i / 2] & 0x0F) | ((v & 0xF) << 4))
+                                                  : ((((uint8_t*)buf)[i / 2] & 0xF0) | (v & 0xF)));
+      return;
     default: ((int8_t*)buf)[i] = (int8_t)v; return;
   }
 }
@@ -69,6 +76,12 @@ static int64_t get_elem(uint32_t type, int side, const void* buf, int64_t i) {
     case UK_TYPE_BF16BF16F32: return (int64_t)uk_bf16_to_f32(((const uint16_t*)buf)[i]);
     case UK_TYPE_S16S16S32: return ((const int16_t*)buf)[i];
     case UK_TYPE_U8S8S32: return side ? ((const int8_t*)buf)[i] : ((const uint8_t*)buf)[i];
+    case UK_TYPE_S8S4S32: {
+      if (!side) return ((const int8_t*)buf)[i];
+      const uint8_t b = ((const uint8_t*)buf)[i / 2];
+      const int v = (i & 1) ? b >> 4 : b & 0xF;
+      return v >= 8 ? v - 16 : v;
+    }
     default: return ((const int8_t*)buf)[i];
   }
 }
@@ -78,11 +91,12 @@ static int test_mmt4d_case(const tile_case_t* tc, int64_t M, int64_t N, int64_t 
   uk_type_info(tc->type, &ti);
   const int is_float = ti.acc_is_float;
   const int64_t M0 = tc->M0, N0 = tc->N0, K0 = tc->K0;
-  const int64_t lo = padded ? rnd(0, 9) : 0, ro = padded ? rnd(0, 9) : 0, oo = padded ? rnd(0, 9) : 0;
-  const int64_t ls = K * M0 * K0 + (padded ? rnd(0, 5) : 0), rs = K * N0 * K0 + (padded ? rnd(0, 5) : 0);
+  const int64_t even = ti.rhs_bits == 4; /* int4 rhs: offsets and strides on whole bytes */
+  const int64_t lo = padded ? rnd(0, 9) : 0, ro = (padded ? rnd(0, 9) : 0) & ~even, oo = padded ? rnd(0, 9) : 0;
+  const int64_t ls = K * M0 * K0 + (padded ? rnd(0, 5) : 0), rs = (K * N0 * K0 + (padded ? rnd(0, 5) : 0) + even) & ~even;
   const int64_t os = N * M0 * N0 + (padded ? rnd(0, 5) : 0);
   const int64_t ln = lo + (M ? M : 1) * ls, rn = ro + (N ? N : 1) * rs, on = oo + (M ? M : 1) * os;
-  char* lhs = malloc((size_t)(ln * elem_bytes(tc->type, 0))); char* rhs = malloc((size_t)(rn * elem_bytes(tc->type, 1)));
+  char* lhs = malloc((size_t)(ln * elem_bytes(tc->type, 0))); char* rhs = calloc((size_t)rn, (size_t)elem_bytes(tc->type, 1));
   int32_t* out = malloc((size_t)(on * 4)); int64_t* ref = malloc((size_t)(on * 8));
   int64_t vlo, vhi;
   value_range(tc->type, 0, &vlo, &vhi);
@@ -152,10 +166,12 @@ static void test_all_tiles(uint64_t host) {
     cases[n++] = (tile_case_t){UK_TYPE_S16S16S32, m0s[i], 8, 2, avx2};
     cases[n++] = (tile_case_t){UK_TYPE_U8S8S32, m0s[i], 8, 2, avx2};
   }
-  const uint32_t new_types[] = {UK_TYPE_F16F16F32, UK_TYPE_BF16BF16F32, UK_TYPE_S16S16S32, UK_TYPE_U8S8S32};
-  for (int i = 0; i < 4; ++i) { /* the generic fallback, including an odd tile */
+  for (int i = 0; i < 4; ++i) cases[n++] = (tile_case_t){UK_TYPE_S8S4S32, m0s[i], 8, 2, avx2};
+  const uint32_t new_types[] = {UK_TYPE_F16F16F32, UK_TYPE_BF16BF16F32, UK_TYPE_S16S16S32, UK_TYPE_U8S8S32,
+                                UK_TYPE_S8S4S32};
+  for (int i = 0; i < 5; ++i) { /* the generic fallback, including an odd tile (even for int4) */
     cases[n++] = (tile_case_t){new_types[i], 8, 8, new_types[i] == UK_TYPE_F16F16F32 || new_types[i] == UK_TYPE_BF16BF16F32 ? 1 : 2, 0};
-    cases[n++] = (tile_case_t){new_types[i], 3, 5, 3, 0};
+    cases[n++] = (tile_case_t){new_types[i], 3, 5, new_types[i] == UK_TYPE_S8S4S32 ? 4 : 3, 0};
   }
   cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, 8, 8, 1, 0};
   cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, 3, 5, 7, 0};

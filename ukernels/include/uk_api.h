@@ -39,7 +39,9 @@ enum {
   UK_TYPE_BF16BF16F32 = 0x05, /* bfloat16 inputs, f32 accumulator                        */
   UK_TYPE_BF16BF16BF16 = 0x06,/* reserved: bf16bf16f32 tiles + UK_OUT_BF16 write-back    */
   UK_TYPE_S16S16S32 = 0x07,   /* int16 inputs, int32 accumulator (wrapping)              */
-  UK_TYPE_S8S4S32 = 0x08,     /* reserved: int4 weights                                  */
+  UK_TYPE_S8S4S32 = 0x08,     /* int8 lhs, int4 rhs (two per byte: element 2i in the low
+                                 nibble, 2i+1 in the high nibble; rhs offsets and strides
+                                 count nibbles and must be even), int32 accumulator        */
   UK_TYPE_U8S8S32 = 0x09,     /* uint8 lhs, int8 rhs, int32 accumulator (wrapping)       */
   UK_TYPE_MASK = 0xFF,
 };
@@ -49,8 +51,8 @@ enum {
  * implemented triples accumulate in 32 bits.  uk_type_info returns 0 for a
  * triple that is not implemented. */
 typedef struct uk_type_info_t {
-  int32_t lhs_bytes, rhs_bytes, acc_bytes;
-  int32_t acc_is_float; /* 1: f32 accumulator, 0: int32 */
+  int32_t lhs_bits, rhs_bits, acc_bits; /* element sizes in bits (rhs: 4 for int4) */
+  int32_t acc_is_float;                 /* 1: f32 accumulator, 0: int32 */
 } uk_type_info_t;
 int uk_type_info(uint32_t type, uk_type_info_t* info);
 
@@ -105,6 +107,9 @@ enum {
   UK_PACK_TYPE_F32 = 0x01, /* low byte: element size: 32-bit    */
   UK_PACK_TYPE_I8 = 0x02,  /* 8-bit                             */
   UK_PACK_TYPE_X16 = 0x03, /* 16-bit (f16, bf16, s16)           */
+  UK_PACK_TYPE_S4 = 0x04,  /* int8 input holding [-8, 7] (or ml_dtypes int4: the value in
+                              the low nibble), written as nibbles two per byte, element 2i
+                              low, 2i+1 high; the tile's T1 and the out offset/stride even */
   UK_PACK_TRANSPOSE_INNER = 1u << 8,
   UK_PACK_TRANSPOSE_OUTER = 1u << 9,
   /* Widening packs (low byte UK_PACK_TYPE_F32: the output is f32): the input

@@ -236,6 +236,55 @@ UK_DEFINE_I16(2)
 UK_DEFINE_I16(4)
 UK_DEFINE_I16(8)
 
+/* int8 x int4 -> s32, 8x8x2: 8 rhs bytes per k (one per column: k0 in the low nibble,
+ * k1 in the high one) become 16 sign-extended s16 in (k0, k1) pairs -- the s8 tile's rhs
+ * vector -- with shifts and one interleave; then the same vpmaddwd as s8. */
+UK_INLINE __m256i uk_s4x16_to_s16_pairs(const uint8_t* rhs) {
+  const __m128i w = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i*)rhs)); /* 8 x u16: byte j */
+  const __m128i lo = _mm_srai_epi16(_mm_slli_epi16(w, 12), 12);              /* low nibbles, signed */
+  const __m128i hi = _mm_srai_epi16(_mm_slli_epi16(w, 8), 12);               /* high nibbles, signed */
+  return _mm256_set_m128i(_mm_unpackhi_epi16(lo, hi), _mm_unpacklo_epi16(lo, hi));
+}
+
+UK_INLINE void uk_tile_s8s4_Mx8x2(int32_t* out, const int8_t* lhs, const uint8_t* rhs,
+                                  const uk_mmt4d_params_t* p, const int M0) {
+  __m256i acc[8];
+  if (p->flags & UK_FLAG_ACCUMULATE) {
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_loadu_si256((const __m256i*)(out + 8 * i));
+  } else {
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_setzero_si256();
+  }
+  const int64_t K = p->K;
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256i r = uk_s4x16_to_s16_pairs(rhs);
+    if (M0 >= 4) {
+      UK_UNROLL for (int g = 0; g < M0; g += 4) {
+        const __m256i l = uk_load_4pairs_s8_to_s16(lhs + 2 * g);
+        acc[g + 0] = _mm256_add_epi32(acc[g + 0], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0x00), r));
+        acc[g + 1] = _mm256_add_epi32(acc[g + 1], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0x55), r));
+        acc[g + 2] = _mm256_add_epi32(acc[g + 2], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0xAA), r));
+        acc[g + 3] = _mm256_add_epi32(acc[g + 3], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0xFF), r));
+      }
+    } else {
+      UK_UNROLL for (int i = 0; i < M0; ++i)
+        acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(uk_bcast_pair_s8_to_s16(lhs + 2 * i), r));
+    }
+    lhs += 2 * M0;
+    rhs += 8;
+  }
+  UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_si256((__m256i*)(out + 8 * i), acc[i]);
+}
+
+#define UK_DEFINE_S8S4(M0)                                                                 \
+  void uk_mmt4d_tile_s8s4s32_##M0##x8x2_x86_64_avx2_fma(                                   \
+      void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {           \
+    uk_tile_s8s4_Mx8x2((int32_t*)out, (const int8_t*)lhs, (const uint8_t*)rhs, p, M0);    \
+  }
+UK_DEFINE_S8S4(1)
+UK_DEFINE_S8S4(2)
+UK_DEFINE_S8S4(4)
+UK_DEFINE_S8S4(8)
+
 #define UK_DEFINE_F32(M0)                                                                  \
   void uk_mmt4d_tile_f32f32f32_##M0##x8x1_x86_64_avx2_fma(                                 \
       void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {           \
