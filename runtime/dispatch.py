@@ -56,18 +56,22 @@ def _require_codegen(types: ElementTypes) -> None:
                         f"{', '.join(sorted(TEMPLATE_TYPES))}); use backend='ukernel' or 'auto'")
 
 
-def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed: PackedRhs):
-    """The register tile for a prepacked rhs: M0 by the usual rule, N0/K0 fixed by the packing."""
+def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed):
+    """The register tile for a prepacked rhs: M0 by the usual rule, N0/K0 fixed by the packing.
+    ``packed`` is a PackedRhs, or a provider with ``for_tile(N0, K0) -> PackedRhs`` (Linear:
+    the generated and handwritten tiles of a CPU may differ, e.g. vdpbf16ps' K0 = 2)."""
     if backend == "codegen":
         _require_codegen(types)
         M0, N0, K0 = tiles.choose_tile(types.name, targets.target_for_isa(isa, types.name), M)
     else:
         from ukernels.runtime.plan import ukernel_tile
         M0, N0, K0 = ukernel_tile(types, isa, M)
+    if hasattr(packed, "for_tile"):
+        return (M0, N0, K0), packed.for_tile(N0, K0)
     if (N0, K0) != (packed.N0, packed.K0):
         raise ValueError(f"this weight was packed for {packed.N0}x{packed.K0} tiles but the active ISA ({isa}) "
                          f"uses {N0}x{K0}; repack it (construct the Linear again) under this ISA")
-    return M0, N0, K0
+    return (M0, N0, K0), packed
 
 
 def _codegen_plan(types: ElementTypes, M: int, N: int, K: int, isa: str, nthreads: int,
@@ -171,7 +175,9 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         chosen = backend
         if backend == "auto":  # resolve() below still falls back if the generated kernel cannot be built
             chosen = "codegen" if _auto_uses_codegen(types, M, N, K, isa, threads.get_num_threads()) else "ukernel"
-        tile = _tile_for_packed(types, M, isa, chosen, packed)
+        tile, packed = _tile_for_packed(types, M, isa, chosen, packed)
+    elif packed is not None and hasattr(packed, "for_tile"):
+        packed = packed.for_tile(tile[1], tile[2])
     if epilogue is None:
         epilogue = lower((), types, M, N)
     out = np.empty((M, N), dtype=epilogue.out_dtype)

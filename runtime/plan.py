@@ -71,6 +71,14 @@ UKERNEL_TILES: Dict[Tuple[str, str], Tuple[int, int, int]] = {
     ("s8s4s32", "neon"): (8, 8, 2),
 }
 
+# Tiles that need more than their ISA level's base features (dot-product instructions),
+# in the order of the C tile table: the last entry whose CPU bits this CPU has wins.
+FEATURE_TILES: Tuple[Tuple[str, str, str, Tuple[int, int, int]], ...] = (
+    ("bf16bf16f32", "avx512", "UK_CPU_X86_AVX512_BF16", (16, 16, 2)),  # vdpbf16ps
+    ("s16s16s32", "avx512", "UK_CPU_X86_AVX512_VNNI", (16, 16, 2)),  # vpdpwssd
+    ("u8s8s32", "avx512", "UK_CPU_X86_AVX512_VNNI", (16, 16, 4)),  # vpdpbusd
+)
+
 MIN_FLOPS_PER_THREAD = 4_000_000
 MAX_STREAM_K = 8192  # K block of prepacked single-row products (see plan_matmul)
 DEFAULT_L1D = 32 * 1024
@@ -112,9 +120,28 @@ def cache_sizes() -> Tuple[int, int]:
     return l1d, l2
 
 
+@lru_cache(maxsize=None)
+def _register_tile(types_name: str, isa: str) -> Tuple[int, int, int]:
+    tile = UKERNEL_TILES[(types_name, isa)]
+    from ukernels import cpu
+    from ukernels._lib import lib
+    bits = cpu.isa_cpu_bits(isa)
+    for t, level, feature, ftile in FEATURE_TILES:
+        if t == types_name and level == isa and bits & getattr(lib, feature):
+            tile = ftile
+    return tile
+
+
+def native_16bit_float_dot(types: ElementTypes, isa: str) -> bool:
+    """Whether this CPU has a dot-product instruction for these 16-bit float inputs."""
+    return any(t == types.name and level == isa and _register_tile(types.name, isa) == ftile
+               for t, level, _, ftile in FEATURE_TILES)
+
+
 def ukernel_tile(types: ElementTypes, isa: str, M: int) -> Tuple[int, int, int]:
-    """(M0, N0, K0) for these types at this ISA, narrowed for small M."""
-    M0, N0, K0 = UKERNEL_TILES[(types.name, isa)]
+    """(M0, N0, K0) for these types at this ISA (and this CPU's dot-product features),
+    narrowed for small M."""
+    M0, N0, K0 = _register_tile(types.name, isa)
     narrow = 1
     while narrow < M and narrow < M0:
         narrow *= 2
@@ -136,7 +163,8 @@ def kernel_types_for(types: ElementTypes, isa: str, prepacked: bool) -> ElementT
     on every k step and reach ~0.65-0.74x of f32 (bench/bench_types.py), the widened call
     ~0.9-1.0x. Prepacked (narrow) weights keep the 16-bit tiles: those calls are usually
     decode-shaped, bound by reading the weight, where narrow bytes win."""
-    if types.name in ("f16f16f32", "bf16bf16f32") and not prepacked and isa in ("avx2", "avx512"):
+    if (types.name in ("f16f16f32", "bf16bf16f32") and not prepacked and isa in ("avx2", "avx512")
+            and not native_16bit_float_dot(types, isa)):  # vdpbf16ps: bf16 at twice f32's rate, keep it
         from ukernels.abi import F32F32F32
         return F32F32F32
     return types

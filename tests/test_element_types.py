@@ -28,6 +28,11 @@ for _m0 in (1, 2, 4, 6):
 for _m0 in (1, 2, 4, 8):
     TILE_CASES += [(S16S16S32, _m0, 8, 2, lib.UK_CPU_X86_AVX2_FMA, "AVX2+FMA", "avx2_fma"),
                    (U8S8S32, _m0, 8, 2, lib.UK_CPU_X86_AVX2_FMA, "AVX2+FMA", "avx2_fma")]
+_AVX512 = lib.UK_CPU_X86_AVX2_FMA | lib.UK_CPU_X86_F16C | lib.UK_CPU_X86_AVX512_BASE
+for _m0 in (1, 2, 4, 8, 16):
+    TILE_CASES += [(BF16BF16F32, _m0, 16, 2, _AVX512 | lib.UK_CPU_X86_AVX512_BF16, "AVX-512 BF16", "avx512_bf16"),
+                   (S16S16S32, _m0, 16, 2, _AVX512 | lib.UK_CPU_X86_AVX512_VNNI, "AVX-512 VNNI", "avx512_vnni"),
+                   (U8S8S32, _m0, 16, 4, _AVX512 | lib.UK_CPU_X86_AVX512_VNNI, "AVX-512 VNNI", "avx512_vnni")]
 for _t in GENERATED:
     _k0 = 1 if _t.acc_is_float else 2
     TILE_CASES += [(_t, 8, 8, _k0, 0, "", "generic"), (_t, 3, 5, 3, 0, "", "generic")]
@@ -79,7 +84,7 @@ def test_tile_functions_exact(case, accumulate, shape):
 
 def cpu_bits_isa(bits):
     """The ISA level whose CPU bits include ``bits`` (for naming the tile function)."""
-    return "generic" if not bits else "avx2"
+    return "generic" if not bits else "avx512" if bits & lib.UK_CPU_X86_AVX512_BASE else "avx2"
 
 
 def _extremes_s16(rng, shape):

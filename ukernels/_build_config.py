@@ -34,6 +34,7 @@ EPILOGUE_FLAGS = ["-fno-trapping-math"]
 X86_AVX2_FLAGS = ["-mavx", "-mavx2", "-mfma", "-mf16c"]
 X86_AVX512_FLAGS = X86_AVX2_FLAGS + ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx512cd"]
 X86_AVX512_VNNI_FLAGS = X86_AVX512_FLAGS + ["-mavx512vnni"]
+X86_AVX512_BF16_FLAGS = X86_AVX512_FLAGS + ["-mavx512bf16"]
 
 _ANY_ARCH_SOURCES: List[Tuple[str, List[str]]] = [
     ("csrc/uk_epilogue.c", EPILOGUE_FLAGS),
@@ -45,6 +46,7 @@ _X86_SOURCES: List[Tuple[str, List[str]]] = [
     ("csrc/arch/x86_64/uk_mmt4d_x86_64_avx512_base.c", X86_AVX512_FLAGS),
     ("csrc/arch/x86_64/uk_epilogue_x86_64_avx512_base.c", X86_AVX512_FLAGS + EPILOGUE_FLAGS),
     ("csrc/arch/x86_64/uk_mmt4d_x86_64_avx512_vnni.c", X86_AVX512_VNNI_FLAGS),
+    ("csrc/arch/x86_64/uk_mmt4d_x86_64_avx512_bf16.c", X86_AVX512_BF16_FLAGS),
     ("csrc/arch/x86_64/uk_pack_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
     ("csrc/arch/x86_64/uk_probe_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
 ]

@@ -129,6 +129,10 @@ class Linear:
 
     def _packed_for(self, isa: str, types=None) -> PackedRhs:
         N0, K0 = _packed_tile(types or self._types, isa)
+        return self._pack_for_tile(isa, N0, K0)
+
+    def _pack_for_tile(self, isa: str, N0: int, K0: int) -> PackedRhs:
+        """The weight packed for N0 x K0 tiles (once per tile shape; read-only)."""
         p = self._packs.get((N0, K0))
         if p is None:
             with self._lock:
@@ -180,7 +184,7 @@ class Linear:
         lowered = build_epilogue(types, x2.shape[0], self.out_features, bias, activation,
                                  list(ops) + list(epilogue), out_dtype)
         isa = cpu.active_isa()
-        out = run_matmul(x2, None, types, lowered, isa, self._backend, packed=self._packed_for(isa, types))
+        out = run_matmul(x2, None, types, lowered, isa, self._backend, packed=_Provider(self, isa))
         return out.reshape(*lead, self.out_features)
 
     # ---- pickling (multiprocessing, Dask): the arguments, repacked on arrival -------
@@ -340,6 +344,18 @@ class Linear:
                        layout=h.layout, backend=h.backend, precision=h.precision)
         except (ValueError, TypeError) as exc:
             raise UntrustedFileError(f"{what}: invalid contents: {exc}") from None
+
+
+class _Provider:
+    """The weight packed for whichever tile the resolved backend uses (run_matmul asks)."""
+
+    __slots__ = ("lin", "isa", "N", "K")
+
+    def __init__(self, lin: "Linear", isa: str):
+        self.lin, self.isa, self.N, self.K = lin, isa, lin.out_features, lin.in_features
+
+    def for_tile(self, N0: int, K0: int) -> PackedRhs:
+        return self.lin._pack_for_tile(self.isa, N0, K0)
 
 
 _OP_CLASSES = {name: getattr(O, name) for name in O.__all__

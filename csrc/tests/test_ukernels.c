@@ -144,7 +144,7 @@ static int test_mmt4d_case(const tile_case_t* tc, int64_t M, int64_t N, int64_t 
 }
 
 static void test_all_tiles(uint64_t host) {
-  tile_case_t cases[96];
+  tile_case_t cases[128];
   int n = 0;
   const uint64_t avx2 = UK_CPU_X86_AVX2_FMA | UK_CPU_X86_F16C;
   const uint64_t avx512 = avx2 | UK_CPU_X86_AVX512_BASE, vnni = avx512 | UK_CPU_X86_AVX512_VNNI;
@@ -167,6 +167,12 @@ static void test_all_tiles(uint64_t host) {
     cases[n++] = (tile_case_t){UK_TYPE_U8S8S32, m0s[i], 8, 2, avx2};
   }
   for (int i = 0; i < 4; ++i) cases[n++] = (tile_case_t){UK_TYPE_S8S4S32, m0s[i], 8, 2, avx2};
+  const uint64_t bf16 = avx512 | UK_CPU_X86_AVX512_BF16;
+  for (int i = 0; i < 5; ++i) { /* skipped (counted) where the CPU lacks the feature */
+    cases[n++] = (tile_case_t){UK_TYPE_S16S16S32, m0s[i], 16, 2, vnni};
+    cases[n++] = (tile_case_t){UK_TYPE_U8S8S32, m0s[i], 16, 4, vnni};
+    cases[n++] = (tile_case_t){UK_TYPE_BF16BF16F32, m0s[i], 16, 2, bf16};
+  }
   const uint32_t new_types[] = {UK_TYPE_F16F16F32, UK_TYPE_BF16BF16F32, UK_TYPE_S16S16S32, UK_TYPE_U8S8S32,
                                 UK_TYPE_S8S4S32};
   for (int i = 0; i < 5; ++i) { /* the generic fallback, including an odd tile (even for int4) */
