@@ -257,6 +257,7 @@ class ElementTypes:
     lhs_ctype: str
     rhs_ctype: str
     uk_type: str  # the UK_TYPE_* constant of uk_api.h
+    rhs_per_byte: int = 1  # 2 for int4: rhs offsets in the template are elements / 2
 
 
 ELEMENT_TYPES: Dict[str, ElementTypes] = {
@@ -266,6 +267,7 @@ ELEMENT_TYPES: Dict[str, ElementTypes] = {
     "s8s8s32": ElementTypes("int", "int8_t", "int8_t", "UK_TYPE_S8S8S32"),
     "s16s16s32": ElementTypes("int", "int16_t", "int16_t", "UK_TYPE_S16S16S32"),
     "u8s8s32": ElementTypes("int", "uint8_t", "int8_t", "UK_TYPE_U8S8S32"),
+    "s8s4s32": ElementTypes("int", "int8_t", "uint8_t", "UK_TYPE_S8S4S32", rhs_per_byte=2),
 }
 
 
@@ -313,6 +315,17 @@ static inline __m256i ukg_pair_bcast_u8_avx2(const uint8_t* p) {
 static inline int32_t ukg_pair32(const void* p) { int32_t v; memcpy(&v, p, 4); return v; }
 """
 
+_AVX2_S4_PAIRS = r"""
+static inline __m256i ukg_s4_pairs_avx2(const uint8_t* p) {  /* 8 bytes: (k0 low, k1 high) nibbles of 8 columns */
+  const __m128i w = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i*)p));
+  const __m128i lo = _mm_srai_epi16(_mm_slli_epi16(w, 12), 12), hi = _mm_srai_epi16(_mm_slli_epi16(w, 8), 12);
+  return _mm256_set_m128i(_mm_unpackhi_epi16(lo, hi), _mm_unpacklo_epi16(lo, hi));
+}
+static inline __m256i ukg_pair_bcast_s8_avx2(const int8_t* p) {
+  int16_t v; memcpy(&v, p, 2); return _mm256_cvtepi8_epi16(_mm_set1_epi16(v));
+}
+"""
+
 _AVX512_U8_PAIR = r"""
 static inline __m512i ukg_pair_bcast_u8_avx512(const uint8_t* p) {
   int16_t v; memcpy(&v, p, 2); return _mm512_cvtepu8_epi16(_mm256_set1_epi16(v));
@@ -344,6 +357,8 @@ _SPELLINGS: Dict[Tuple[str, str], Spelling] = {
     ("avx512", "u8s8s32"): Spelling("ukg_widen32_avx512({0})", "ukg_pair_bcast_u8_avx512({0})",
                                     "_mm512_add_epi32({2}, _mm512_madd_epi16({0}, {1}))", 2, _AVX512_U8_PAIR),
 }
+_SPELLINGS[("avx2", "s8s4s32")] = Spelling("ukg_s4_pairs_avx2({0})", "ukg_pair_bcast_s8_avx2({0})",
+                                          "_mm256_add_epi32({2}, _mm256_madd_epi16({0}, {1}))", 2, _AVX2_S4_PAIRS)
 # VNNI: the same reads, one vpdpwssd per accumulator instead of vpmaddwd + vpaddd.
 for _types in ("s16s16s32", "u8s8s32"):
     _SPELLINGS[("avx512_vnni", _types)] = replace(_SPELLINGS[("avx512", _types)], dot="_mm512_dpwssd_epi32({2}, {0}, {1})")
