@@ -43,6 +43,7 @@ def main() -> None:
                 "s8s8s32": lambda: ukernels.matmul(a8, b8),
                 "u8s8s32": (lambda x: lambda: ukernels.matmul(x, b8))(a8.view(np.uint8)),
                 "s16s16s32": (lambda x, y: lambda: ukernels.matmul(x, y))(a8.astype(np.int16), b8.astype(np.int16)),
+                "s8s4s32": (lambda y: lambda: ukernels.matmul(a8, y))((b8 >> 4).astype(ml_dtypes.int4)),
             }
             names = list(cases)
             times = interleaved([cases[n] for n in names], rounds=3 if args.quick else 5, block=3)
