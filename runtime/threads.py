@@ -64,7 +64,9 @@ def get_num_threads() -> int:
     Validates ``UKERNELS_NUM_THREADS`` and ``UKERNELS_SPIN_US`` on every call (a
     cached parse), so a bad value is reported by the first call, not only by the
     first call large enough to use the pool."""
-    spin_us()
+    raw = getenv(SPIN_ENV)
+    if raw is not None:
+        _parse_int(SPIN_ENV, raw, 0, MAX_SPIN_US, "microseconds, 0 to never spin")
     if _requested is not None:
         return _requested
     return _int_env(NUM_THREADS_ENV, 1, MAX_THREADS, "a thread count >= 1") or usable_cores()

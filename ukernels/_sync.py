@@ -14,7 +14,6 @@
 import os
 import threading
 import weakref
-from typing import Dict, Generic, Hashable, Optional, TypeVar
 
 _locks: "weakref.WeakSet[ForkSafeLock]" = weakref.WeakSet()
 
@@ -56,39 +55,26 @@ def _after_fork_in_child() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class BoundedMemo(Generic[K, V]):
-    """``get``/``put`` memo holding at most ``capacity`` entries (FIFO eviction).
+class BoundedMemo(dict):
+    """A dict memo holding at most ``capacity`` entries: ``put`` evicts the oldest first
+    (FIFO). ``get`` is dict's own (a lookup on the per-call path costs nothing extra).
 
     Reads take no lock (a dict lookup is atomic under the GIL); writes may race,
     which at worst evicts one entry too many."""
 
-    __slots__ = ("_data", "capacity")
+    __slots__ = ("capacity",)
 
     def __init__(self, capacity: int) -> None:
+        super().__init__()
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
-        self._data: Dict[K, V] = {}
         self.capacity = capacity
 
-    def get(self, key: K) -> Optional[V]:
-        return self._data.get(key)
-
-    def put(self, key: K, value: V) -> V:
-        data = self._data
-        while len(data) >= self.capacity:
+    def put(self, key, value):
+        while len(self) >= self.capacity:
             try:
-                del data[next(iter(data))]
+                del self[next(iter(self))]
             except (StopIteration, KeyError, RuntimeError):  # raced with another writer
                 break
-        data[key] = value
+        self[key] = value
         return value
-
-    def clear(self) -> None:
-        self._data.clear()
-
-    def __len__(self) -> int:
-        return len(self._data)

@@ -106,6 +106,9 @@ def kernel_array(x: np.ndarray) -> np.ndarray:
     size, strides whole elements. Copies only when one of those fails (a copy
     made by numpy is always aligned; ``np.ascontiguousarray`` alone is not enough:
     it returns an already-contiguous but misaligned array as it is)."""
+    flags = x.flags
+    if flags.c_contiguous and flags.aligned and x.dtype.isnative:
+        return x  # the common case, decided without looking at the strides
     if not x.dtype.isnative:
         x = x.astype(x.dtype.newbyteorder("="))  # byte order only: lossless, a new aligned array
     if not x.flags.aligned or any(s % x.itemsize for s in x.strides):

@@ -135,8 +135,9 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"shapes do not match: a has shape {a.shape} (M, K) and b has shape {b.shape} (K, N); "
                          f"a.shape[1] must equal b.shape[0]")
-    a = apply_precision("a", a, precision)
-    b = apply_precision("b", b, precision)
-    types = element_types_of(a.dtype, b.dtype)
+    if precision is not None:
+        a = apply_precision("a", a, precision)
+        b = apply_precision("b", b, precision)
+    types = element_types_for(a.dtype, b.dtype) or element_types_of(a.dtype, b.dtype)
     lowered = build_epilogue(types, a.shape[0], b.shape[1], bias, activation, epilogue, out_dtype)
     return run_matmul(a, b, types, lowered, cpu.active_isa(), backend)
