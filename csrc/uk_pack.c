@@ -111,7 +111,61 @@ UK_DEFINE_PACK_IMPL(wbf16, uint16_t, uint32_t, uk_bf16_bits_to_f32_bits)
 
 #if defined(__x86_64__)
 int64_t uk_pack_lhs_f32_avx2(const uk_pack_params_t* p);
+int64_t uk_pack_rhs_widen_f16_avx2(const uk_pack_params_t* p, int64_t* full_n);
 #endif
+
+static void uk_pack_widen_portable(const uk_pack_params_t* p);
+
+/* f16 -> f32 widening packs: the F16C paths for the layouts the dispatch uses, the
+ * portable code for what they leave (partial tiles, padding). */
+static void uk_pack_widen_f16(const uk_pack_params_t* p) {
+#if defined(__x86_64__)
+  if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX2_FMA) && (p->cpu_data[0] & UK_CPU_X86_F16C)) {
+    const int64_t T0 = p->tile_size0;
+    const int64_t done_cols = uk_pack_lhs_f32_avx2(p);
+    if (done_cols > 0) { /* lhs: full panels x [0, done_cols) done */
+      const int64_t full_panels = p->in_size0 / T0 < p->out_size0 ? p->in_size0 / T0 : p->out_size0;
+      uk_pack_params_t rest = *p;
+      rest.cpu_data = NULL;
+      rest.out_size0 = full_panels;
+      rest.in_offset = p->in_offset + done_cols * p->in_stride1;
+      rest.in_size1 = p->in_size1 - done_cols;
+      rest.out_offset = p->out_offset + done_cols * T0;
+      rest.out_size1 = p->out_size1 - done_cols;
+      if (rest.out_size1 > 0) uk_pack_widen_portable(&rest);
+      rest = *p;
+      rest.cpu_data = NULL;
+      rest.in_offset = p->in_offset + full_panels * T0 * p->in_stride0;
+      rest.in_size0 = p->in_size0 - full_panels * T0;
+      rest.out_offset = p->out_offset + full_panels * p->out_stride0;
+      rest.out_size0 = p->out_size0 - full_panels;
+      if (rest.out_size0 > 0) uk_pack_widen_portable(&rest);
+      return;
+    }
+    int64_t full_n = 0;
+    const int64_t rows = uk_pack_rhs_widen_f16_avx2(p, &full_n);
+    if (full_n > 0) { /* rhs: column tiles [0, full_n) x rows [0, rows) done */
+      uk_pack_params_t rest = *p;
+      rest.cpu_data = NULL;
+      rest.in_offset = p->in_offset + full_n * T0 * p->in_stride1;
+      rest.in_size1 = p->in_size1 - full_n * T0;
+      rest.out_offset = p->out_offset + full_n * p->out_stride0;
+      rest.out_size0 = p->out_size0 - full_n;
+      if (rest.out_size0 > 0) uk_pack_widen_portable(&rest);
+      rest = *p;
+      rest.cpu_data = NULL;
+      rest.out_size0 = full_n;
+      rest.in_offset = p->in_offset + rows * p->in_stride0;
+      rest.in_size0 = p->in_size0 - rows > 0 ? p->in_size0 - rows : 0;
+      rest.out_offset = p->out_offset + rows * T0;
+      rest.out_size1 = p->out_size1 - rows;
+      if (rest.out_size1 > 0) uk_pack_widen_portable(&rest);
+      return;
+    }
+  }
+#endif
+  uk_pack_widen_portable(p);
+}
 
 static void uk_pack_x32(const uk_pack_params_t* p) {
   const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
@@ -207,6 +261,19 @@ static int uk_pack_s4(const uk_pack_params_t* p) {
   return UK_STATUS_OK;
 }
 
+static void uk_pack_widen_portable(const uk_pack_params_t* p) {
+  const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
+  if (p->flags & UK_PACK_WIDEN_F16) {
+    if (T1 == 1 && T0 == 16) uk_pack_impl_wf16(p, 16, 1);
+    else if (T1 == 1 && T0 == 6) uk_pack_impl_wf16(p, 6, 1);
+    else uk_pack_impl_wf16(p, T0, T1);
+  } else {
+    if (T1 == 1 && T0 == 16) uk_pack_impl_wbf16(p, 16, 1);
+    else if (T1 == 1 && T0 == 6) uk_pack_impl_wbf16(p, 6, 1);
+    else uk_pack_impl_wbf16(p, T0, T1);
+  }
+}
+
 int uk_pack(const uk_pack_params_t* p) {
   if (p->in_size0 < 0 || p->in_size1 < 0 || p->out_size0 < 0 || p->out_size1 < 0 ||
       p->tile_size0 <= 0 || p->tile_size1 <= 0)
@@ -214,16 +281,8 @@ int uk_pack(const uk_pack_params_t* p) {
   if (p->flags & (UK_PACK_WIDEN_F16 | UK_PACK_WIDEN_BF16)) {
     if ((p->flags & 0xFF) != UK_PACK_TYPE_F32 || (p->flags & UK_PACK_WIDEN_F16 && p->flags & UK_PACK_WIDEN_BF16))
       return UK_STATUS_BAD_ARGUMENT;
-    const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
-    if (p->flags & UK_PACK_WIDEN_F16) {
-      if (T1 == 1 && T0 == 16) uk_pack_impl_wf16(p, 16, 1);
-      else if (T1 == 1 && T0 == 6) uk_pack_impl_wf16(p, 6, 1);
-      else uk_pack_impl_wf16(p, T0, T1);
-    } else {
-      if (T1 == 1 && T0 == 16) uk_pack_impl_wbf16(p, 16, 1);
-      else if (T1 == 1 && T0 == 6) uk_pack_impl_wbf16(p, 6, 1);
-      else uk_pack_impl_wbf16(p, T0, T1);
-    }
+    if (p->flags & UK_PACK_WIDEN_F16) uk_pack_widen_f16(p);
+    else uk_pack_widen_portable(p);
     return UK_STATUS_OK;
   }
   switch (p->flags & 0xFF) {

@@ -227,14 +227,22 @@ def test_every_16_bit_value_widens_exactly(isa, dtype):
     vals = np.arange(1 << 16, dtype=np.uint16).view(dtype)
     one = np.ones((1, 1), dtype)
     want = vals.astype(np.float32)
-    for got in (ukernels.matmul(one, vals.reshape(1, -1)).reshape(-1),
-                ukernels.matmul(vals.reshape(-1, 1), one).reshape(-1),
-                ukernels.Linear(vals.reshape(-1, 1))(one).reshape(-1)):  # prepacked: 16-bit tiles
-        nan = np.isnan(want)
-        assert np.array_equal(np.isnan(got), nan)
-        np.testing.assert_array_equal(got[~nan], want[~nan])
-        nonzero = ~nan & (want != 0)
-        assert (np.signbit(got) == np.signbit(want))[nonzero].all()
+    eye8 = np.eye(8, dtype=dtype)
+    finite_rows = np.repeat(np.isfinite(want.reshape(-1, 8)).all(axis=1), 8)  # Inf/NaN x 0 spoils a row
+    finite_cols = np.tile(np.isfinite(want.reshape(8, -1)).all(axis=0), 8)  # ... or a column
+    cases = [(ukernels.matmul(one, vals.reshape(1, -1)).reshape(-1), None),
+             (ukernels.matmul(vals.reshape(-1, 1), one).reshape(-1), None),
+             (ukernels.Linear(vals.reshape(-1, 1))(one).reshape(-1), None),  # prepacked: 16-bit tiles
+             (ukernels.matmul(vals.reshape(-1, 8), eye8).reshape(-1), finite_rows),  # K = 8: the SIMD lhs pack
+             (ukernels.matmul(eye8, vals.reshape(8, -1)).reshape(-1), finite_cols)]  # the SIMD rhs pack
+    for got, rows in cases:
+        w = want if rows is None else want[rows]
+        g = got if rows is None else got[rows]
+        nan = np.isnan(w)
+        assert np.array_equal(np.isnan(g), nan)
+        np.testing.assert_array_equal(g[~nan], w[~nan])
+        nonzero = ~nan & (w != 0)
+        assert (np.signbit(g) == np.signbit(w))[nonzero].all()
 
 
 # ---- the codegen path for the same triples (element types as data in codegen/targets.py) ----

@@ -31,18 +31,23 @@ static inline __attribute__((always_inline)) void uk_transpose8x8_ps(__m256* r) 
 
 /* Packs the full row panels [0, full_panels) for columns [0, cols8). */
 static inline __attribute__((always_inline)) void uk_pack_lhs_f32_impl(
-    const uk_pack_params_t* p, const int T0, int64_t full_panels, int64_t cols8) {
+    const uk_pack_params_t* p, const int T0, int64_t full_panels, int64_t cols8, const int HALF) {
+  /* HALF: the input is IEEE half (f16), converted with F16C as it is loaded */
   const float* in = (const float*)p->in_buffer + p->in_offset;
+  const uint16_t* in_h = (const uint16_t*)p->in_buffer + p->in_offset;
   float* out = (float*)p->out_buffer + p->out_offset;
   const int64_t s0 = p->in_stride0;
   for (int64_t o0 = 0; o0 < full_panels; ++o0) {
     const float* rows = in + o0 * T0 * s0;
+    const uint16_t* rows_h = in_h + o0 * T0 * s0;
     float* dst = out + o0 * p->out_stride0;
     for (int64_t c = 0; c < cols8; c += 8) {
       for (int g = 0; g < T0; g += 8) {
         __m256 r[8];
         const int n = T0 - g < 8 ? T0 - g : 8;
-        for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(rows + (i < n ? g + i : g) * s0 + c);
+        for (int i = 0; i < 8; ++i)
+          r[i] = HALF ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(rows_h + (i < n ? g + i : g) * s0 + c)))
+                      : _mm256_loadu_ps(rows + (i < n ? g + i : g) * s0 + c);
         uk_transpose8x8_ps(r);
         for (int j = 0; j < 8; ++j) {
           float* d = dst + (c + j) * T0 + g;
@@ -63,15 +68,52 @@ static inline __attribute__((always_inline)) void uk_pack_lhs_f32_impl(
 int64_t uk_pack_lhs_f32_avx2(const uk_pack_params_t* p) {
   const int64_t T0 = p->tile_size0;
   if ((p->flags & 0xFF) != UK_PACK_TYPE_F32 || (p->flags & (UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER)) ||
+      (p->flags & UK_PACK_WIDEN_BF16) ||
       p->tile_size1 != 1 || p->in_stride1 != 1 || (T0 != 6 && T0 != 8 && T0 != 16))
     return 0;
   int64_t full_panels = p->in_size0 / T0;
   if (full_panels > p->out_size0) full_panels = p->out_size0;
   int64_t cols8 = (p->in_size1 < p->out_size1 ? p->in_size1 : p->out_size1) / 8 * 8;
   if (full_panels == 0 || cols8 == 0) return 0;
-  if (T0 == 16) uk_pack_lhs_f32_impl(p, 16, full_panels, cols8);
-  else if (T0 == 8) uk_pack_lhs_f32_impl(p, 8, full_panels, cols8);
-  else uk_pack_lhs_f32_impl(p, 6, full_panels, cols8);
+  const int half = (p->flags & UK_PACK_WIDEN_F16) != 0;
+  if (half) {
+    if (T0 == 16) uk_pack_lhs_f32_impl(p, 16, full_panels, cols8, 1);
+    else if (T0 == 8) uk_pack_lhs_f32_impl(p, 8, full_panels, cols8, 1);
+    else uk_pack_lhs_f32_impl(p, 6, full_panels, cols8, 1);
+  } else {
+    if (T0 == 16) uk_pack_lhs_f32_impl(p, 16, full_panels, cols8, 0);
+    else if (T0 == 8) uk_pack_lhs_f32_impl(p, 8, full_panels, cols8, 0);
+    else uk_pack_lhs_f32_impl(p, 6, full_panels, cols8, 0);
+  }
   return cols8;
+}
+
+/* f16 -> f32 rhs pack (both transposes, T1 = 1, unit column stride): each full tile is T0
+ * contiguous halves of one input row, converted 8 at a time with F16C. Returns the number
+ * of leading input rows (K) it packed completely for the full column tiles [0, full_n); the
+ * caller packs the rest (the partial last column tile) with the portable code. */
+int64_t uk_pack_rhs_widen_f16_avx2(const uk_pack_params_t* p, int64_t* full_n) {
+  const int64_t T0 = p->tile_size0;
+  *full_n = 0;
+  if ((p->flags & 0xFF) != UK_PACK_TYPE_F32 || !(p->flags & UK_PACK_WIDEN_F16) ||
+      (p->flags & (UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER)) !=
+          (UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER) ||
+      p->tile_size1 != 1 || p->in_stride1 != 1 || T0 % 8)
+    return 0;
+  int64_t fn = p->in_size1 / T0 < p->out_size0 ? p->in_size1 / T0 : p->out_size0;
+  const int64_t rows = p->in_size0 < p->out_size1 ? p->in_size0 : p->out_size1;
+  const uint16_t* in = (const uint16_t*)p->in_buffer + p->in_offset;
+  float* out = (float*)p->out_buffer + p->out_offset;
+  for (int64_t b1 = 0; b1 < rows; b1 += 32) {  /* a block of input rows stays in cache across tiles */
+    const int64_t e1 = b1 + 32 < rows ? b1 + 32 : rows;
+    for (int64_t o0 = 0; o0 < fn; ++o0)
+      for (int64_t o1 = b1; o1 < e1; ++o1) {
+        const uint16_t* src = in + o1 * p->in_stride0 + o0 * T0;
+        float* dst = out + o0 * p->out_stride0 + o1 * T0;
+        for (int64_t t = 0; t < T0; t += 8) _mm256_storeu_ps(dst + t, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(src + t))));
+      }
+  }
+  *full_n = fn;
+  return rows;
 }
 #endif
