@@ -11,7 +11,6 @@ from .targets import ELEMENT_TYPES, Target, spelling, target as get_target
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 # One template per accumulator family; the element types are data (targets.ELEMENT_TYPES, spelling()).
 _FAMILY_TEMPLATES = {"float": "mmt4d_f32.c.j2", "int": "mmt4d_s8.c.j2"}
-TEMPLATE_TYPES = frozenset(ELEMENT_TYPES)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "uk_api.h"
+#include "uk_mmt4d_internal.h" /* the 16-bit float conversions */
 
 #define UK_INLINE static inline __attribute__((always_inline))
 #define UK_PACK_K_BLOCK 32 /* input rows per block under an outer transpose */
@@ -91,14 +92,8 @@
  * conversions, so the contiguous copies vectorise. */
 static inline uint32_t uk_bf16_bits_to_f32_bits(uint16_t h) { return (uint32_t)h << 16; }
 static inline uint32_t uk_f16_bits_to_f32_bits(uint16_t h) {
-  /* Giesen's half_to_float: rebias, then fix Inf/NaN and renormalise subnormals via one float subtract */
-  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-  union { uint32_t u; float f; } o = {(uint32_t)(h & 0x7FFFu) << 13}, magic = {113u << 23};
-  const uint32_t exp = o.u & 0x0F800000u;
-  o.u += (127u - 15u) << 23;
-  if (exp == 0x0F800000u) o.u += (128u - 16u) << 23;           /* Inf / NaN */
-  if (exp == 0) { o.u += 1u << 23; o.f -= magic.f; }            /* zero / subnormal */
-  return o.u | sign;
+  union { float f; uint32_t u; } o = {uk_f16_to_f32(h)};
+  return o.u;
 }
 UK_DEFINE_PACK_IMPL(x32, uint32_t, uint32_t, UK_SAME)
 UK_DEFINE_PACK_IMPL(x16, uint16_t, uint16_t, UK_SAME)
@@ -116,32 +111,42 @@ int64_t uk_pack_rhs_widen_f16_avx2(const uk_pack_params_t* p, int64_t* full_n);
 
 static void uk_pack_widen_portable(const uk_pack_params_t* p);
 
+#if defined(__x86_64__)
+/* The AVX2 lhs pack (8x8 transposes; f32, or f16 widened with F16C) over the full row
+ * panels and the first multiple of 8 columns, then `rest` (portable code) for the
+ * remaining columns of those panels and for the partial last panel. Returns 0, having
+ * done nothing, when the layout is not one the SIMD path handles. */
+static int uk_pack_lhs_simd(const uk_pack_params_t* p, void (*rest)(const uk_pack_params_t*)) {
+  const int64_t T0 = p->tile_size0;
+  const int64_t done_cols = uk_pack_lhs_f32_avx2(p);
+  if (done_cols <= 0) return 0;
+  const int64_t full_panels = p->in_size0 / T0 < p->out_size0 ? p->in_size0 / T0 : p->out_size0;
+  uk_pack_params_t r = *p;
+  r.cpu_data = NULL;
+  r.out_size0 = full_panels;
+  r.in_offset = p->in_offset + done_cols * p->in_stride1;
+  r.in_size1 = p->in_size1 - done_cols;
+  r.out_offset = p->out_offset + done_cols * T0;
+  r.out_size1 = p->out_size1 - done_cols;
+  if (r.out_size1 > 0) rest(&r);
+  r = *p;
+  r.cpu_data = NULL;
+  r.in_offset = p->in_offset + full_panels * T0 * p->in_stride0;
+  r.in_size0 = p->in_size0 - full_panels * T0;
+  r.out_offset = p->out_offset + full_panels * p->out_stride0;
+  r.out_size0 = p->out_size0 - full_panels;
+  if (r.out_size0 > 0) rest(&r);
+  return 1;
+}
+#endif
+
 /* f16 -> f32 widening packs: the F16C paths for the layouts the dispatch uses, the
  * portable code for what they leave (partial tiles, padding). */
 static void uk_pack_widen_f16(const uk_pack_params_t* p) {
 #if defined(__x86_64__)
   if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX2_FMA) && (p->cpu_data[0] & UK_CPU_X86_F16C)) {
     const int64_t T0 = p->tile_size0;
-    const int64_t done_cols = uk_pack_lhs_f32_avx2(p);
-    if (done_cols > 0) { /* lhs: full panels x [0, done_cols) done */
-      const int64_t full_panels = p->in_size0 / T0 < p->out_size0 ? p->in_size0 / T0 : p->out_size0;
-      uk_pack_params_t rest = *p;
-      rest.cpu_data = NULL;
-      rest.out_size0 = full_panels;
-      rest.in_offset = p->in_offset + done_cols * p->in_stride1;
-      rest.in_size1 = p->in_size1 - done_cols;
-      rest.out_offset = p->out_offset + done_cols * T0;
-      rest.out_size1 = p->out_size1 - done_cols;
-      if (rest.out_size1 > 0) uk_pack_widen_portable(&rest);
-      rest = *p;
-      rest.cpu_data = NULL;
-      rest.in_offset = p->in_offset + full_panels * T0 * p->in_stride0;
-      rest.in_size0 = p->in_size0 - full_panels * T0;
-      rest.out_offset = p->out_offset + full_panels * p->out_stride0;
-      rest.out_size0 = p->out_size0 - full_panels;
-      if (rest.out_size0 > 0) uk_pack_widen_portable(&rest);
-      return;
-    }
+    if (uk_pack_lhs_simd(p, uk_pack_widen_portable)) return;
     int64_t full_n = 0;
     const int64_t rows = uk_pack_rhs_widen_f16_avx2(p, &full_n);
     if (full_n > 0) { /* rhs: column tiles [0, full_n) x rows [0, rows) done */
@@ -171,27 +176,7 @@ static void uk_pack_x32(const uk_pack_params_t* p) {
   const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
 #if defined(__x86_64__)
   if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX2_FMA)) {
-    const int64_t done_cols = uk_pack_lhs_f32_avx2(p);
-    if (done_cols > 0) {
-      /* finish: the columns past done_cols of the full panels, and the last panel */
-      const int64_t full_panels = p->in_size0 / T0 < p->out_size0 ? p->in_size0 / T0 : p->out_size0;
-      uk_pack_params_t rest = *p;
-      rest.cpu_data = NULL;
-      rest.out_size0 = full_panels;
-      rest.in_offset = p->in_offset + done_cols * p->in_stride1;
-      rest.in_size1 = p->in_size1 - done_cols;
-      rest.out_offset = p->out_offset + done_cols * T0;
-      rest.out_size1 = p->out_size1 - done_cols;
-      if (rest.out_size1 > 0) uk_pack_x32(&rest);
-      rest = *p;
-      rest.cpu_data = NULL;
-      rest.in_offset = p->in_offset + full_panels * T0 * p->in_stride0;
-      rest.in_size0 = p->in_size0 - full_panels * T0;
-      rest.out_offset = p->out_offset + full_panels * p->out_stride0;
-      rest.out_size0 = p->out_size0 - full_panels;
-      if (rest.out_size0 > 0) uk_pack_x32(&rest);
-      return;
-    }
+    if (uk_pack_lhs_simd(p, uk_pack_x32)) return;
   }
 #endif
   UK_PACK_CASE(x32, 16, 1)

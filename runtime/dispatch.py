@@ -43,25 +43,11 @@ class PackedRhs:
     K0: int
 
 
-def codegen_supports(types: ElementTypes) -> bool:
-    """Whether the codegen path has a template for this triple."""
-    from ukernels.codegen.render import TEMPLATE_TYPES
-    return types.name in TEMPLATE_TYPES
-
-
-def _require_codegen(types: ElementTypes) -> None:
-    if not codegen_supports(types):
-        from ukernels.codegen.render import TEMPLATE_TYPES
-        raise TypeError(f"backend='codegen' has no template for {types.name} yet (generated: "
-                        f"{', '.join(sorted(TEMPLATE_TYPES))}); use backend='ukernel' or 'auto'")
-
-
 def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed):
     """The register tile for a prepacked rhs: M0 by the usual rule, N0/K0 fixed by the packing.
     ``packed`` is a PackedRhs, or a provider with ``for_tile(N0, K0) -> PackedRhs`` (Linear:
     the generated and handwritten tiles of a CPU may differ, e.g. vdpbf16ps' K0 = 2)."""
     if backend == "codegen":
-        _require_codegen(types)
         M0, N0, K0 = tiles.choose_tile(types.name, targets.target_for_isa(isa, types.name), M)
     else:
         from ukernels.runtime.plan import ukernel_tile
@@ -76,7 +62,6 @@ def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed
 
 def _codegen_plan(types: ElementTypes, M: int, N: int, K: int, isa: str, nthreads: int,
                   tile=None, target=None, prepacked: bool = False):
-    _require_codegen(types)
     from ukernels.codegen.render import KernelSpec
     target = target or targets.target_for_isa(isa, types.name)
     tile = tile or tuning.tuned_tile(types.name, target, M, N, K) or tiles.choose_tile(types.name, target, M)
@@ -109,8 +94,8 @@ def _auto_uses_codegen(types: ElementTypes, M: int, N: int, K: int, isa: str, nt
     hit = _auto_choice.get(key)
     if hit is None:
         target = targets.target_for_isa(isa, types.name)
-        hit = codegen_supports(types) and (prebuilt.generated_for_shape(types.name, target, M, N, K)
-                                           or tuning.tuned_tile(types.name, target, M, N, K) is not None)
+        hit = (prebuilt.generated_for_shape(types.name, target, M, N, K)
+               or tuning.tuned_tile(types.name, target, M, N, K) is not None)
         _auto_choice.put(key, hit)
     return hit
 

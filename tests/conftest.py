@@ -91,3 +91,16 @@ def wait_child(pid: int, timeout: float):
             os.waitpid(pid, 0)
             return None
         time.sleep(0.005)
+
+
+def skip_unless_c_build(script: str, what: str) -> str:
+    """The C compiler ($CC or cc) to build ``what`` from the checkout's ``script``; skips,
+    saying why, without a compiler or without the C sources (an installed package)."""
+    import os
+    import shutil
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        pytest.skip(f"no C compiler {cc!r} on PATH to build {what}")
+    if not os.path.exists(script):
+        pytest.skip("C sources not present (running from an installed package without the checkout)")
+    return cc

@@ -3,7 +3,6 @@ misaligned operand (``np.ascontiguousarray`` does not realign) is copied
 into aligned memory first. Checked for every operand kind, in-process and
 under UndefinedBehaviorSanitizer (a misaligned load in the C code aborts)."""
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,7 @@ import pytest
 import ukernels
 from ukernels import ops as O
 from ukernels.abi import kernel_array
+from conftest import skip_unless_c_build
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILDER = os.path.join(ROOT, "csrc", "tests", "build_sanitized_extension.py")
@@ -69,11 +69,7 @@ def test_misaligned_operands_in_process():
 
 
 def test_misaligned_operands_under_ubsan(tmp_path):
-    cc = os.environ.get("CC", "cc")
-    if shutil.which(cc) is None:
-        pytest.skip(f"no C compiler {cc!r} on PATH to build the UBSan extension")
-    if not os.path.exists(BUILDER):
-        pytest.skip("C sources not present (running from an installed package without the checkout)")
+    cc = skip_unless_c_build(BUILDER, "the UBSan extension")
     proc = subprocess.run([sys.executable, BUILDER, str(tmp_path / "ubsan")], capture_output=True, text=True)
     if proc.returncode != 0 and "sanitize" in proc.stderr and "unrecognized" in proc.stderr:
         pytest.skip(f"{cc} cannot build with -fsanitize=undefined: {proc.stderr[-200:]}")

@@ -38,10 +38,9 @@ def info() -> Dict[str, Any]:
 
 def _codegen_info(isa: str) -> Dict[str, Any]:
     from ukernels.codegen import cache, prebuilt, targets
-    from ukernels.codegen.render import TEMPLATE_TYPES
     return {
         "runnable_targets": targets.host_targets(),
-        "target_for_isa": {t: targets.target_for_isa(isa, t) for t in ELEMENT_TYPES if t in TEMPLATE_TYPES},
+        "target_for_isa": {t: targets.target_for_isa(isa, t) for t in ELEMENT_TYPES},
         "cache_dir": cache.cache_dir(),
         "prebuilt_kernels": len(prebuilt.index()),
         "kernel_path": prebuilt.search_dirs(),

@@ -27,6 +27,22 @@ UK_INLINE void uk_tile_f32_Mx8x1(float* out, const float* lhs, const float* rhs,
   UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_ps(out + 8 * i, acc[i]);
 }
 
+/* The end of every 16-wide f32 tile: ACCUMULATE adds the K-block sum to out (the
+ * sum started from zero), then the rows are stored. */
+UK_INLINE void uk_finish_f32_Mx16(float* out, __m256* acc0, __m256* acc1, const uk_mmt4d_params_t* p,
+                                  const int M0) {
+  if (p->flags & UK_FLAG_ACCUMULATE) {
+    UK_UNROLL for (int i = 0; i < M0; ++i) {
+      acc0[i] = _mm256_add_ps(_mm256_loadu_ps(out + 16 * i), acc0[i]);
+      acc1[i] = _mm256_add_ps(_mm256_loadu_ps(out + 16 * i + 8), acc1[i]);
+    }
+  }
+  UK_UNROLL for (int i = 0; i < M0; ++i) {
+    _mm256_storeu_ps(out + 16 * i, acc0[i]);
+    _mm256_storeu_ps(out + 16 * i + 8, acc1[i]);
+  }
+}
+
 /* f32: out[M0][16] (+)= sum_k lhs[k][M0] * rhs[k][16]; two ymm per row, so
  * 6 rows give 12 independent FMA chains (> 4-cycle latency x 2 pipes) with
  * 6 broadcasts + 2 loads per 12 FMAs. */
@@ -66,16 +82,7 @@ UK_INLINE void uk_tile_f32_Mx16x1(float* out, const float* lhs, const float* rhs
     lhs += M0;
     rhs += 16;
   }
-  if (p->flags & UK_FLAG_ACCUMULATE) {
-    UK_UNROLL for (int i = 0; i < M0; ++i) {
-      acc0[i] = _mm256_add_ps(_mm256_loadu_ps(out + 16 * i), acc0[i]);
-      acc1[i] = _mm256_add_ps(_mm256_loadu_ps(out + 16 * i + 8), acc1[i]);
-    }
-  }
-  UK_UNROLL for (int i = 0; i < M0; ++i) {
-    _mm256_storeu_ps(out + 16 * i, acc0[i]);
-    _mm256_storeu_ps(out + 16 * i + 8, acc1[i]);
-  }
+  uk_finish_f32_Mx16(out, acc0, acc1, p, M0);
 }
 
 /* Sign-extended pair (lhs[2i], lhs[2i+1]) of rows i..i+3, broadcast: after
@@ -104,10 +111,28 @@ UK_INLINE __m256i uk_bcast_pair_u8_to_s16(const int8_t* lhs) {
   return _mm256_cvtepu8_epi16(_mm_set1_epi16(v));
 }
 
-/* 8-bit x s8 -> s32: out[M0][8] (+)= sum_k lhs[k][M0][2] . rhs[k][8][2], via vpmaddwd;
- * LHS_U8 selects zero- instead of sign-extension of the lhs (u8s8s32). */
-UK_INLINE void uk_tile_x8s8_Mx8x2(int32_t* out, const int8_t* lhs, const int8_t* rhs,
-                                  const uk_mmt4d_params_t* p, const int M0, const int LHS_U8) {
+/* int8 x int4: 8 rhs bytes per k (one per column: k0 in the low nibble, k1 in the high
+ * one) become 16 sign-extended s16 in (k0, k1) pairs -- the s8 tile's rhs vector -- with
+ * shifts and one interleave. */
+UK_INLINE __m256i uk_s4x16_to_s16_pairs(const uint8_t* rhs) {
+  const __m128i w = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i*)rhs)); /* 8 x u16: byte j */
+  const __m128i lo = _mm_srai_epi16(_mm_slli_epi16(w, 12), 12);              /* low nibbles, signed */
+  const __m128i hi = _mm_srai_epi16(_mm_slli_epi16(w, 8), 12);               /* high nibbles, signed */
+  return _mm256_set_m128i(_mm_unpackhi_epi16(lo, hi), _mm_unpacklo_epi16(lo, hi));
+}
+
+/* The integer triples of the 8x8x2 tile; only how the operands become s16 pairs differs. */
+enum { UK_INT_S8S8, UK_INT_U8S8, UK_INT_S8S4, UK_INT_S16S16 };
+
+/* out[M0][8] (+)= sum_k lhs[k][M0][2] . rhs[k][8][2] via vpmaddwd on s16 pairs: the rhs
+ * widened from s8 (or unpacked from nibbles, or loaded as s16), the lhs pair of each row
+ * broadcast (sign- or zero-extended 8-bit, 4 rows per load for M0 >= 4; s16 as a dword). */
+UK_INLINE void uk_tile_int_Mx8x2(int32_t* out, const void* lhs_, const void* rhs_,
+                                 const uk_mmt4d_params_t* p, const int M0, const int KIND) {
+  const char* lhs = (const char*)lhs_;
+  const char* rhs = (const char*)rhs_;
+  const int64_t lhs_step = 2 * M0 * (KIND == UK_INT_S16S16 ? 2 : 1);
+  const int64_t rhs_step = KIND == UK_INT_S16S16 ? 32 : KIND == UK_INT_S8S4 ? 8 : 16;
   __m256i acc[8];
   if (p->flags & UK_FLAG_ACCUMULATE) {
     UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_loadu_si256((const __m256i*)(out + 8 * i));
@@ -116,46 +141,33 @@ UK_INLINE void uk_tile_x8s8_Mx8x2(int32_t* out, const int8_t* lhs, const int8_t*
   }
   const int64_t K = p->K;
   for (int64_t k = 0; k < K; ++k) {
-    const __m256i r = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)rhs));
-    if (M0 >= 4) {
+    const __m256i r = KIND == UK_INT_S16S16 ? _mm256_loadu_si256((const __m256i*)rhs)
+                      : KIND == UK_INT_S8S4 ? uk_s4x16_to_s16_pairs((const uint8_t*)rhs)
+                                            : _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)rhs));
+    if (KIND == UK_INT_S16S16) {
+      UK_UNROLL for (int i = 0; i < M0; ++i) {
+        int32_t pair;
+        memcpy(&pair, lhs + 4 * i, 4);
+        acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_set1_epi32(pair), r));
+      }
+    } else if (M0 >= 4) {
       UK_UNROLL for (int g = 0; g < M0; g += 4) {
-        const __m256i l = LHS_U8 ? uk_load_4pairs_u8_to_s16(lhs + 2 * g) : uk_load_4pairs_s8_to_s16(lhs + 2 * g);
+        const int8_t* lg = (const int8_t*)lhs + 2 * g;
+        const __m256i l = KIND == UK_INT_U8S8 ? uk_load_4pairs_u8_to_s16(lg) : uk_load_4pairs_s8_to_s16(lg);
         acc[g + 0] = _mm256_add_epi32(acc[g + 0], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0x00), r));
         acc[g + 1] = _mm256_add_epi32(acc[g + 1], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0x55), r));
         acc[g + 2] = _mm256_add_epi32(acc[g + 2], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0xAA), r));
         acc[g + 3] = _mm256_add_epi32(acc[g + 3], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0xFF), r));
       }
     } else {
-      UK_UNROLL for (int i = 0; i < M0; ++i)
+      UK_UNROLL for (int i = 0; i < M0; ++i) {
+        const int8_t* li = (const int8_t*)lhs + 2 * i;
         acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(
-            LHS_U8 ? uk_bcast_pair_u8_to_s16(lhs + 2 * i) : uk_bcast_pair_s8_to_s16(lhs + 2 * i), r));
+            KIND == UK_INT_U8S8 ? uk_bcast_pair_u8_to_s16(li) : uk_bcast_pair_s8_to_s16(li), r));
+      }
     }
-    lhs += 2 * M0;
-    rhs += 16;
-  }
-  UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_si256((__m256i*)(out + 8 * i), acc[i]);
-}
-
-/* s16: out[M0][8] (+)= sum_k lhs[k][M0][2] . rhs[k][8][2]: the rhs pairs are
- * already 16-bit (one load), the lhs pair is broadcast as a dword; vpmaddwd. */
-UK_INLINE void uk_tile_s16_Mx8x2(int32_t* out, const int16_t* lhs, const int16_t* rhs,
-                                 const uk_mmt4d_params_t* p, const int M0) {
-  __m256i acc[8];
-  if (p->flags & UK_FLAG_ACCUMULATE) {
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_loadu_si256((const __m256i*)(out + 8 * i));
-  } else {
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_setzero_si256();
-  }
-  const int64_t K = p->K;
-  for (int64_t k = 0; k < K; ++k) {
-    const __m256i r = _mm256_loadu_si256((const __m256i*)rhs);
-    UK_UNROLL for (int i = 0; i < M0; ++i) {
-      int32_t pair;
-      memcpy(&pair, lhs + 2 * i, 4);
-      acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_set1_epi32(pair), r));
-    }
-    lhs += 2 * M0;
-    rhs += 16;
+    lhs += lhs_step;
+    rhs += rhs_step;
   }
   UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_si256((__m256i*)(out + 8 * i), acc[i]);
 }
@@ -197,16 +209,7 @@ UK_INLINE void uk_tile_h16_Mx16x1(float* out, const uint16_t* lhs, const uint16_
     lhs += M0;
     rhs += 16;
   }
-  if (p->flags & UK_FLAG_ACCUMULATE) {
-    UK_UNROLL for (int i = 0; i < M0; ++i) {
-      acc0[i] = _mm256_add_ps(_mm256_loadu_ps(out + 16 * i), acc0[i]);
-      acc1[i] = _mm256_add_ps(_mm256_loadu_ps(out + 16 * i + 8), acc1[i]);
-    }
-  }
-  UK_UNROLL for (int i = 0; i < M0; ++i) {
-    _mm256_storeu_ps(out + 16 * i, acc0[i]);
-    _mm256_storeu_ps(out + 16 * i + 8, acc1[i]);
-  }
+  uk_finish_f32_Mx16(out, acc0, acc1, p, M0);
 }
 
 #define UK_DEFINE_H16(M0)                                                                  \
@@ -221,11 +224,11 @@ UK_INLINE void uk_tile_h16_Mx16x1(float* out, const uint16_t* lhs, const uint16_
 #define UK_DEFINE_I16(M0)                                                                  \
   void uk_mmt4d_tile_s16s16s32_##M0##x8x2_x86_64_avx2_fma(                                 \
       void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {           \
-    uk_tile_s16_Mx8x2((int32_t*)out, (const int16_t*)lhs, (const int16_t*)rhs, p, M0);    \
+    uk_tile_int_Mx8x2((int32_t*)out, lhs, rhs, p, M0, UK_INT_S16S16);                     \
   }                                                                                        \
   void uk_mmt4d_tile_u8s8s32_##M0##x8x2_x86_64_avx2_fma(                                   \
       void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {           \
-    uk_tile_x8s8_Mx8x2((int32_t*)out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0, 1);  \
+    uk_tile_int_Mx8x2((int32_t*)out, lhs, rhs, p, M0, UK_INT_U8S8);                       \
   }
 UK_DEFINE_H16(1)
 UK_DEFINE_H16(2)
@@ -236,49 +239,10 @@ UK_DEFINE_I16(2)
 UK_DEFINE_I16(4)
 UK_DEFINE_I16(8)
 
-/* int8 x int4 -> s32, 8x8x2: 8 rhs bytes per k (one per column: k0 in the low nibble,
- * k1 in the high one) become 16 sign-extended s16 in (k0, k1) pairs -- the s8 tile's rhs
- * vector -- with shifts and one interleave; then the same vpmaddwd as s8. */
-UK_INLINE __m256i uk_s4x16_to_s16_pairs(const uint8_t* rhs) {
-  const __m128i w = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i*)rhs)); /* 8 x u16: byte j */
-  const __m128i lo = _mm_srai_epi16(_mm_slli_epi16(w, 12), 12);              /* low nibbles, signed */
-  const __m128i hi = _mm_srai_epi16(_mm_slli_epi16(w, 8), 12);               /* high nibbles, signed */
-  return _mm256_set_m128i(_mm_unpackhi_epi16(lo, hi), _mm_unpacklo_epi16(lo, hi));
-}
-
-UK_INLINE void uk_tile_s8s4_Mx8x2(int32_t* out, const int8_t* lhs, const uint8_t* rhs,
-                                  const uk_mmt4d_params_t* p, const int M0) {
-  __m256i acc[8];
-  if (p->flags & UK_FLAG_ACCUMULATE) {
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_loadu_si256((const __m256i*)(out + 8 * i));
-  } else {
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_setzero_si256();
-  }
-  const int64_t K = p->K;
-  for (int64_t k = 0; k < K; ++k) {
-    const __m256i r = uk_s4x16_to_s16_pairs(rhs);
-    if (M0 >= 4) {
-      UK_UNROLL for (int g = 0; g < M0; g += 4) {
-        const __m256i l = uk_load_4pairs_s8_to_s16(lhs + 2 * g);
-        acc[g + 0] = _mm256_add_epi32(acc[g + 0], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0x00), r));
-        acc[g + 1] = _mm256_add_epi32(acc[g + 1], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0x55), r));
-        acc[g + 2] = _mm256_add_epi32(acc[g + 2], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0xAA), r));
-        acc[g + 3] = _mm256_add_epi32(acc[g + 3], _mm256_madd_epi16(_mm256_shuffle_epi32(l, 0xFF), r));
-      }
-    } else {
-      UK_UNROLL for (int i = 0; i < M0; ++i)
-        acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(uk_bcast_pair_s8_to_s16(lhs + 2 * i), r));
-    }
-    lhs += 2 * M0;
-    rhs += 8;
-  }
-  UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_si256((__m256i*)(out + 8 * i), acc[i]);
-}
-
 #define UK_DEFINE_S8S4(M0)                                                                 \
   void uk_mmt4d_tile_s8s4s32_##M0##x8x2_x86_64_avx2_fma(                                   \
       void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {           \
-    uk_tile_s8s4_Mx8x2((int32_t*)out, (const int8_t*)lhs, (const uint8_t*)rhs, p, M0);    \
+    uk_tile_int_Mx8x2((int32_t*)out, lhs, rhs, p, M0, UK_INT_S8S4);                       \
   }
 UK_DEFINE_S8S4(1)
 UK_DEFINE_S8S4(2)
@@ -293,7 +257,7 @@ UK_DEFINE_S8S4(8)
 #define UK_DEFINE_S8(M0)                                                                   \
   void uk_mmt4d_tile_s8s8s32_##M0##x8x2_x86_64_avx2_fma(                                   \
       void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {           \
-    uk_tile_x8s8_Mx8x2((int32_t*)out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0, 0);  \
+    uk_tile_int_Mx8x2((int32_t*)out, lhs, rhs, p, M0, UK_INT_S8S8);                       \
   }
 
 #define UK_DEFINE_F32_16(M0)                                                               \
