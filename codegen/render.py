@@ -106,6 +106,9 @@ def k_split(spec: KernelSpec) -> int:
     return ks
 
 
+TILE_GROUP = 4  # one-row tiles computed side by side (csrc/uk_mmt4d_internal.h: UK_TILE_GROUP)
+
+
 @lru_cache(maxsize=256)
 def render(spec: KernelSpec) -> str:
     """The C source of the kernel ``spec.name``."""
@@ -113,5 +116,5 @@ def render(spec: KernelSpec) -> str:
     e = ELEMENT_TYPES[spec.types]
     template = _environment().get_template(_FAMILY_TEMPLATES[e.family])
     return template.render(name=spec.name, t=t, M0=spec.M0, N0=spec.N0, K0=spec.K0, static_k=spec.static_k,
-                           KS=k_split(spec), types=spec.types, e=e, sp=spelling(t, spec.types))
+                           KS=k_split(spec), G=TILE_GROUP, types=spec.types, e=e, sp=spelling(t, spec.types))
 

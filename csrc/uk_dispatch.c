@@ -126,8 +126,15 @@ static int uk_cancelled(uk_dispatch_ctx_t* c) {
   return atomic_load_explicit(&c->status, memory_order_relaxed) == UK_STATUS_CANCELLED;
 }
 
+/* rhs read in place uses short K blocks (a few rows); float accumulators then sum groups
+ * of UK_DIRECT_GROUP blocks in a second accumulator and add each group's sum to the first,
+ * so the rounding error grows like KC * UK_DIRECT_GROUP + K / (KC * UK_DIRECT_GROUP), as a
+ * BLAS K block's does, rather than with the number of blocks. */
+#define UK_DIRECT_GROUP 32
+
 int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* d) {
-  return d->MC * d->NC * 4 + d->NC * 4 + (d->rhs_pack_in_tile ? (d->KC * d->NC * uk_rhs_bits(d) + 7) / 8 : 0);
+  return d->MC * d->NC * 4 + d->NC * 4 + (d->rhs_pack_in_tile ? (d->KC * d->NC * uk_rhs_bits(d) + 63) / 64 * 8 : 0) +
+         (d->rhs_direct ? d->MC * d->NC * 4 : 0);
 }
 
 static void uk_pack_task(void* ctx_, int64_t task, int32_t thread_index) {
@@ -155,6 +162,11 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
   const int64_t tile_elems = (int64_t)d->M0 * d->N0;
   char* row_buf = scratch + d->MC * d->NC * 4;
   char* rhs_block = row_buf + d->NC * 4; /* used when rhs_pack_in_tile */
+  /* rhs_direct: the group accumulator (see UK_DIRECT_GROUP), 8-byte aligned after the rhs block */
+  float* group_acc = (float*)(rhs_block + (d->KC * d->NC * uk_rhs_bits(d) + 63) / 64 * 8);
+  uk_type_info_t kti;
+  uk_type_info(uk_kernel_type(d), &kti);
+  const int64_t group = (kti.acc_is_float ? UK_DIRECT_GROUP : c->K1) * kc1; /* K tiles per group */
   if (uk_cancelled(c)) return;
 
   uk_mmt4d_params_t p;
@@ -176,6 +188,42 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
   for (int64_t k1 = 0; k1 < c->K1; k1 += kc1) {
     p.K = (k1 + kc1 <= c->K1) ? kc1 : c->K1 - k1;
     p.lhs_offset = m1 * p.lhs_stride0 + k1 * d->M0 * d->K0;
+    if (k1 > 0 && uk_cancelled(c)) return;
+    if (d->rhs_direct) {
+      /* b read in place: its rows k1.. are the K steps of the column tiles' panels. The
+       * first group of K blocks sums into acc, each later group into group_acc, added to
+       * acc when the group ends. */
+      const int64_t full_tiles = d->N / d->N0 - n1, direct = full_tiles < tn ? (full_tiles > 0 ? full_tiles : 0) : tn;
+      p.flags = uk_kernel_type(d) | d->mmt4d_flags | (k1 % group ? UK_FLAG_ACCUMULATE : 0);
+      p.out_buffer = k1 < group ? acc : (void*)group_acc;
+      if (direct > 0) {
+        p.rhs_buffer = d->b;
+        p.rhs_offset = k1 * d->b_stride0 + n1 * d->N0;
+        p.rhs_stride0 = d->N0;
+        p.rhs_stride1 = d->b_stride0;
+        p.N = direct;
+        p.out_offset = 0;
+        const int status = d->mmt4d(&p);
+        if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
+      }
+      if (direct < tn) { /* the partial last column tile: packed, as rhs_pack_in_tile does */
+        int status = uk_pack_rhs_block(d, rhs_block, n1 + direct, tn - direct, k1, p.K);
+        if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
+        p.rhs_buffer = rhs_block;
+        p.rhs_offset = 0;
+        p.rhs_stride0 = p.K * d->N0 * d->K0;
+        p.rhs_stride1 = 0;
+        p.N = tn - direct;
+        p.out_offset = direct * tile_elems;
+        status = d->mmt4d(&p);
+        if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
+      }
+      if (k1 >= group && ((k1 + kc1) % group == 0 || k1 + kc1 >= c->K1)) {
+        float* a = (float*)acc;
+        for (int64_t e = 0; e < tm * tn * tile_elems; ++e) a[e] += group_acc[e];
+      }
+      continue;
+    }
     if (d->rhs_pack_in_tile) {
       const int status = uk_pack_rhs_block(d, rhs_block, n1, tn, k1, p.K);
       if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
@@ -185,7 +233,6 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
     } else {
       p.rhs_offset = n1 * p.rhs_stride0 + k1 * d->N0 * d->K0;
     }
-    if (k1 > 0 && uk_cancelled(c)) return;
     /* ACCUMULATE after the first K block: float tiles add each block's sum from zero to
      * the accumulator (uk_mmt4d_internal.h), so the error grows like BLAS's */
     p.flags = uk_kernel_type(d) | d->mmt4d_flags | (k1 > 0 ? UK_FLAG_ACCUMULATE : 0);
@@ -220,6 +267,9 @@ static int uk_matmul_check(const uk_matmul_desc_t* d, int need_scratch) {
       d->MC < d->M0 || d->NC < d->N0 || d->KC < d->K0 || d->MC % d->M0 || d->NC % d->N0 ||
       d->KC % d->K0 || !d->mmt4d || (d->rhs_prepacked && d->rhs_pack_in_tile) ||
       (need_scratch && d->scratch_stride < uk_matmul_scratch_bytes(d)))
+    return UK_STATUS_BAD_ARGUMENT;
+  if (d->rhs_direct && (!d->rhs_pack_in_tile || d->K0 != 1 || d->b_stride1 != 1 ||
+                        (d->kernel_type && d->kernel_type != d->type)))
     return UK_STATUS_BAD_ARGUMENT;
   return uk_epilogue_check(d->type, d->ops, d->num_ops, d->out_type);
 }

@@ -4,7 +4,8 @@
 
 #include "uk_mmt4d_internal.h"
 
-#define UK_ENTRY(T, m0, n0, k0, cpu, fn) {T, m0, n0, k0, cpu, fn, #fn}
+#define UK_ENTRY(T, m0, n0, k0, cpu, fn) {T, m0, n0, k0, cpu, fn, #fn, NULL}
+#define UK_ENTRY_GROUP(T, m0, n0, k0, cpu, fn, group_fn) {T, m0, n0, k0, cpu, fn, #fn, group_fn}
 
 static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
 #if defined(UK_ARCH_X86_64)
@@ -13,7 +14,8 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
     UK_ENTRY(UK_TYPE_F32F32F32, 2, 8, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_2x8x1_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_F32F32F32, 4, 8, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_4x8x1_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_F32F32F32, 8, 8, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_8x8x1_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_F32F32F32, 1, 16, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_1x16x1_x86_64_avx2_fma),
+    UK_ENTRY_GROUP(UK_TYPE_F32F32F32, 1, 16, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_1x16x1_x86_64_avx2_fma,
+                   uk_mmt4d_tile_f32f32f32_1x16x1_x4_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_F32F32F32, 2, 16, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_2x16x1_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_F32F32F32, 4, 16, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_4x16x1_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_F32F32F32, 6, 16, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_6x16x1_x86_64_avx2_fma),
@@ -22,8 +24,10 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
     UK_ENTRY(UK_TYPE_S8S8S32, 4, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_4x8x2_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_S8S8S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_8x8x2_x86_64_avx2_fma),
 #define UK_AVX2_F16C (UK_CPU_X86_AVX2_FMA | UK_CPU_X86_F16C)
-    UK_ENTRY(UK_TYPE_F16F16F32, 1, 16, 1, UK_AVX2_F16C, uk_mmt4d_tile_f16f16f32_1x16x1_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_BF16BF16F32, 1, 16, 1, UK_AVX2, uk_mmt4d_tile_bf16bf16f32_1x16x1_x86_64_avx2_fma),
+    UK_ENTRY_GROUP(UK_TYPE_F16F16F32, 1, 16, 1, UK_AVX2_F16C, uk_mmt4d_tile_f16f16f32_1x16x1_x86_64_avx2_fma,
+                   uk_mmt4d_tile_f16f16f32_1x16x1_x4_x86_64_avx2_fma),
+    UK_ENTRY_GROUP(UK_TYPE_BF16BF16F32, 1, 16, 1, UK_AVX2, uk_mmt4d_tile_bf16bf16f32_1x16x1_x86_64_avx2_fma,
+                   uk_mmt4d_tile_bf16bf16f32_1x16x1_x4_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_F16F16F32, 2, 16, 1, UK_AVX2_F16C, uk_mmt4d_tile_f16f16f32_2x16x1_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_BF16BF16F32, 2, 16, 1, UK_AVX2, uk_mmt4d_tile_bf16bf16f32_2x16x1_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_F16F16F32, 4, 16, 1, UK_AVX2_F16C, uk_mmt4d_tile_f16f16f32_4x16x1_x86_64_avx2_fma),
@@ -76,7 +80,7 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
     UK_ENTRY(UK_TYPE_U8S8S32, 16, 16, 4, UK_VNNI, uk_mmt4d_tile_u8s8s32_16x16x4_x86_64_avx512_vnni),
     UK_ENTRY(UK_TYPE_BF16BF16F32, 16, 16, 2, UK_512_BF16, uk_mmt4d_tile_bf16bf16f32_16x16x2_x86_64_avx512_bf16),
 #endif
-    {0, 0, 0, 0, 0, NULL, NULL},
+    {0, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
 int uk_type_info(uint32_t type, uk_type_info_t* info) {
@@ -113,10 +117,11 @@ static uk_mmt4d_tile_fn_t uk_mmt4d_generic_for(uint32_t type, const char** name)
 /* Last matching entry wins: later (newer) ISA lines override older ones. */
 static uk_mmt4d_tile_fn_t uk_mmt4d_select(uint32_t flags, int32_t M0, int32_t N0,
                                           int32_t K0, const uint64_t* cpu_data,
-                                          const char** name) {
+                                          const char** name, uk_mmt4d_tile_fn_t* group_fn) {
   const uint32_t type = flags & UK_TYPE_MASK;
   const uint64_t cpu = cpu_data ? cpu_data[0] : 0;
   const uk_mmt4d_tile_entry_t* best = NULL;
+  if (group_fn) *group_fn = NULL;
   for (const uk_mmt4d_tile_entry_t* e = uk_mmt4d_tile_table; e->fn; ++e) {
     if (e->type == type && e->M0 == M0 && e->N0 == N0 && e->K0 == K0 &&
         (cpu & e->required_cpu) == e->required_cpu) {
@@ -125,6 +130,7 @@ static uk_mmt4d_tile_fn_t uk_mmt4d_select(uint32_t flags, int32_t M0, int32_t N0
   }
   if (best) {
     *name = best->name;
+    if (group_fn) *group_fn = best->group_fn;
     return best->fn;
   }
   if (flags & UK_FLAG_ALLOW_GENERIC_FALLBACK) return uk_mmt4d_generic_for(type, name);
@@ -135,7 +141,7 @@ static uk_mmt4d_tile_fn_t uk_mmt4d_select(uint32_t flags, int32_t M0, int32_t N0
 const char* uk_mmt4d_tile_name(uint32_t flags, int32_t M0, int32_t N0, int32_t K0,
                                const uint64_t* cpu_data) {
   const char* name = "none";
-  (void)uk_mmt4d_select(flags, M0, N0, K0, cpu_data, &name);
+  (void)uk_mmt4d_select(flags, M0, N0, K0, cpu_data, &name, NULL);
   return name;
 }
 
@@ -146,7 +152,8 @@ int uk_mmt4d(const uk_mmt4d_params_t* p) {
   if (p->M < 0 || p->N < 0 || p->K < 0 || p->M0 <= 0 || p->N0 <= 0 || p->K0 <= 0)
     return UK_STATUS_BAD_ARGUMENT;
   const char* name;
-  uk_mmt4d_tile_fn_t fn = uk_mmt4d_select(p->flags, p->M0, p->N0, p->K0, p->cpu_data, &name);
+  uk_mmt4d_tile_fn_t group_fn;
+  uk_mmt4d_tile_fn_t fn = uk_mmt4d_select(p->flags, p->M0, p->N0, p->K0, p->cpu_data, &name, &group_fn);
   if (!fn) return UK_STATUS_NO_TILE_FUNCTION;
   if (p->M == 0 || p->N == 0) return UK_STATUS_OK;
 
@@ -154,6 +161,9 @@ int uk_mmt4d(const uk_mmt4d_params_t* p) {
   if ((p->rhs_offset * ti.rhs_bits) % 8 || (p->rhs_stride0 * ti.rhs_bits) % 8 ||
       ((int64_t)p->N0 * p->K0 * ti.rhs_bits) % 8)
     return UK_STATUS_BAD_ARGUMENT;
+  /* rhs panels read in place (rows of a row-major matrix): K0 == 1 tiles only */
+  if (p->rhs_stride1 && p->rhs_stride1 != (int64_t)p->N0 * p->K0 && p->K0 != 1) return UK_STATUS_BAD_ARGUMENT;
+  if ((p->rhs_stride1 * ti.rhs_bits) % 8) return UK_STATUS_BAD_ARGUMENT;
   const int64_t out_size = ti.acc_bits / 8;
   const char* lhs = (const char*)p->lhs_buffer + p->lhs_offset * ti.lhs_bits / 8;
   const char* rhs0 = (const char*)p->rhs_buffer + p->rhs_offset * ti.rhs_bits / 8;
@@ -165,7 +175,14 @@ int uk_mmt4d(const uk_mmt4d_params_t* p) {
   for (int64_t m = 0; m < p->M; ++m) {
     const char* rhs = rhs0;
     char* out_tile = out;
-    for (int64_t n = 0; n < p->N; ++n) {
+    int64_t n = 0;
+    if (group_fn)
+      for (; n + UK_TILE_GROUP <= p->N; n += UK_TILE_GROUP) {
+        group_fn(out_tile, lhs, rhs, p);
+        rhs += UK_TILE_GROUP * rhs_step;
+        out_tile += UK_TILE_GROUP * out_tile_bytes;
+      }
+    for (; n < p->N; ++n) {
       fn(out_tile, lhs, rhs, p);
       rhs += rhs_step;
       out_tile += out_tile_bytes;

@@ -16,7 +16,7 @@
 #define UK_GENERIC_STACK_ELEMS 1024
 
 UK_INLINE void uk_generic_f32_sum(float* restrict acc, const float* restrict lhs,
-                                  const float* restrict rhs, const int64_t K,
+                                  const float* restrict rhs, const int64_t K, const int64_t rs,
                                   const int64_t M0, const int64_t N0, const int64_t K0) {
   for (int64_t k = 0; k < K; ++k) {
     for (int64_t i = 0; i < M0; ++i)
@@ -25,7 +25,7 @@ UK_INLINE void uk_generic_f32_sum(float* restrict acc, const float* restrict lhs
         for (int64_t j = 0; j < N0; ++j) acc[i * N0 + j] += l * rhs[j * K0 + kk];
       }
     lhs += M0 * K0;
-    rhs += N0 * K0;
+    rhs += rs;
   }
 }
 
@@ -34,14 +34,14 @@ UK_INLINE void uk_generic_f32(float* restrict out, const float* restrict lhs,
                               const int64_t M0, const int64_t N0, const int64_t K0) {
   if (!(p->flags & UK_FLAG_ACCUMULATE)) {
     memset(out, 0, (size_t)(M0 * N0) * sizeof(float));
-    uk_generic_f32_sum(out, lhs, rhs, p->K, M0, N0, K0);
+    uk_generic_f32_sum(out, lhs, rhs, p->K, uk_rhs_k_stride(p), M0, N0, K0);
   } else if (M0 * N0 <= UK_GENERIC_STACK_ELEMS) {
     float acc[UK_GENERIC_STACK_ELEMS];
     memset(acc, 0, (size_t)(M0 * N0) * sizeof(float));
-    uk_generic_f32_sum(acc, lhs, rhs, p->K, M0, N0, K0);
+    uk_generic_f32_sum(acc, lhs, rhs, p->K, uk_rhs_k_stride(p), M0, N0, K0);
     for (int64_t e = 0; e < M0 * N0; ++e) out[e] = out[e] + acc[e];
   } else {
-    uk_generic_f32_sum(out, lhs, rhs, p->K, M0, N0, K0);
+    uk_generic_f32_sum(out, lhs, rhs, p->K, uk_rhs_k_stride(p), M0, N0, K0);
   }
 }
 
@@ -58,7 +58,7 @@ UK_INLINE void uk_generic_s8(uint32_t* restrict out, const int8_t* restrict lhs,
         out[i * N0 + j] += (uint32_t)s;
       }
     lhs += M0 * K0;
-    rhs += N0 * K0;
+    rhs += uk_rhs_k_stride(p);
   }
 }
 
@@ -114,7 +114,7 @@ static inline float uk_load_bf16(const uint16_t* p) { return uk_bf16_to_f32(*p);
           for (int64_t j = 0; j < N0; ++j) acc[i * N0 + j] += l * LOAD(&rhs[j * K0 + kk]);      \
         }                                                                                       \
       lhs += M0 * K0;                                                                           \
-      rhs += N0 * K0;                                                                           \
+      rhs += uk_rhs_k_stride(p);                                                                \
     }                                                                                           \
   }                                                                                             \
   void uk_mmt4d_tile_##NAME##_generic(void* out_tile, const void* lhs_panel,                    \
@@ -156,7 +156,7 @@ UK_DEFINE_GENERIC_FLOAT(bf16bf16f32, uint16_t, uk_load_bf16)
           out[i * N0 + j] += s;                                                                 \
         }                                                                                       \
       lhs += M0 * K0;                                                                           \
-      rhs += N0 * K0;                                                                           \
+      rhs += uk_rhs_k_stride(p);                                                                \
     }                                                                                           \
   }
 
@@ -185,6 +185,6 @@ void uk_mmt4d_tile_s8s4s32_generic(void* out_tile, const void* lhs_panel, const 
         out[i * N0 + j] += s;
       }
     lhs += M0 * K0;
-    rhs += N0 * K0 / 2;
+    rhs += uk_rhs_k_stride(p) / 2;
   }
 }

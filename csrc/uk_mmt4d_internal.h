@@ -11,9 +11,21 @@
  * start of the chain. The memory traffic is the same either way, and a dispatch
  * that chains K blocks then adds block sums, so the rounding error grows like
  * BLAS's (about KC + K/KC) instead of along one chain over all of K. */
+/* Elements between consecutive K tiles of the rhs panel (params->rhs_stride1). */
+static inline int64_t uk_rhs_k_stride(const uk_mmt4d_params_t* p) {
+  return p->rhs_stride1 ? p->rhs_stride1 : (int64_t)p->N0 * p->K0;
+}
+
 typedef void (*uk_mmt4d_tile_fn_t)(void* out_tile, const void* lhs_panel,
                                    const void* rhs_panel,
                                    const uk_mmt4d_params_t* params);
+
+/* A tile function may come with a group variant computing UK_TILE_GROUP consecutive
+ * N tiles in one pass over K (out tiles M0*N0 apart, rhs panels rhs_stride0 apart): one-row
+ * tiles are bound by reading the rhs, and reading several panels side by side keeps
+ * more sequential streams in flight than one panel after another (measured on
+ * prepacked 1x16 f32 panels: 23 GB/s one at a time, 31-33 GB/s two or four at once). */
+#define UK_TILE_GROUP 4
 
 typedef struct uk_mmt4d_tile_entry_t {
   uint8_t type;           /* UK_TYPE_* */
@@ -21,6 +33,7 @@ typedef struct uk_mmt4d_tile_entry_t {
   uint64_t required_cpu;  /* all of these bits must be present */
   uk_mmt4d_tile_fn_t fn;
   const char* name;
+  uk_mmt4d_tile_fn_t group_fn; /* UK_TILE_GROUP tiles at once, or NULL */
 } uk_mmt4d_tile_entry_t;
 
 /* Portable fallback: any M0/N0/K0. */
@@ -81,6 +94,10 @@ void uk_mmt4d_tile_f32f32f32_1x16x1_x86_64_avx2_fma(void*, const void*, const vo
 void uk_mmt4d_tile_f32f32f32_2x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_f32f32f32_4x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_f32f32f32_6x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+/* Group variants (UK_TILE_GROUP panels side by side) of the one-row 16-wide float tiles. */
+void uk_mmt4d_tile_f32f32f32_1x16x1_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_f16f16f32_1x16x1_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_bf16bf16f32_1x16x1_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s8s8s32_1x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s8s8s32_2x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s8s8s32_4x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);

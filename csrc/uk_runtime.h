@@ -114,6 +114,10 @@ typedef struct uk_matmul_desc_t {
   const volatile int32_t* cancel;/* optional: when *cancel != 0, remaining work is skipped and
                                     the call returns UK_STATUS_CANCELLED (checked between
                                     workgroups, K blocks and pack tasks); NULL: never */
+  int32_t rhs_direct;            /* 1 (with rhs_pack_in_tile): the ukernel reads b in place, its
+                                    rows as the K steps of rhs panels (uk_mmt4d_params_t.rhs_stride1);
+                                    needs K0 == 1, b_stride1 == 1 and no widening kernel_type. Only
+                                    a workgroup's partial last column tile is packed (into scratch) */
 } uk_matmul_desc_t;
 
 /* Returned by uk_matmul_run when *desc->cancel was set: the output is incomplete. */

@@ -61,11 +61,11 @@ def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed
 
 
 def _codegen_plan(types: ElementTypes, M: int, N: int, K: int, isa: str, nthreads: int,
-                  tile=None, target=None, prepacked: bool = False):
+                  tile=None, target=None, prepacked: bool = False, rhs_in_place: bool = False):
     from ukernels.codegen.render import KernelSpec
     target = target or targets.target_for_isa(isa, types.name)
     tile = tile or tuning.tuned_tile(types.name, target, M, N, K) or tiles.choose_tile(types.name, target, M)
-    plan = plan_matmul(types, M, N, K, isa, nthreads, tuple(tile), prepacked)
+    plan = plan_matmul(types, M, N, K, isa, nthreads, tuple(tile), prepacked, rhs_in_place)
     kc1 = plan.KC // plan.K0
     return plan, KernelSpec(types.name, plan.M0, plan.N0, target, kc1 if plan.K1 >= kc1 else None)
 
@@ -115,7 +115,8 @@ def _auto_fell_back(types: ElementTypes, M: int, N: int, K: int, isa: str, nthre
 
 
 def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
-            tile=None, target=None, prepacked: bool = False, describe: bool = False) -> Resolution:
+            tile=None, target=None, prepacked: bool = False, describe: bool = False,
+            rhs_in_place: bool = False) -> Resolution:
     """Plans the call and resolves its ukernel: handwritten, or generated (compiled
     on first use, then cached on disk and memoised in the process). "auto" follows
     ``_auto_uses_codegen`` and falls back to handwritten, with one warning, if the
@@ -126,24 +127,24 @@ def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
         backend = "codegen" if _auto_uses_codegen(types, M, N, K, isa, nthreads) else "ukernel"
         if backend == "codegen":
             try:
-                return resolve(types, M, N, K, isa, "codegen", tile, target, prepacked, describe)
+                return resolve(types, M, N, K, isa, "codegen", tile, target, prepacked, describe, rhs_in_place)
             except CodegenError as exc:
                 _auto_fell_back(types, M, N, K, isa, nthreads, exc)
                 backend = "ukernel"
     if backend == "codegen":
         from ukernels._env import getenv
-        key = (types.name, M, N, K, isa, nthreads, tile, target, prepacked, getenv("UKERNELS_CACHE_DIR"),
-               getenv("CC"), getenv("UKERNELS_KERNEL_PATH"))
+        key = (types.name, M, N, K, isa, nthreads, tile, target, prepacked, rhs_in_place,
+               getenv("UKERNELS_CACHE_DIR"), getenv("CC"), getenv("UKERNELS_KERNEL_PATH"))
         hit = _resolved.get(key)
         if hit is None:
-            plan, spec = _codegen_plan(types, M, N, K, isa, nthreads, tile, target, prepacked)
+            plan, spec = _codegen_plan(types, M, N, K, isa, nthreads, tile, target, prepacked, rhs_in_place)
             kernel = cache.get_kernel(spec)
             hit = _resolved.put(key, Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel))
         return hit
-    key = (types.name, M, N, K, isa, nthreads, tile, prepacked, describe)
+    key = (types.name, M, N, K, isa, nthreads, tile, prepacked, describe, rhs_in_place)
     hit = _resolved.get(key)
     if hit is None:
-        plan = plan_matmul(types, M, N, K, isa, nthreads, tile, prepacked)
+        plan = plan_matmul(types, M, N, K, isa, nthreads, tile, prepacked, rhs_in_place)
         name = tile_function_name(plan.types, plan.M0, plan.N0, plan.K0, isa) if describe else ""
         hit = _resolved.put(key, Resolution(plan, "ukernel", name, _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK))
     return hit
@@ -168,7 +169,8 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     out = np.empty((M, N), dtype=epilogue.out_dtype)
     if M == 0 or N == 0:
         return out
-    r = resolve(types, M, N, K, isa, backend, tile, target, packed is not None)
+    rhs_in_place = packed is None and b.strides[1] == b.itemsize
+    r = resolve(types, M, N, K, isa, backend, tile, target, packed is not None, rhs_in_place=rhs_in_place)
     plan, fn, flags = r.plan, r.fn, r.flags
     pool = threads.get_pool() if plan.threads > 1 else ffi.NULL
 
@@ -202,6 +204,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         elif plan.rhs_pack_in_tile:
             d.rhs_packed = ffi.NULL
             d.rhs_pack_in_tile = 1
+            d.rhs_direct = int(plan.rhs_direct)
         else:
             d.rhs_packed = ffi.cast("void*", ws.address("rhs", plan.rhs_packed_bytes))
         nthreads = max(plan.threads, 1)

@@ -25,6 +25,15 @@ Cache blocking (BLIS naming), from the L1d/L2 sizes of this CPU:
   block is used once, and each workgroup packs its KC x NC block into its own
   L2-sized scratch right before the ukernel call (BLIS's order), so b is read
   from memory once instead of written and re-read packed.
+* rhs read in place (small M, ``rhs_in_place``): when b has unit column stride,
+  M <= ``DIRECT_MAX_M`` and the register tile has K0 = 1 (the float tiles), b
+  is not packed at all: the ukernel reads its rows as the K steps of the rhs
+  panels (``uk_mmt4d_params_t.rhs_stride1``). KC is then a few rows
+  (``direct_kc``, 8): each K block streams KC rows of b side by side -- several
+  sequential streams, which this memory system needs to reach its read
+  bandwidth (one stream: ~12 GB/s; four: ~25 GB/s, measured) -- while the
+  MC x NC accumulator stays in L1/L2. 16-bit float inputs keep their own tiles
+  (no widening: the narrow rows are what is read).
 """
 import os
 from dataclasses import dataclass
@@ -80,7 +89,9 @@ FEATURE_TILES: Tuple[Tuple[str, str, str, Tuple[int, int, int]], ...] = (
 )
 
 MIN_FLOPS_PER_THREAD = 4_000_000
-MAX_STREAM_K = 8192  # K block of prepacked single-row products (see plan_matmul)
+STREAM_NC_TILES = 16  # workgroup width (tiles) of prepacked one-row products, at least
+DIRECT_MAX_M = 32  # largest M whose rhs is read in place (see the module doc)
+MAX_STREAM_K = 1024  # K block of prepacked single-row products (see plan_matmul)
 DEFAULT_L1D = 32 * 1024
 DEFAULT_L2 = 512 * 1024
 
@@ -188,6 +199,9 @@ class MatmulPlan:
     threads: int
     # 1 workgroup row (M <= MC): each workgroup packs its rhs blocks in its scratch
     rhs_pack_in_tile: bool = False
+    # small M, K0 = 1: the ukernel reads b's rows in place (with rhs_pack_in_tile: only
+    # a partial last column tile is packed)
+    rhs_direct: bool = False
     # derived sizes, filled in by __post_init__
     M1: int = 0
     N1: int = 0
@@ -205,7 +219,9 @@ class MatmulPlan:
         set_(self, "rhs_packed_bytes", _ceil_div(self.N1 * self.K1 * self.N0 * self.K0 * self.types.rhs_bits, 8))
         raw = (self.MC * self.NC + self.NC) * self.types.acc.itemsize
         if self.rhs_pack_in_tile:
-            raw += _ceil_div(self.KC * self.NC * self.types.rhs_bits, 8)
+            raw += _ceil_div(self.KC * self.NC * self.types.rhs_bits, 64) * 8
+        if self.rhs_direct:  # the group accumulator (csrc/uk_dispatch.c: UK_DIRECT_GROUP)
+            raw += self.MC * self.NC * self.types.acc.itemsize
         set_(self, "scratch_bytes_per_thread", _ceil_div(raw, 64) * 64)
 
     @property
@@ -214,14 +230,35 @@ class MatmulPlan:
         return _ceil_div(self.M1, self.MC // self.M0), _ceil_div(self.N1, self.NC // self.N0)
 
 
+DIRECT_KC = 8
+
+
+def direct_kc(M0: int, K: int) -> int:
+    """K block of an rhs read in place: 8 rows, i.e. 8 side-by-side read streams. More rows
+    lose twice (measured, plain matmul 1..32 x 4096 x 4096 vs numpy, 1 thread, KC 4/8/16/32:
+    M=1 1.00/1.15/0.56/0.36, M=16 0.87/0.96/0.62/0.65): rows a power-of-two stride apart
+    share L1 sets (8-way), and the row block no longer fits beside the accumulator."""
+    return max(1, min(K, DIRECT_KC))
+
+
+def _reads_rhs_in_place(types: ElementTypes, M: int, isa: str, tile, prepacked: bool, rhs_in_place: bool) -> bool:
+    if not rhs_in_place or prepacked or M > DIRECT_MAX_M:
+        return False
+    K0 = tile[2] if tile is not None else ukernel_tile(types, isa, M)[2]
+    return K0 == 1
+
+
 @lru_cache(maxsize=1024)
 def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threads: int,
-                tile: Optional[Tuple[int, int, int]] = None, prepacked: bool = False) -> MatmulPlan:
+                tile: Optional[Tuple[int, int, int]] = None, prepacked: bool = False,
+                rhs_in_place: bool = False) -> MatmulPlan:
     """The dispatch plan for an (M, K) x (K, N) product (rules in the module doc).
 
     ``tile`` overrides the handwritten ukernel tile (the codegen path picks its own);
-    ``prepacked``: the rhs is already packed (``Linear``), so it is never packed here."""
-    if tile is None:
+    ``prepacked``: the rhs is already packed (``Linear``), so it is never packed here;
+    ``rhs_in_place``: b has unit column stride, so small-M calls may read it unpacked."""
+    direct = _reads_rhs_in_place(types, M, isa, tile, prepacked, rhs_in_place)
+    if tile is None and not direct:
         types = kernel_types_for(types, isa, prepacked)
     M0, N0, K0 = tile if tile is not None else ukernel_tile(types, isa, M)
     l1d, l2 = cache_sizes()
@@ -240,13 +277,25 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
         # (16x4096x4096: 29 vs 44). Capped at MAX_STREAM_K elements: float
         # tiles add each K block's sum from zero (uk_mmt4d_internal.h), so the
         # error grows like KC + K/KC, as BLAS's does, not along all of K.
+        # Measured (Linear, 1 thread, K blocks 512/1024/2048/4096): M=1 26.3/27.7/
+        # 27.6/27.3 GB/s with the grouped one-row tiles; error vs numpy at K=1e5
+        # 1.23/1.29/1.48/1.89x (M=1) and 0.78/1.36/1.60/2.30x (M=4): 1024.
         kc1 = max(kc1, MAX_STREAM_K // K0)
+    if direct:
+        kc1 = direct_kc(M0, K1)
     kc1 = min(kc1, K1)
     KC = kc1 * K0
     nc1 = max(1, (l2 // 2) // (KC * N0 * esize))
+    if M1 == 1 and prepacked:
+        # streamed panels are used once, so L2 does not bound NC; the tile group of
+        # one-row tiles (csrc/uk_mmt4d_internal.h: UK_TILE_GROUP) needs several per call
+        nc1 = max(nc1, STREAM_NC_TILES)
     nc1 = min(nc1, N1)
     mc1 = max(1, (l2 // 8) // (nc1 * N0 * M0 * acc_size))
     mc1 = min(mc1, M1)
+    if direct:
+        mc1 = M1  # one workgroup row: b is streamed once
+        nc1 = max(1, min(nc1, (l2 // 4) // (mc1 * M0 * N0 * acc_size)))  # the accumulator stays in L2
 
     flops = 2 * M * N * K
     threads = max(1, min(max_threads, flops // MIN_FLOPS_PER_THREAD))
@@ -254,10 +303,11 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
         want = 4 * threads
         while _ceil_div(M1, mc1) * _ceil_div(N1, nc1) < want and nc1 > 1:
             nc1 = _ceil_div(nc1, 2)
-        while _ceil_div(M1, mc1) * _ceil_div(N1, nc1) < want and mc1 > 1:
+        while _ceil_div(M1, mc1) * _ceil_div(N1, nc1) < want and mc1 > 1 and not direct:
             mc1 = _ceil_div(mc1, 2)
     # One workgroup row: every rhs block is used by exactly one workgroup, so
     # pack it right before use (in cache) instead of in a separate phase that
     # writes and re-reads all of the packed rhs through memory.
     rhs_pack_in_tile = _ceil_div(M1, mc1) == 1 and not prepacked
-    return MatmulPlan(types, isa, M, N, K, M0, N0, K0, mc1 * M0, nc1 * N0, KC, threads, rhs_pack_in_tile)
+    return MatmulPlan(types, isa, M, N, K, M0, N0, K0, mc1 * M0, nc1 * N0, KC, threads, rhs_pack_in_tile,
+                      direct)

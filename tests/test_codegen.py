@@ -230,7 +230,7 @@ def test_bad_specs_are_rejected():
 def test_explain_api_and_cli():
     d = ukernels.explain(16, 4096, 4096, backend="codegen", source=True)
     assert d["backend"] == "codegen" and d["function"].startswith("ukg_mmt4d_f32f32f32_")
-    assert d["function"] in d["source"] and d["rhs_packing"].startswith("in-tile")  # the served kernel's source
+    assert d["function"] in d["source"] and d["rhs_packing"].startswith("none")  # source served; b read in place
     h = ukernels.explain(1024, 1024, 1024, dtype="int8", backend="ukernel")
     assert h["function"].startswith("uk_mmt4d_tile_s8s8s32_") and h["ukernel_tile"].endswith("x2")
     out = subprocess.run([sys.executable, "-m", "ukernels", "explain", "8", "8", "8", "--backend", "codegen"],
@@ -251,7 +251,8 @@ def _write_spec(path, kernels):
 def test_generator_cli_end_to_end_then_load_without_a_compiler(tmp_path):
     spec = _write_spec(tmp_path / "spec.json", [
         {"types": "f32f32f32", "target": "generic", "tiles": [[6, 8], [1, 8]], "static_k": [None, 64]},
-        {"types": "f32f32f32", "target": "generic", "shapes": [[12, 40, 64]], "static_k": [64]},
+        # M above DIRECT_MAX_M: K blocks of 64 (small M reads b in place, 8 rows per block)
+        {"types": "f32f32f32", "target": "generic", "shapes": [[40, 40, 64]], "static_k": [64]},
         {"types": "s8s8s32", "target": "generic", "shapes": [[16, 64, 64]]},
     ])
     out = tmp_path / "kernels"
@@ -263,12 +264,12 @@ def test_generator_cli_end_to_end_then_load_without_a_compiler(tmp_path):
     assert manifest["format"] == "ukernels-kernels" and len(manifest["kernels"]) == 5
     # a process with no compiler on PATH and an empty cache: only the prebuilt library can serve
     code = ("import numpy as np, shutil, ukernels; assert shutil.which('cc') is None and shutil.which('gcc') is None; "
-            "a = np.arange(12 * 64, dtype=np.float32).reshape(12, 64) % 5; b = np.ones((64, 40), np.float32); "
-            "d = ukernels.explain(12, 40, 64, backend='codegen'); "
+            "a = np.arange(40 * 64, dtype=np.float32).reshape(40, 64) % 5; b = np.ones((64, 40), np.float32); "
+            "d = ukernels.explain(40, 40, 64, backend='codegen'); "
             "assert d['kernel_origin'] == 'prebuilt', d; "
             "assert np.array_equal(ukernels.matmul(a, b, backend='codegen'), a @ b); "
-            "assert ukernels.explain(12, 40, 64)['backend'] == 'codegen'; "  # generated for this shape
-            "assert ukernels.explain(13, 40, 64)['backend'] == 'ukernel'; print(d['function'])")
+            "assert ukernels.explain(40, 40, 64)['backend'] == 'codegen'; "  # generated for this shape
+            "assert ukernels.explain(41, 40, 64)['backend'] == 'ukernel'; print(d['function'])")
     nocc = tmp_path / "bin"
     nocc.mkdir()
     env = {"PATH": str(nocc), "HOME": str(tmp_path), "UKERNELS_ISA": "generic",

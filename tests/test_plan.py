@@ -27,8 +27,9 @@ def test_single_row_products_pack_rhs_in_tile_and_prepacked_ones_stream_whole_k(
     assert p.rhs_pack_in_tile and p.KC < 4096  # in-tile blocks stay wide (K blocked)
     q = plan_matmul(F32F32F32, 16, 4096, 4096, "avx512", 2, None, True)
     # prepacked: long K blocks stream each panel (capped for accuracy: blocks are added, see below)
-    assert not q.rhs_pack_in_tile and q.KC == 4096 <= MAX_STREAM_K  # whole K up to the cap
+    assert not q.rhs_pack_in_tile and q.KC == MAX_STREAM_K < 4096  # long blocks, up to the cap
     assert plan_matmul(F32F32F32, 16, 4096, 11008, "avx512", 2, None, True).KC == MAX_STREAM_K
+    assert plan_matmul(F32F32F32, 1, 4096, 4096, "avx2", 1, None, True).NC >= 4 * 16  # tile groups fit
     r = plan_matmul(F32F32F32, 1024, 1024, 1024, "avx512", 2)
     assert not r.rhs_pack_in_tile  # several workgroup rows share each packed rhs block
 

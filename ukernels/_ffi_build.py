@@ -43,6 +43,7 @@ typedef struct uk_mmt4d_params_t {
   int32_t M0, N0, K0;
   uint32_t flags;
   const uint64_t* cpu_data;
+  int64_t rhs_stride1;
 } uk_mmt4d_params_t;
 typedef int (*uk_mmt4d_fn_t)(const uk_mmt4d_params_t* params);
 int uk_mmt4d(const uk_mmt4d_params_t* params);
@@ -92,6 +93,7 @@ typedef struct uk_matmul_desc_t {
   int64_t pack_tasks_hint;
   uint32_t kernel_type;
   const volatile int32_t* cancel;
+  int32_t rhs_direct;
 } uk_matmul_desc_t;
 static const int UK_STATUS_CANCELLED;
 int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* desc);
@@ -103,6 +105,7 @@ int uk_matmul_run(const uk_matmul_desc_t* desc, uk_pool_t* pool);
 int uk_matmul_pack_rhs(const uk_matmul_desc_t* desc, uk_pool_t* pool);
 
 int uk_bench_mmt4d_repeat(const uk_mmt4d_params_t* params, int64_t reps);
+uint64_t uk_probe_read(const void* buf, int64_t bytes, int32_t streams);
 double uk_probe_fma_peak_avx2(int64_t iterations);
 const char* uk_build_compiler(void);
 const char* uk_build_flags(void);
@@ -125,6 +128,7 @@ const char* uk_build_compiler(void) {
 }
 const char* uk_build_flags(void) { return UK_BUILD_FLAGS; }
 int uk_bench_mmt4d_repeat(const uk_mmt4d_params_t* params, int64_t reps);
+uint64_t uk_probe_read(const void* buf, int64_t bytes, int32_t streams);
 #if defined(__x86_64__)
 double uk_probe_fma_peak_avx2(int64_t iterations);
 #else

@@ -150,10 +150,13 @@ def mmt4d(lhs: np.ndarray, rhs: np.ndarray, out: np.ndarray, *, types: ElementTy
           rhs_offset: int = 0, rhs_stride0: Optional[int] = None,
           out_offset: int = 0, out_stride0: Optional[int] = None,
           accumulate: bool = False, isa: Optional[str] = None,
-          allow_generic_fallback: bool = True, cpu_bits: Optional[int] = None, fn=None) -> None:
+          allow_generic_fallback: bool = True, cpu_bits: Optional[int] = None, fn=None,
+          rhs_stride1: int = 0) -> None:
     """One call of ``uk_mmt4d`` on flat buffers (sizes in tiles, strides in elements).
 
-    Strides default to tight packing (``K*M0*K0``, ``K*N0*K0``, ``N*M0*N0``).
+    Strides default to tight packing (``K*M0*K0``, ``K*N0*K0``, ``N*M0*N0``);
+    ``rhs_stride1`` (elements between the K steps of an rhs panel; 0: ``N0*K0``) lets a
+    K0 = 1 tile read the rows of a row-major rhs in place.
     Bounds are checked here so a bad call raises instead of corrupting memory.
     ``cpu_bits`` (tests) overrides the CPU bits of ``isa``; it may only remove
     bits this CPU has. ``fn`` calls another function of the same ABI (a
@@ -164,7 +167,11 @@ def mmt4d(lhs: np.ndarray, rhs: np.ndarray, out: np.ndarray, *, types: ElementTy
     out_stride0 = N * M0 * N0 if out_stride0 is None else out_stride0
     if M > 0 and N > 0:
         _check_flat("lhs", lhs, types.lhs, lhs_offset + (M - 1) * lhs_stride0 + K * M0 * K0)
-        _check_flat("rhs", rhs, types.rhs, rhs_offset + (N - 1) * rhs_stride0 + K * N0 * K0)
+        if rhs_stride1 < 0:
+            raise ValueError(f"rhs_stride1 must be >= 0 here, got {rhs_stride1}")
+        k_step = rhs_stride1 or N0 * K0
+        _check_flat("rhs", rhs, types.rhs,
+                    rhs_offset + (N - 1) * rhs_stride0 + (K - 1) * k_step + N0 * K0 if K > 0 else 0)
         _check_flat("out", out, types.acc, out_offset + (M - 1) * out_stride0 + N * M0 * N0)
     if cpu_bits is None:
         cpu_data = cpu_data_for(isa or cpu.active_isa())
@@ -173,6 +180,7 @@ def mmt4d(lhs: np.ndarray, rhs: np.ndarray, out: np.ndarray, *, types: ElementTy
     p = ffi.new("uk_mmt4d_params_t*")
     p.lhs_buffer, p.lhs_offset, p.lhs_stride0 = _ptr(lhs), lhs_offset, lhs_stride0
     p.rhs_buffer, p.rhs_offset, p.rhs_stride0 = _ptr(rhs), rhs_offset, rhs_stride0
+    p.rhs_stride1 = rhs_stride1
     p.out_buffer, p.out_offset, p.out_stride0 = _ptr(out), out_offset, out_stride0
     p.M, p.N, p.K, p.M0, p.N0, p.K0 = M, N, K, M0, N0, K0
     p.flags = (types.uk_type | (lib.UK_FLAG_ACCUMULATE if accumulate else 0)

@@ -18,7 +18,8 @@ def explain(M: int, N: int, K: int, *, dtype="float32", backend: str = "auto",
     ``dtype``: the input dtype (both operands) or a triple name such as ``"u8s8s32"``.
     Returns the backend, the ukernel function (handwritten tile function or
     generated kernel name), the register tile, the workgroup tiles and their
-    count, the K block, the threads, whether the rhs is packed in-tile, and with
+    count, the K block, the threads, how the rhs is packed (in a phase of its own, in-tile,
+    or not at all: small-M calls read a contiguous b in place), and with
     ``source=True`` the generated C source (codegen only). Resolving the
     codegen backend compiles the kernel if it is not cached yet.
     """
@@ -36,7 +37,8 @@ def explain(M: int, N: int, K: int, *, dtype="float32", backend: str = "auto",
             raise TypeError(f"explain: unsupported dtype {dt}; use one of {sorted(ELEMENT_TYPES)} or an input "
                             "dtype such as float32, float16, bfloat16, int8, int16")
     isa = cpu.active_isa()
-    r = resolve(types, int(M), int(N), int(K), isa, backend, describe=True)
+    # as for a C-contiguous b: small-M calls may read it in place
+    r = resolve(types, int(M), int(N), int(K), isa, backend, describe=True, rhs_in_place=True)
     p = r.plan
     info: Dict[str, Any] = {
         "shape": (int(M), int(N), int(K)),
@@ -50,7 +52,9 @@ def explain(M: int, N: int, K: int, *, dtype="float32", backend: str = "auto",
         "workgroups": p.workgroups,
         "k_block": p.KC,
         "threads": p.threads,
-        "rhs_packing": "in-tile (per workgroup, before use)" if p.rhs_pack_in_tile else "separate parallel phase",
+        "rhs_packing": ("none: rows of b read in place (a contiguous b; a partial last column tile is "
+                        "packed)" if p.rhs_direct else "in-tile (per workgroup, before use)" if p.rhs_pack_in_tile
+                        else "separate parallel phase"),
     }
     if r.kernel is not None:
         info["kernel_path"] = r.kernel.path

@@ -305,6 +305,51 @@ static void test_matmul_on_pool(uint64_t host) {
   printf("matmul dispatch: 3 concurrent callers on one pool + 1 without a pool\n");
 }
 
+/* Small-M dispatch reading b in place (rhs_direct): a partial last column tile,
+ * K past one accumulation group (UK_DIRECT_GROUP x KC), padded and negative row
+ * strides, with and without the pool; exact on small integers. */
+static void test_matmul_rhs_direct(uint64_t host) {
+  uk_pool_t* pool = uk_pool_create(2, 0);
+  int run = 0;
+  for (int variant = 0; variant < 8; ++variant) {
+    const int64_t M = (variant & 1) ? 5 : 1, N = 53, K = 700, row = (variant & 2) ? N + 3 : N;
+    const int reversed = (variant & 4) != 0;
+    const int32_t M0 = 8, N0 = 8, K0 = 1;
+    float* a = malloc((size_t)(M * K) * 4); float* bbuf = malloc((size_t)(K * row) * 4);
+    float* out = malloc((size_t)(M * N) * 4);
+    for (int64_t i = 0; i < M * K; ++i) a[i] = (float)((i * 7 + variant) % 9 - 4);
+    for (int64_t i = 0; i < K * row; ++i) bbuf[i] = (float)((i * 5) % 7 - 3);
+    uk_matmul_desc_t d;
+    memset(&d, 0, sizeof d);
+    d.type = UK_TYPE_F32F32F32; d.M = M; d.N = N; d.K = K;
+    d.a = a; d.a_stride0 = K; d.a_stride1 = 1;
+    d.b = reversed ? bbuf + (K - 1) * row : bbuf; d.b_stride0 = reversed ? -row : row; d.b_stride1 = 1;
+    d.out = out; d.out_stride0 = N; d.M0 = M0; d.N0 = N0; d.K0 = K0; d.MC = 8; d.NC = 24; d.KC = 8;
+    d.lhs_packed = malloc((size_t)(K * M0) * 4);
+    d.rhs_pack_in_tile = 1; d.rhs_direct = 1;
+    d.scratch_stride = uk_matmul_scratch_bytes(&d);
+    d.scratch = malloc((size_t)(d.scratch_stride * 2));
+    d.mmt4d = uk_mmt4d; d.mmt4d_flags = UK_FLAG_ALLOW_GENERIC_FALLBACK; d.cpu_data = &host;
+    d.out_type = UK_OUT_F32; d.max_threads = 2; d.pack_tasks_hint = 4;
+    const int status = uk_matmul_run(&d, pool);
+    CHECK(status == UK_STATUS_OK, "rhs_direct variant %d: status %d", variant, status);
+    int bad = 0;
+    for (int64_t i = 0; i < M && !status; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        double s = 0;
+        for (int64_t k = 0; k < K; ++k) s += (double)a[i * K + k] * ((const float*)d.b)[k * d.b_stride0 + j];
+        bad += out[i * N + j] != (float)s;
+      }
+    CHECK(bad == 0, "rhs_direct variant %d: %d wrong outputs", variant, bad);
+    d.K0 = 2; /* in-place reads need K0 == 1 */
+    CHECK(uk_matmul_run(&d, pool) == UK_STATUS_BAD_ARGUMENT, "rhs_direct with K0 = 2 accepted");
+    free(a); free(bbuf); free(out); free(d.lhs_packed); free(d.scratch);
+    ++run;
+  }
+  uk_pool_destroy(pool);
+  printf("matmul rhs read in place: %d variants\n", run);
+}
+
 /* Every epilogue kind on a row segment, for each ISA variant the CPU has,
  * against scalar double-precision references (tolerance 2e-6 (|x|+1)), and
  * the integer paths exactly; then a matmul whose output is requantized to s8
@@ -462,6 +507,8 @@ int main(void) {
   test_all_tiles(host);
   test_pack(host);
   test_matmul_on_pool(host);
+  test_matmul_rhs_direct(host);
+  test_matmul_rhs_direct(0);
   test_epilogue_ops(host);
   test_requantized_matmul(host);
   printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);

@@ -90,6 +90,11 @@ typedef struct uk_mmt4d_params_t {
   int32_t M0, N0, K0;
   uint32_t flags;
   const uint64_t* cpu_data; /* may be NULL: no SIMD */
+  /* Elements between consecutive K tiles of one rhs panel; 0 means N0*K0 (the packed
+   * layout).  Only tiles with K0 == 1 accept another value: then the panel may be
+   * rows of a row-major [K][N] matrix read in place (rhs_stride1 = its row stride,
+   * rhs_stride0 = N0), which the dispatch does for small-M calls. */
+  int64_t rhs_stride1;
 } uk_mmt4d_params_t;
 
 /* The entry point.  Handwritten and generated kernels share this type. */

@@ -14,13 +14,13 @@ UK_INLINE void uk_tile_f32_Mx8x1(float* out, const float* lhs, const float* rhs,
                                  const uk_mmt4d_params_t* p, const int M0) {
   __m256 acc[8];
   UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_setzero_ps();
-  const int64_t K = p->K;
+  const int64_t K = p->K, rs = uk_rhs_k_stride(p);
   for (int64_t k = 0; k < K; ++k) {
     const __m256 r = _mm256_loadu_ps(rhs);
     UK_UNROLL for (int i = 0; i < M0; ++i)
       acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(lhs + i), r, acc[i]);
     lhs += M0;
-    rhs += 8;
+    rhs += rs;
   }
   if (p->flags & UK_FLAG_ACCUMULATE) /* the K block from zero, then added (see uk_mmt4d_internal.h) */
     UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_add_ps(_mm256_loadu_ps(out + 8 * i), acc[i]);
@@ -50,7 +50,7 @@ UK_INLINE void uk_tile_f32_Mx16x1(float* out, const float* lhs, const float* rhs
                                   const uk_mmt4d_params_t* p, const int M0) {
   __m256 acc0[6], acc1[6];
   UK_UNROLL for (int i = 0; i < M0; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
-  const int64_t K = p->K;
+  const int64_t K = p->K, rs = uk_rhs_k_stride(p); /* 16 packed; a row stride read in place */
   int64_t k = 0;
   if (M0 <= 2) {
     /* Narrow tiles: split K over 2 more chains per half-row (latency). */
@@ -61,11 +61,11 @@ UK_INLINE void uk_tile_f32_Mx16x1(float* out, const float* lhs, const float* rhs
         const __m256 l0 = _mm256_broadcast_ss(lhs + i), l1 = _mm256_broadcast_ss(lhs + M0 + i);
         acc0[i] = _mm256_fmadd_ps(l0, _mm256_loadu_ps(rhs), acc0[i]);
         acc1[i] = _mm256_fmadd_ps(l0, _mm256_loadu_ps(rhs + 8), acc1[i]);
-        b0[i] = _mm256_fmadd_ps(l1, _mm256_loadu_ps(rhs + 16), b0[i]);
-        b1[i] = _mm256_fmadd_ps(l1, _mm256_loadu_ps(rhs + 24), b1[i]);
+        b0[i] = _mm256_fmadd_ps(l1, _mm256_loadu_ps(rhs + rs), b0[i]);
+        b1[i] = _mm256_fmadd_ps(l1, _mm256_loadu_ps(rhs + rs + 8), b1[i]);
       }
       lhs += 2 * M0;
-      rhs += 32;
+      rhs += 2 * rs;
     }
     UK_UNROLL for (int i = 0; i < M0; ++i) {
       acc0[i] = _mm256_add_ps(acc0[i], b0[i]);
@@ -80,7 +80,7 @@ UK_INLINE void uk_tile_f32_Mx16x1(float* out, const float* lhs, const float* rhs
       acc1[i] = _mm256_fmadd_ps(l, r1, acc1[i]);
     }
     lhs += M0;
-    rhs += 16;
+    rhs += rs;
   }
   uk_finish_f32_Mx16(out, acc0, acc1, p, M0);
 }
@@ -194,7 +194,7 @@ UK_INLINE void uk_tile_h16_Mx16x1(float* out, const uint16_t* lhs, const uint16_
   __m256 acc0[6], acc1[6];
   UK_UNROLL for (int i = 0; i < M0; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
   float l[8] __attribute__((aligned(32)));
-  const int64_t K = p->K;
+  const int64_t K = p->K, rs = uk_rhs_k_stride(p);
   for (int64_t k = 0; k < K; ++k) {
     const __m128i rh0 = _mm_loadu_si128((const __m128i*)rhs), rh1 = _mm_loadu_si128((const __m128i*)(rhs + 8));
     const __m256 r0 = BF16 ? uk_bf16x8_to_f32(rh0) : uk_f16x8_to_f32(rh0);
@@ -207,9 +207,53 @@ UK_INLINE void uk_tile_h16_Mx16x1(float* out, const uint16_t* lhs, const uint16_
       acc1[i] = _mm256_fmadd_ps(b, r1, acc1[i]);
     }
     lhs += M0;
-    rhs += 16;
+    rhs += rs;
   }
   uk_finish_f32_Mx16(out, acc0, acc1, p, M0);
+}
+
+/* One row, UK_TILE_GROUP 16-wide tiles at once (see uk_mmt4d_internal.h): per k, the lhs
+ * value broadcast once and two vectors of each of the panels (rhs_stride0 elements apart)
+ * read side by side. KIND: 0 f32, 1 f16, 2 bf16 inputs. */
+UK_INLINE __m256 uk_load8_as_f32(const void* p, const int KIND) {
+  if (KIND == 0) return _mm256_loadu_ps((const float*)p);
+  const __m128i h = _mm_loadu_si128((const __m128i*)p);
+  return KIND == 1 ? uk_f16x8_to_f32(h) : uk_bf16x8_to_f32(h);
+}
+UK_INLINE float uk_load1_as_f32(const void* p, const int KIND) {
+  if (KIND == 0) return *(const float*)p;
+  const uint16_t h = *(const uint16_t*)p;
+  return KIND == 1 ? uk_f16_to_f32(h) : uk_bf16_to_f32(h);
+}
+UK_INLINE void uk_tile_float_1x16x1_group(float* out, const char* lhs, const char* rhs,
+                                          const uk_mmt4d_params_t* p, const int KIND) {
+  const int64_t es = KIND == 0 ? 4 : 2;
+  const int64_t rs = uk_rhs_k_stride(p) * es, ps = p->rhs_stride0 * es; /* bytes */
+  __m256 acc[UK_TILE_GROUP][2];
+  UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) acc[g][0] = acc[g][1] = _mm256_setzero_ps();
+  const int64_t K = p->K;
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256 l = _mm256_set1_ps(uk_load1_as_f32(lhs, KIND));
+    UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) {
+      acc[g][0] = _mm256_fmadd_ps(l, uk_load8_as_f32(rhs + g * ps, KIND), acc[g][0]);
+      acc[g][1] = _mm256_fmadd_ps(l, uk_load8_as_f32(rhs + g * ps + 8 * es, KIND), acc[g][1]);
+    }
+    lhs += es;
+    rhs += rs;
+  }
+  UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) uk_finish_f32_Mx16(out + 16 * g, &acc[g][0], &acc[g][1], p, 1);
+}
+void uk_mmt4d_tile_f32f32f32_1x16x1_x4_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,
+                                                       const uk_mmt4d_params_t* p) {
+  uk_tile_float_1x16x1_group((float*)out, (const char*)lhs, (const char*)rhs, p, 0);
+}
+void uk_mmt4d_tile_f16f16f32_1x16x1_x4_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,
+                                                       const uk_mmt4d_params_t* p) {
+  uk_tile_float_1x16x1_group((float*)out, (const char*)lhs, (const char*)rhs, p, 1);
+}
+void uk_mmt4d_tile_bf16bf16f32_1x16x1_x4_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,
+                                                         const uk_mmt4d_params_t* p) {
+  uk_tile_float_1x16x1_group((float*)out, (const char*)lhs, (const char*)rhs, p, 2);
 }
 
 #define UK_DEFINE_H16(M0)                                                                  \

@@ -13,7 +13,7 @@ UK_INLINE void uk_tile_f32_Mx16x1(float* out, const float* lhs, const float* rhs
                                   const uk_mmt4d_params_t* p, const int M0) {
   __m512 acc[16];
   UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_setzero_ps();
-  const int64_t K = p->K;
+  const int64_t K = p->K, rs = uk_rhs_k_stride(p);
   int64_t k = 0;
   if (M0 <= 2) {
     /* Narrow tiles have too few accumulators to cover FMA latency: split K
@@ -23,12 +23,12 @@ UK_INLINE void uk_tile_f32_Mx16x1(float* out, const float* lhs, const float* rhs
     for (; k + 4 <= K; k += 4) {
       UK_UNROLL for (int i = 0; i < M0; ++i) {
         acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(lhs[i]), _mm512_loadu_ps(rhs), acc[i]);
-        acc2[0][i] = _mm512_fmadd_ps(_mm512_set1_ps(lhs[M0 + i]), _mm512_loadu_ps(rhs + 16), acc2[0][i]);
-        acc2[1][i] = _mm512_fmadd_ps(_mm512_set1_ps(lhs[2 * M0 + i]), _mm512_loadu_ps(rhs + 32), acc2[1][i]);
-        acc2[2][i] = _mm512_fmadd_ps(_mm512_set1_ps(lhs[3 * M0 + i]), _mm512_loadu_ps(rhs + 48), acc2[2][i]);
+        acc2[0][i] = _mm512_fmadd_ps(_mm512_set1_ps(lhs[M0 + i]), _mm512_loadu_ps(rhs + rs), acc2[0][i]);
+        acc2[1][i] = _mm512_fmadd_ps(_mm512_set1_ps(lhs[2 * M0 + i]), _mm512_loadu_ps(rhs + 2 * rs), acc2[1][i]);
+        acc2[2][i] = _mm512_fmadd_ps(_mm512_set1_ps(lhs[3 * M0 + i]), _mm512_loadu_ps(rhs + 3 * rs), acc2[2][i]);
       }
       lhs += 4 * M0;
-      rhs += 64;
+      rhs += 4 * rs;
     }
     UK_UNROLL for (int i = 0; i < M0; ++i)
       acc[i] = _mm512_add_ps(_mm512_add_ps(acc[i], acc2[0][i]), _mm512_add_ps(acc2[1][i], acc2[2][i]));
@@ -37,7 +37,7 @@ UK_INLINE void uk_tile_f32_Mx16x1(float* out, const float* lhs, const float* rhs
     const __m512 r = _mm512_loadu_ps(rhs);
     UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(lhs[i]), r, acc[i]);
     lhs += M0;
-    rhs += 16;
+    rhs += rs;
   }
   if (p->flags & UK_FLAG_ACCUMULATE) /* the K block from zero, then added (see uk_mmt4d_internal.h) */
     UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_add_ps(_mm512_loadu_ps(out + 16 * i), acc[i]);

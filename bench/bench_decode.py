@@ -1,0 +1,98 @@
+"""Benchmark: decode-shaped products (few rows x a large weight), bound by reading the weight.
+
+For each shape and thread count, interleaved in one run: numpy's BLAS (f32), plain
+``ukernels.matmul`` (f32 rhs read in place for small M), prepacked ``ukernels.Linear``
+(f32 weights, and bf16 weights via precision="bf16"), and torch / onnxruntime when
+installed. Reported: GFLOP/s, the weight's bytes read per second (GB/s) and that as a
+fraction of the machine's read bandwidth, measured first by a probe (C, several
+sequential streams side by side, per thread count).
+
+    python bench/bench_decode.py            # all shapes, 1 and 2 threads
+    python bench/bench_decode.py --quick    # fewer shapes and repetitions
+"""
+import argparse
+import sys
+import threading
+import time
+
+import numpy as np
+
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    sys.exit("bench needs threadpoolctl to pin numpy's BLAS threads: pip install threadpoolctl")
+
+import ukernels
+from ukernels._lib import ffi, lib
+from ukernels._timing import interleaved
+
+SHAPES = [(1, 4096, 4096), (1, 11008, 4096), (16, 4096, 4096), (256, 4096, 4096)]
+
+
+def read_bandwidth(threads: int, mib: int = 256, streams: int = 8, reps: int = 5) -> float:
+    """GB/s of `threads` threads each reading its share of a `mib` MiB buffer (best of reps)."""
+    buf = np.ones((mib << 20) // 8, np.uint64)
+    share = buf.nbytes // threads
+    parts = [ffi.cast("void*", buf.ctypes.data + i * share) for i in range(threads)]
+    best = 0.0
+    for _ in range(reps):
+        ths = [threading.Thread(target=lib.uk_probe_read, args=(p, share, streams)) for p in parts]
+        t0 = time.perf_counter()
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join()
+        best = max(best, buf.nbytes / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def peers(M: int, N: int, K: int, a: np.ndarray, w_nk: np.ndarray, threads: int):
+    """(name, fn, weight bytes) of the optional peers that are installed."""
+    out = []
+    try:
+        import torch
+        torch.set_num_threads(threads)
+        ta, tw = torch.from_numpy(a), torch.from_numpy(w_nk)
+        out.append(("torch f32", lambda: torch.nn.functional.linear(ta, tw), w_nk.nbytes))
+        tb, twb = ta.to(torch.bfloat16), tw.to(torch.bfloat16)
+        out.append(("torch bf16", lambda: torch.nn.functional.linear(tb, twb), w_nk.nbytes // 2))
+    except ImportError:
+        pass
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int, nargs="*", default=[1, 2])
+    args = ap.parse_args()
+    shapes = SHAPES[:1] + SHAPES[2:3] if args.quick else SHAPES
+    rounds, block = (3, 3) if args.quick else (5, 5)
+    bw = {t: read_bandwidth(t, mib=64) for t in args.threads}
+    print("read bandwidth (probe: 64 MiB, the f32 4096x4096 weight; 8 streams per thread): " + ", ".join(f"{t}T {v:.1f} GB/s" for t, v in bw.items()))
+    rng = np.random.default_rng(0)
+    for M, N, K in shapes:
+        a = rng.standard_normal((M, K), dtype=np.float32)
+        w_kn = rng.standard_normal((K, N), dtype=np.float32)
+        w_nk = np.ascontiguousarray(w_kn.T)
+        lin_f32 = ukernels.Linear(w_nk)
+        lin_bf16 = ukernels.Linear(w_nk, precision="bf16")
+        for t in args.threads:
+            ukernels.set_num_threads(t)
+            cases = [("numpy f32 (BLAS)", lambda: a @ w_kn, w_kn.nbytes),
+                     ("ukernels.matmul f32", lambda: ukernels.matmul(a, w_kn), w_kn.nbytes),
+                     ("Linear f32 prepacked", lambda: lin_f32(a), w_kn.nbytes),
+                     ("Linear bf16 weights", lambda: lin_bf16(a), w_kn.nbytes // 2)]
+            cases += peers(M, N, K, a, w_nk, t)
+            with threadpool_limits(t):
+                times = interleaved([c[1] for c in cases], rounds, block)
+            base = times[0]
+            print(f"\n{M}x{N}x{K}, {t} thread(s)")
+            for (name, _, nbytes), s in zip(cases, times):
+                gbs = nbytes / s / 1e9
+                print(f"  {name:<24} {2 * M * N * K / s / 1e9:7.1f} GFLOP/s  weight {gbs:6.1f} GB/s "
+                      f"({gbs / bw[t]:4.0%} of read bw)  {base / s:5.2f}x numpy")
+
+
+if __name__ == "__main__":
+    main()
