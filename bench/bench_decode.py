@@ -2,7 +2,8 @@
 
 For each shape and thread count, interleaved in one run: numpy's BLAS (f32), plain
 ``ukernels.matmul`` (f32 rhs read in place for small M), prepacked ``ukernels.Linear``
-(f32 weights, and bf16 weights via precision="bf16"), and torch / onnxruntime when
+(f32 weights; bf16 weights; int8 per-channel and int4 per-group weights with int8
+activations quantized per call), and torch / onnxruntime when
 installed. Reported: GFLOP/s, the weight's bytes read per second (GB/s) and that as a
 fraction of the machine's read bandwidth, measured first by a probe (C, several
 sequential streams side by side, per thread count).
@@ -76,13 +77,19 @@ def main() -> None:
         w_kn = rng.standard_normal((K, N), dtype=np.float32)
         w_nk = np.ascontiguousarray(w_kn.T)
         lin_f32 = ukernels.Linear(w_nk)
-        lin_bf16 = ukernels.Linear(w_nk, precision="bf16")
+        lin_bf16 = ukernels.Linear(w_nk, weight_dtype="bf16")
+        lin_i8 = ukernels.Linear(w_nk, weight_dtype="int8")
+        lin_i4_32 = ukernels.Linear(w_nk, weight_dtype="int4", group_size=32)
+        lin_i4_128 = ukernels.Linear(w_nk, weight_dtype="int4", group_size=128)
         for t in args.threads:
             ukernels.set_num_threads(t)
             cases = [("numpy f32 (BLAS)", lambda: a @ w_kn, w_kn.nbytes),
                      ("ukernels.matmul f32", lambda: ukernels.matmul(a, w_kn), w_kn.nbytes),
                      ("Linear f32 prepacked", lambda: lin_f32(a), w_kn.nbytes),
-                     ("Linear bf16 weights", lambda: lin_bf16(a), w_kn.nbytes // 2)]
+                     ("Linear bf16 weights", lambda: lin_bf16(a), w_kn.nbytes // 2),
+                     ("Linear int8 per-channel", lambda: lin_i8(a), w_kn.nbytes // 4),
+                     ("Linear int4 group 32", lambda: lin_i4_32(a), w_kn.nbytes // 8 + N * K // 32 * 4),
+                     ("Linear int4 group 128", lambda: lin_i4_128(a), w_kn.nbytes // 8 + N * K // 128 * 4)]
             cases += peers(M, N, K, a, w_nk, t)
             with threadpool_limits(t):
                 times = interleaved([c[1] for c in cases], rounds, block)

@@ -30,6 +30,11 @@ typedef struct {
   _Atomic int64_t packs_done; /* pack tasks finished (the fused single-job dispatch) */
 } uk_dispatch_ctx_t;
 
+/* The accumulator's triple as the epilogue sees it: group-scaled integer products are f32. */
+static uint32_t uk_epilogue_type(const uk_matmul_desc_t* d) {
+  return d->rhs_group_scales ? (uint32_t)UK_TYPE_F32F32F32 : d->type;
+}
+
 /* The type the ukernel computes (desc->kernel_type, or the input triple). */
 static uint32_t uk_kernel_type(const uk_matmul_desc_t* d) { return d->kernel_type ? d->kernel_type : d->type; }
 
@@ -236,6 +241,14 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
     /* ACCUMULATE after the first K block: float tiles add each block's sum from zero to
      * the accumulator (uk_mmt4d_internal.h), so the error grows like BLAS's */
     p.flags = uk_kernel_type(d) | d->mmt4d_flags | (k1 > 0 ? UK_FLAG_ACCUMULATE : 0);
+    if (d->rhs_group_scales) { /* K blocks start on group boundaries (KC % group_size == 0) */
+      const int64_t groups = (d->K + d->group_size - 1) / d->group_size;
+      p.flags |= UK_FLAG_GROUP_SCALES;
+      p.group_scales = d->rhs_group_scales;
+      p.group_scales_stride0 = groups * d->N0;
+      p.group_scales_offset = n1 * p.group_scales_stride0 + (k1 * d->K0 / d->group_size) * d->N0;
+      p.group_k = d->group_size / d->K0;
+    }
     const int status = d->mmt4d(&p);
     if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
   }
@@ -250,7 +263,7 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
   for (int64_t i = 0; i < rows; ++i) {
     const char* src = (const char*)acc + ((i / d->M0) * tn * tile_elems + (i % d->M0) * d->N0) * 4;
     for (int64_t j = 0; j < tn; ++j) memcpy(row_buf + j * row_bytes, src + j * tile_elems * 4, (size_t)row_bytes);
-    uk_epilogue_apply(d->type, d->ops, d->num_ops, row_buf, cols, row0 + i, col0, d->cpu_data);
+    uk_epilogue_apply(uk_epilogue_type(d), d->ops, d->num_ops, row_buf, cols, row0 + i, col0, d->cpu_data);
     uk_epilogue_store(d->out_type, row_buf, (char*)d->out + ((row0 + i) * d->out_stride0 + col0) * out_size,
                       cols);
   }
@@ -271,7 +284,10 @@ static int uk_matmul_check(const uk_matmul_desc_t* d, int need_scratch) {
   if (d->rhs_direct && (!d->rhs_pack_in_tile || d->K0 != 1 || d->b_stride1 != 1 ||
                         (d->kernel_type && d->kernel_type != d->type)))
     return UK_STATUS_BAD_ARGUMENT;
-  return uk_epilogue_check(d->type, d->ops, d->num_ops, d->out_type);
+  if (d->rhs_group_scales && (!d->rhs_prepacked || ti.acc_is_float || d->group_size <= 0 ||
+                              d->group_size % d->K0 || d->KC % d->group_size))
+    return UK_STATUS_BAD_ARGUMENT;
+  return uk_epilogue_check(uk_epilogue_type(d), d->ops, d->num_ops, d->out_type);
 }
 
 static void uk_ctx_init(uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d, int64_t tasks_hint) {

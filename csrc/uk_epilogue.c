@@ -14,7 +14,7 @@ void uk_epilogue_ops_avx512(const uk_epilogue_op_t*, int32_t, void*, int64_t, in
 static int uk_epi_float_only(int32_t kind) {
   switch (kind) {
     case UK_EPI_GELU_ERF: case UK_EPI_GELU_TANH: case UK_EPI_SILU: case UK_EPI_SIGMOID:
-    case UK_EPI_TANH: case UK_EPI_SCALE: case UK_EPI_REQUANTIZE:
+    case UK_EPI_TANH: case UK_EPI_SCALE: case UK_EPI_REQUANTIZE: case UK_EPI_SCALE_ROW:
       return 1;
     default:
       return 0;
@@ -27,7 +27,7 @@ int uk_epilogue_check(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t nu
   int is_int = !ti.acc_is_float;
   for (int32_t i = 0; i < num_ops; ++i) {
     const uk_epilogue_op_t* op = &ops[i];
-    if (op->kind < UK_EPI_BIAS_COLUMN || op->kind > UK_EPI_REQUANTIZE) return UK_STATUS_BAD_ARGUMENT;
+    if (op->kind < UK_EPI_BIAS_COLUMN || op->kind > UK_EPI_SCALE_ROW) return UK_STATUS_BAD_ARGUMENT;
     if (op->kind == UK_EPI_TO_FLOAT) {
       if (!is_int) return UK_STATUS_BAD_ARGUMENT;
       is_int = 0;
@@ -35,7 +35,8 @@ int uk_epilogue_check(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t nu
     }
     if (op->is_int != is_int) return UK_STATUS_BAD_ARGUMENT;          /* domain mismatch */
     if (is_int && uk_epi_float_only(op->kind)) return UK_STATUS_BAD_ARGUMENT;
-    if ((op->kind == UK_EPI_BIAS_COLUMN || op->kind == UK_EPI_BIAS_ROW || op->kind == UK_EPI_RESIDUAL) && !op->data)
+    if ((op->kind == UK_EPI_BIAS_COLUMN || op->kind == UK_EPI_BIAS_ROW || op->kind == UK_EPI_RESIDUAL ||
+         op->kind == UK_EPI_SCALE_ROW) && !op->data)
       return UK_STATUS_BAD_ARGUMENT;
     if (op->kind == UK_EPI_REQUANTIZE) is_int = 1;
   }

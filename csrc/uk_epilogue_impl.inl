@@ -144,6 +144,11 @@ void UK_EPI_FN(uk_epilogue_ops_)(const uk_epilogue_op_t* ops, int32_t num_ops,
           for (int64_t j = 0; j < len; ++j) x[j] *= s;
         }
         break;
+      case UK_EPI_SCALE_ROW: {
+        const float s = ((const float*)op->data)[row * st];
+        for (int64_t j = 0; j < len; ++j) x[j] *= s;
+        break;
+      }
       case UK_EPI_GELU_ERF:
         for (int64_t j = 0; j < len; ++j) {
           const float v = x[j];

@@ -4,8 +4,10 @@
 
 #include "uk_mmt4d_internal.h"
 
-#define UK_ENTRY(T, m0, n0, k0, cpu, fn) {T, m0, n0, k0, cpu, fn, #fn, NULL}
-#define UK_ENTRY_GROUP(T, m0, n0, k0, cpu, fn, group_fn) {T, m0, n0, k0, cpu, fn, #fn, group_fn}
+#define UK_ENTRY(T, m0, n0, k0, cpu, fn) {T, m0, n0, k0, cpu, fn, #fn, NULL, NULL}
+#define UK_ENTRY_GROUP(T, m0, n0, k0, cpu, fn, group_fn) {T, m0, n0, k0, cpu, fn, #fn, group_fn, NULL}
+#define UK_ENTRY_GROUP_SCALED(T, m0, n0, k0, cpu, fn, group_fn, scaled_fn) \
+  {T, m0, n0, k0, cpu, fn, #fn, group_fn, scaled_fn}
 
 static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
 #if defined(UK_ARCH_X86_64)
@@ -19,7 +21,9 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
     UK_ENTRY(UK_TYPE_F32F32F32, 2, 16, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_2x16x1_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_F32F32F32, 4, 16, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_4x16x1_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_F32F32F32, 6, 16, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_6x16x1_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_S8S8S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_1x8x2_x86_64_avx2_fma),
+    UK_ENTRY_GROUP_SCALED(UK_TYPE_S8S8S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_1x8x2_x86_64_avx2_fma,
+                          uk_mmt4d_tile_s8s8s32_1x8x2_x4_x86_64_avx2_fma,
+                          uk_mmt4d_tile_s8s8s32_1x8x2_x4_scaled_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_S8S8S32, 2, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_2x8x2_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_S8S8S32, 4, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_4x8x2_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_S8S8S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_8x8x2_x86_64_avx2_fma),
@@ -34,15 +38,21 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
     UK_ENTRY(UK_TYPE_BF16BF16F32, 4, 16, 1, UK_AVX2, uk_mmt4d_tile_bf16bf16f32_4x16x1_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_F16F16F32, 6, 16, 1, UK_AVX2_F16C, uk_mmt4d_tile_f16f16f32_6x16x1_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_BF16BF16F32, 6, 16, 1, UK_AVX2, uk_mmt4d_tile_bf16bf16f32_6x16x1_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_S16S16S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_s16s16s32_1x8x2_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_U8S8S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_u8s8s32_1x8x2_x86_64_avx2_fma),
+    UK_ENTRY_GROUP_SCALED(UK_TYPE_S16S16S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_s16s16s32_1x8x2_x86_64_avx2_fma,
+                          uk_mmt4d_tile_s16s16s32_1x8x2_x4_x86_64_avx2_fma,
+                          uk_mmt4d_tile_s16s16s32_1x8x2_x4_scaled_x86_64_avx2_fma),
+    UK_ENTRY_GROUP_SCALED(UK_TYPE_U8S8S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_u8s8s32_1x8x2_x86_64_avx2_fma,
+                          uk_mmt4d_tile_u8s8s32_1x8x2_x4_x86_64_avx2_fma,
+                          uk_mmt4d_tile_u8s8s32_1x8x2_x4_scaled_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_S16S16S32, 2, 8, 2, UK_AVX2, uk_mmt4d_tile_s16s16s32_2x8x2_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_U8S8S32, 2, 8, 2, UK_AVX2, uk_mmt4d_tile_u8s8s32_2x8x2_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_S16S16S32, 4, 8, 2, UK_AVX2, uk_mmt4d_tile_s16s16s32_4x8x2_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_U8S8S32, 4, 8, 2, UK_AVX2, uk_mmt4d_tile_u8s8s32_4x8x2_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_S16S16S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_s16s16s32_8x8x2_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_U8S8S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_u8s8s32_8x8x2_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_S8S4S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s4s32_1x8x2_x86_64_avx2_fma),
+    UK_ENTRY_GROUP_SCALED(UK_TYPE_S8S4S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s4s32_1x8x2_x86_64_avx2_fma,
+                          uk_mmt4d_tile_s8s4s32_1x8x2_x4_x86_64_avx2_fma,
+                          uk_mmt4d_tile_s8s4s32_1x8x2_x4_scaled_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_S8S4S32, 2, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s4s32_2x8x2_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_S8S4S32, 4, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s4s32_4x8x2_x86_64_avx2_fma),
     UK_ENTRY(UK_TYPE_S8S4S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s4s32_8x8x2_x86_64_avx2_fma),
@@ -80,7 +90,7 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
     UK_ENTRY(UK_TYPE_U8S8S32, 16, 16, 4, UK_VNNI, uk_mmt4d_tile_u8s8s32_16x16x4_x86_64_avx512_vnni),
     UK_ENTRY(UK_TYPE_BF16BF16F32, 16, 16, 2, UK_512_BF16, uk_mmt4d_tile_bf16bf16f32_16x16x2_x86_64_avx512_bf16),
 #endif
-    {0, 0, 0, 0, 0, NULL, NULL, NULL},
+    {0, 0, 0, 0, 0, NULL, NULL, NULL, NULL},
 };
 
 int uk_type_info(uint32_t type, uk_type_info_t* info) {
@@ -117,11 +127,13 @@ static uk_mmt4d_tile_fn_t uk_mmt4d_generic_for(uint32_t type, const char** name)
 /* Last matching entry wins: later (newer) ISA lines override older ones. */
 static uk_mmt4d_tile_fn_t uk_mmt4d_select(uint32_t flags, int32_t M0, int32_t N0,
                                           int32_t K0, const uint64_t* cpu_data,
-                                          const char** name, uk_mmt4d_tile_fn_t* group_fn) {
+                                          const char** name, uk_mmt4d_tile_fn_t* group_fn,
+                                          uk_mmt4d_tile_fn_t* scaled_fn) {
   const uint32_t type = flags & UK_TYPE_MASK;
   const uint64_t cpu = cpu_data ? cpu_data[0] : 0;
   const uk_mmt4d_tile_entry_t* best = NULL;
   if (group_fn) *group_fn = NULL;
+  if (scaled_fn) *scaled_fn = NULL;
   for (const uk_mmt4d_tile_entry_t* e = uk_mmt4d_tile_table; e->fn; ++e) {
     if (e->type == type && e->M0 == M0 && e->N0 == N0 && e->K0 == K0 &&
         (cpu & e->required_cpu) == e->required_cpu) {
@@ -131,6 +143,7 @@ static uk_mmt4d_tile_fn_t uk_mmt4d_select(uint32_t flags, int32_t M0, int32_t N0
   if (best) {
     *name = best->name;
     if (group_fn) *group_fn = best->group_fn;
+    if (scaled_fn) *scaled_fn = best->scaled_group_fn;
     return best->fn;
   }
   if (flags & UK_FLAG_ALLOW_GENERIC_FALLBACK) return uk_mmt4d_generic_for(type, name);
@@ -141,8 +154,63 @@ static uk_mmt4d_tile_fn_t uk_mmt4d_select(uint32_t flags, int32_t M0, int32_t N0
 const char* uk_mmt4d_tile_name(uint32_t flags, int32_t M0, int32_t N0, int32_t K0,
                                const uint64_t* cpu_data) {
   const char* name = "none";
-  (void)uk_mmt4d_select(flags, M0, N0, K0, cpu_data, &name, NULL);
+  (void)uk_mmt4d_select(flags, M0, N0, K0, cpu_data, &name, NULL, NULL);
   return name;
+}
+
+/* UK_FLAG_GROUP_SCALES: per tile, each group of group_k K tiles through the integer tile
+ * function into an int32 tile (exact), then converted and scaled into an f32 tile. */
+#define UK_GROUP_TILE_MAX 1024
+static int uk_mmt4d_group_scaled(const uk_mmt4d_params_t* p, uk_mmt4d_tile_fn_t fn, uk_mmt4d_tile_fn_t group_fn,
+                                 uk_mmt4d_tile_fn_t scaled_fn, const uk_type_info_t* ti) {
+  const int64_t M0 = p->M0, N0 = p->N0, tile = M0 * N0;
+  if (ti->acc_is_float || !p->group_scales || p->group_k <= 0 || tile > UK_GROUP_TILE_MAX)
+    return UK_STATUS_BAD_ARGUMENT;
+  uk_mmt4d_params_t q = *p;
+  q.flags = p->flags & ~(uint32_t)(UK_FLAG_ACCUMULATE | UK_FLAG_GROUP_SCALES);
+  const int64_t rs = uk_rhs_k_stride(p);
+  const int64_t lhs_k_bytes = M0 * p->K0 * ti->lhs_bits / 8, rhs_k_bytes = rs * ti->rhs_bits / 8;
+  const char* lhs = (const char*)p->lhs_buffer + p->lhs_offset * ti->lhs_bits / 8;
+  const char* rhs0 = (const char*)p->rhs_buffer + p->rhs_offset * ti->rhs_bits / 8;
+  float* out0 = (float*)p->out_buffer + p->out_offset;
+  const float* scales0 = p->group_scales + p->group_scales_offset;
+  int32_t dots[UK_GROUP_TILE_MAX];
+  float acc[UK_GROUP_TILE_MAX];
+  const int64_t span = group_fn && UK_TILE_GROUP * tile <= UK_GROUP_TILE_MAX ? UK_TILE_GROUP : 1;
+  for (int64_t m = 0; m < p->M; ++m) {
+    for (int64_t n = 0; n < p->N;) {
+      /* UK_TILE_GROUP tiles at once through the group variant where it exists */
+      const int64_t t = (span > 1 && n + span <= p->N) ? span : 1;
+      const char* rhs = rhs0 + n * (p->rhs_stride0 * ti->rhs_bits / 8);
+      float* out = out0 + m * p->out_stride0 + n * tile;
+      if (scaled_fn && n + UK_TILE_GROUP <= p->N) { /* the SIMD variant: the group loop in registers */
+        uk_mmt4d_params_t r = *p;
+        r.group_scales_offset = p->group_scales_offset + n * p->group_scales_stride0;
+        scaled_fn(out, lhs, rhs, &r);
+        n += UK_TILE_GROUP;
+        continue;
+      }
+      for (int64_t e = 0; e < t * tile; ++e) acc[e] = 0.0f;
+      for (int64_t k = 0, g = 0; k < p->K; k += p->group_k, ++g) {
+        q.K = p->K - k < p->group_k ? p->K - k : p->group_k;
+        (t > 1 ? group_fn : fn)(dots, lhs + k * lhs_k_bytes, rhs + k * rhs_k_bytes, &q);
+        for (int64_t u = 0; u < t; ++u) {
+          const float* s = scales0 + (n + u) * p->group_scales_stride0 + g * N0;
+          const int32_t* d = dots + u * tile;
+          float* a = acc + u * tile;
+          for (int64_t i = 0; i < M0; ++i)
+            for (int64_t j = 0; j < N0; ++j) a[i * N0 + j] += (float)d[i * N0 + j] * s[j];
+        }
+      }
+      if (p->flags & UK_FLAG_ACCUMULATE)
+        for (int64_t e = 0; e < t * tile; ++e) out[e] += acc[e];
+      else
+        for (int64_t e = 0; e < t * tile; ++e) out[e] = acc[e];
+      n += t;
+    }
+    lhs += p->lhs_stride0 * ti->lhs_bits / 8;
+  }
+  return UK_STATUS_OK;
 }
 
 int uk_mmt4d(const uk_mmt4d_params_t* p) {
@@ -152,8 +220,8 @@ int uk_mmt4d(const uk_mmt4d_params_t* p) {
   if (p->M < 0 || p->N < 0 || p->K < 0 || p->M0 <= 0 || p->N0 <= 0 || p->K0 <= 0)
     return UK_STATUS_BAD_ARGUMENT;
   const char* name;
-  uk_mmt4d_tile_fn_t group_fn;
-  uk_mmt4d_tile_fn_t fn = uk_mmt4d_select(p->flags, p->M0, p->N0, p->K0, p->cpu_data, &name, &group_fn);
+  uk_mmt4d_tile_fn_t group_fn, scaled_fn;
+  uk_mmt4d_tile_fn_t fn = uk_mmt4d_select(p->flags, p->M0, p->N0, p->K0, p->cpu_data, &name, &group_fn, &scaled_fn);
   if (!fn) return UK_STATUS_NO_TILE_FUNCTION;
   if (p->M == 0 || p->N == 0) return UK_STATUS_OK;
 
@@ -164,6 +232,7 @@ int uk_mmt4d(const uk_mmt4d_params_t* p) {
   /* rhs panels read in place (rows of a row-major matrix): K0 == 1 tiles only */
   if (p->rhs_stride1 && p->rhs_stride1 != (int64_t)p->N0 * p->K0 && p->K0 != 1) return UK_STATUS_BAD_ARGUMENT;
   if ((p->rhs_stride1 * ti.rhs_bits) % 8) return UK_STATUS_BAD_ARGUMENT;
+  if (p->flags & UK_FLAG_GROUP_SCALES) return uk_mmt4d_group_scaled(p, fn, group_fn, scaled_fn, &ti);
   const int64_t out_size = ti.acc_bits / 8;
   const char* lhs = (const char*)p->lhs_buffer + p->lhs_offset * ti.lhs_bits / 8;
   const char* rhs0 = (const char*)p->rhs_buffer + p->rhs_offset * ti.rhs_bits / 8;

@@ -34,6 +34,7 @@ typedef struct uk_mmt4d_tile_entry_t {
   uk_mmt4d_tile_fn_t fn;
   const char* name;
   uk_mmt4d_tile_fn_t group_fn; /* UK_TILE_GROUP tiles at once, or NULL */
+  uk_mmt4d_tile_fn_t scaled_group_fn; /* the same with UK_FLAG_GROUP_SCALES (integer types), or NULL */
 } uk_mmt4d_tile_entry_t;
 
 /* Portable fallback: any M0/N0/K0. */
@@ -98,6 +99,15 @@ void uk_mmt4d_tile_f32f32f32_6x16x1_x86_64_avx2_fma(void*, const void*, const vo
 void uk_mmt4d_tile_f32f32f32_1x16x1_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_f16f16f32_1x16x1_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_bf16bf16f32_1x16x1_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s8s8s32_1x8x2_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_u8s8s32_1x8x2_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s8s4s32_1x8x2_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s16s16s32_1x8x2_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+/* ... and with per-group scales (UK_FLAG_GROUP_SCALES; f32 out), the group loop in registers. */
+void uk_mmt4d_tile_s8s8s32_1x8x2_x4_scaled_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_u8s8s32_1x8x2_x4_scaled_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s8s4s32_1x8x2_x4_scaled_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s16s16s32_1x8x2_x4_scaled_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s8s8s32_1x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s8s8s32_2x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s8s8s32_4x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);

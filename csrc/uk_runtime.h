@@ -48,6 +48,7 @@ enum {
   UK_EPI_TO_FLOAT = 13,   /* int32 -> float (round to nearest even, like numpy astype)     */
   UK_EPI_REQUANTIZE = 14, /* q = clamp(rint(x * s) + p1, p2, p3), s = data ? data[j] : p0; f -> int32;
                              NaN -> p1 (the zero point)                                     */
+  UK_EPI_SCALE_ROW = 15,  /* x[i][j] *= data[i] (e.g. per-row activation scales)              f */
 };
 
 typedef struct uk_epilogue_op_t {
@@ -118,6 +119,11 @@ typedef struct uk_matmul_desc_t {
                                     rows as the K steps of rhs panels (uk_mmt4d_params_t.rhs_stride1);
                                     needs K0 == 1, b_stride1 == 1 and no widening kernel_type. Only
                                     a workgroup's partial last column tile is packed (into scratch) */
+  const float* rhs_group_scales; /* integer triples with rhs_prepacked: per-group weight scales
+                                    [N1][G][N0] (G = ceil(K / group_size), columns past N zero);
+                                    the ukernel runs with UK_FLAG_GROUP_SCALES and the accumulator
+                                    (and so the epilogue's first domain) is f32. NULL: none */
+  int64_t group_size;            /* K elements per group (a multiple of K0; KC a multiple of it) */
 } uk_matmul_desc_t;
 
 /* Returned by uk_matmul_run when *desc->cancel was set: the output is incomplete. */

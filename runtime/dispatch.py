@@ -41,6 +41,9 @@ class PackedRhs:
     K: int
     N0: int
     K0: int
+    # group-quantized weights: per-group scales [N1][G][N0] float32 (ukernel UK_FLAG_GROUP_SCALES)
+    group_scales: Optional[np.ndarray] = None
+    group_size: int = 0
 
 
 def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed):
@@ -116,7 +119,7 @@ def _auto_fell_back(types: ElementTypes, M: int, N: int, K: int, isa: str, nthre
 
 def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
             tile=None, target=None, prepacked: bool = False, describe: bool = False,
-            rhs_in_place: bool = False) -> Resolution:
+            rhs_in_place: bool = False, k_align: int = 1) -> Resolution:
     """Plans the call and resolves its ukernel: handwritten, or generated (compiled
     on first use, then cached on disk and memoised in the process). "auto" follows
     ``_auto_uses_codegen`` and falls back to handwritten, with one warning, if the
@@ -127,11 +130,15 @@ def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
         backend = "codegen" if _auto_uses_codegen(types, M, N, K, isa, nthreads) else "ukernel"
         if backend == "codegen":
             try:
-                return resolve(types, M, N, K, isa, "codegen", tile, target, prepacked, describe, rhs_in_place)
+                return resolve(types, M, N, K, isa, "codegen", tile, target, prepacked, describe, rhs_in_place,
+                               k_align)
             except CodegenError as exc:
                 _auto_fell_back(types, M, N, K, isa, nthreads, exc)
                 backend = "ukernel"
     if backend == "codegen":
+        if k_align > 1:
+            raise ValueError("group-quantized weights run on the handwritten ukernels (backend='ukernel' or "
+                             "'auto'): the generated kernels have no per-group scale variant yet")
         from ukernels._env import getenv
         key = (types.name, M, N, K, isa, nthreads, tile, target, prepacked, rhs_in_place,
                getenv("UKERNELS_CACHE_DIR"), getenv("CC"), getenv("UKERNELS_KERNEL_PATH"))
@@ -141,10 +148,10 @@ def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
             kernel = cache.get_kernel(spec)
             hit = _resolved.put(key, Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel))
         return hit
-    key = (types.name, M, N, K, isa, nthreads, tile, prepacked, describe, rhs_in_place)
+    key = (types.name, M, N, K, isa, nthreads, tile, prepacked, describe, rhs_in_place, k_align)
     hit = _resolved.get(key)
     if hit is None:
-        plan = plan_matmul(types, M, N, K, isa, nthreads, tile, prepacked, rhs_in_place)
+        plan = plan_matmul(types, M, N, K, isa, nthreads, tile, prepacked, rhs_in_place, k_align)
         name = tile_function_name(plan.types, plan.M0, plan.N0, plan.K0, isa) if describe else ""
         hit = _resolved.put(key, Resolution(plan, "ukernel", name, _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK))
     return hit
@@ -157,6 +164,9 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     With ``packed``, b is None and the prepacked rhs is used (its N0/K0 fix the tile)."""
     M, K = a.shape
     N = packed.N if packed is not None else b.shape[1]
+    group_size = getattr(packed, "group_size", 0) if packed is not None else 0
+    if group_size and backend == "auto":
+        backend = "ukernel"  # no generated per-group variant (resolve explains for "codegen")
     if packed is not None and tile is None:
         chosen = backend
         if backend == "auto":  # resolve() below still falls back if the generated kernel cannot be built
@@ -170,7 +180,8 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     if M == 0 or N == 0:
         return out
     rhs_in_place = packed is None and b.strides[1] == b.itemsize
-    r = resolve(types, M, N, K, isa, backend, tile, target, packed is not None, rhs_in_place=rhs_in_place)
+    r = resolve(types, M, N, K, isa, backend, tile, target, packed is not None, rhs_in_place=rhs_in_place,
+                k_align=max(1, packed.group_size) if packed is not None else 1)
     plan, fn, flags = r.plan, r.fn, r.flags
     pool = threads.get_pool() if plan.threads > 1 else ffi.NULL
 
@@ -201,6 +212,9 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
                                    f"{packed.N0}x{packed.K0}")
             d.rhs_packed = ffi.from_buffer(packed.data)
             d.rhs_prepacked = 1
+            if packed.group_scales is not None:
+                d.rhs_group_scales = ffi.cast("const float*", ffi.from_buffer(packed.group_scales))
+                d.group_size = packed.group_size
         elif plan.rhs_pack_in_tile:
             d.rhs_packed = ffi.NULL
             d.rhs_pack_in_tile = 1

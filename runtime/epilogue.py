@@ -52,7 +52,7 @@ def _operand(name: str, value, shape: Tuple[int, ...], dtype: np.dtype, hint: st
     return kernel_array(arr)
 
 
-def _per_channel_or_scalar(name: str, value, N: int) -> Tuple[Optional[np.ndarray], float]:
+def _per_channel_or_scalar(name: str, value, N: int, axis: str = "column") -> Tuple[Optional[np.ndarray], float]:
     if np.ndim(value) == 0:
         v = float(value)
         if not math.isfinite(v):
@@ -60,7 +60,8 @@ def _per_channel_or_scalar(name: str, value, N: int) -> Tuple[Optional[np.ndarra
         return None, v
     arr = np.asarray(value)
     if arr.ndim != 1 or arr.shape[0] != N:
-        raise ValueError(f"{name} must be a scalar or 1-D of length N={N} (per output channel), got shape {arr.shape}")
+        what = "N={} (per output channel)".format(N) if axis == "column" else "M={} (per output row)".format(N)
+        raise ValueError(f"{name} must be a scalar or 1-D of length {what}, got shape {arr.shape}")
     if arr.dtype.kind != "f":
         raise TypeError(f"{name} must be floating point, got {arr.dtype}")
     return kernel_array(np.ascontiguousarray(arr, dtype=np.float32)), 0.0
@@ -121,8 +122,14 @@ def lower(ops: Sequence[O.EpilogueOp], types: ElementTypes, M: int, N: int,
             out.append(CEpilogueOp(lib.UK_EPI_CLAMP, is_int, p=(lo, hi, *has)))
         elif isinstance(op, O.Scale):
             to_float()
-            arr, v = _per_channel_or_scalar(f"{where}.scale", op.scale, N)
-            out.append(CEpilogueOp(lib.UK_EPI_SCALE, False, arr, 1, p=(v, 0.0, 0.0, 0.0)))
+            if op.axis not in ("column", "row"):
+                raise ValueError(f"{where}: axis must be 'column' or 'row', got {op.axis!r}")
+            arr, v = _per_channel_or_scalar(f"{where}.scale", op.scale, N if op.axis == "column" else M,
+                                            op.axis)
+            if op.axis == "row" and arr is not None:
+                out.append(CEpilogueOp(lib.UK_EPI_SCALE_ROW, False, arr, 1))
+            else:
+                out.append(CEpilogueOp(lib.UK_EPI_SCALE, False, arr, 1, p=(v, 0.0, 0.0, 0.0)))
         elif isinstance(op, O.Gelu):
             if op.approximate not in ("none", "tanh"):
                 raise ValueError(f"{where}: approximate must be 'none' or 'tanh', got {op.approximate!r}")

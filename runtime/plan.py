@@ -251,12 +251,14 @@ def _reads_rhs_in_place(types: ElementTypes, M: int, isa: str, tile, prepacked: 
 @lru_cache(maxsize=1024)
 def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threads: int,
                 tile: Optional[Tuple[int, int, int]] = None, prepacked: bool = False,
-                rhs_in_place: bool = False) -> MatmulPlan:
+                rhs_in_place: bool = False, k_align: int = 1) -> MatmulPlan:
     """The dispatch plan for an (M, K) x (K, N) product (rules in the module doc).
 
     ``tile`` overrides the handwritten ukernel tile (the codegen path picks its own);
     ``prepacked``: the rhs is already packed (``Linear``), so it is never packed here;
-    ``rhs_in_place``: b has unit column stride, so small-M calls may read it unpacked."""
+    ``rhs_in_place``: b has unit column stride, so small-M calls may read it unpacked;
+    ``k_align``: K blocks are a multiple of this many elements (the group size of
+    group-quantized weights, whose scales change at group boundaries)."""
     direct = _reads_rhs_in_place(types, M, isa, tile, prepacked, rhs_in_place)
     if tile is None and not direct:
         types = kernel_types_for(types, isa, prepacked)
@@ -284,6 +286,9 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
     if direct:
         kc1 = direct_kc(M0, K1)
     kc1 = min(kc1, K1)
+    if k_align > 1:
+        g1 = max(1, k_align // K0)
+        kc1 = max(g1, kc1 // g1 * g1)
     KC = kc1 * K0
     nc1 = max(1, (l2 // 2) // (KC * N0 * esize))
     if M1 == 1 and prepacked:

@@ -18,7 +18,7 @@ static const int UK_TYPE_F32F32F32, UK_TYPE_S8S8S32, UK_TYPE_F16F16F32, UK_TYPE_
                  UK_TYPE_U8S8S32, UK_TYPE_S8S4S32, UK_TYPE_MASK;
 typedef struct uk_type_info_t { int32_t lhs_bits, rhs_bits, acc_bits; int32_t acc_is_float; } uk_type_info_t;
 int uk_type_info(uint32_t type, uk_type_info_t* info);
-static const int UK_FLAG_ACCUMULATE, UK_FLAG_ALLOW_GENERIC_FALLBACK;
+static const int UK_FLAG_ACCUMULATE, UK_FLAG_ALLOW_GENERIC_FALLBACK, UK_FLAG_GROUP_SCALES;
 #define UK_CPU_X86_AVX2_FMA ...
 #define UK_CPU_X86_F16C ...
 #define UK_CPU_X86_AVX512_BASE ...
@@ -32,7 +32,7 @@ static const int UK_PACK_TYPE_F32, UK_PACK_TYPE_I8, UK_PACK_TYPE_X16, UK_PACK_TY
                  UK_PACK_TRANSPOSE_OUTER;
 static const int UK_EPI_BIAS_COLUMN, UK_EPI_RELU, UK_EPI_GELU_ERF, UK_EPI_BIAS_ROW, UK_EPI_RESIDUAL,
                  UK_EPI_SCALE, UK_EPI_CLAMP, UK_EPI_RELU6, UK_EPI_GELU_TANH, UK_EPI_SILU, UK_EPI_SIGMOID,
-                 UK_EPI_TANH, UK_EPI_TO_FLOAT, UK_EPI_REQUANTIZE;
+                 UK_EPI_TANH, UK_EPI_TO_FLOAT, UK_EPI_REQUANTIZE, UK_EPI_SCALE_ROW;
 static const int UK_OUT_F32, UK_OUT_S32, UK_OUT_S8, UK_OUT_U8, UK_OUT_F16, UK_OUT_BF16;
 
 typedef struct uk_mmt4d_params_t {
@@ -44,6 +44,10 @@ typedef struct uk_mmt4d_params_t {
   uint32_t flags;
   const uint64_t* cpu_data;
   int64_t rhs_stride1;
+  const float* group_scales;
+  int64_t group_scales_offset;
+  int64_t group_scales_stride0;
+  int64_t group_k;
 } uk_mmt4d_params_t;
 typedef int (*uk_mmt4d_fn_t)(const uk_mmt4d_params_t* params);
 int uk_mmt4d(const uk_mmt4d_params_t* params);
@@ -94,6 +98,8 @@ typedef struct uk_matmul_desc_t {
   uint32_t kernel_type;
   const volatile int32_t* cancel;
   int32_t rhs_direct;
+  const float* rhs_group_scales;
+  int64_t group_size;
 } uk_matmul_desc_t;
 static const int UK_STATUS_CANCELLED;
 int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* desc);

@@ -36,14 +36,15 @@ from ukernels import cpu
 from ukernels import ops as O
 from ukernels._sync import ForkSafeLock
 from ukernels._untrusted import MAX_JSON_BYTES, UntrustedFileError, open_regular, parse_json, read_bounded
-from ukernels.abi import ELEMENT_TYPES, element_types_for, supported_combinations
-from ukernels.matmul import BACKENDS, PRECISIONS, apply_precision, build_epilogue, shorthand_ops
+from ukernels.abi import F32F32F32, S8S4S32, S8S8S32, ELEMENT_TYPES, element_types_for, supported_combinations
+from ukernels.matmul import BACKENDS, PRECISIONS, apply_precision, build_epilogue, is_float_dtype, shorthand_ops
+from ukernels.quantize import QMAX, check_group_size, quantize_rows, quantize_weight
 from ukernels.runtime.dispatch import PackedRhs, run_matmul
 from ukernels.runtime.packing import pack
 
 MAGIC = b"UKLINEAR"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 _PREFIX = struct.Struct("<8sII")
 _DIGEST_BYTES = 32
 _ARRAY_KINDS = "fiub"  # numeric arrays only (weights, biases, scales); never objects
@@ -52,6 +53,58 @@ _INT4 = np.dtype(ml_dtypes.int4)
 _WEIGHT_DTYPES = {"float32": np.dtype(np.float32), "int8": np.dtype(np.int8), "float16": np.dtype(np.float16),
                   "bfloat16": _BF16, "int16": np.dtype(np.int16), "int4": _INT4}
 _NAMED_DTYPES = {"bfloat16": _BF16, "int4": _INT4}  # ml_dtypes types, stored by name (their .str is a void)
+
+
+WEIGHT_DTYPES = (None, "f32", "bf16", "f16", "int8", "int4")
+_FLOAT_WEIGHTS = {"f32": np.dtype(np.float32), "bf16": _BF16, "f16": np.dtype(np.float16)}
+
+
+def _check_layout_backend(layout: str, backend: str) -> None:
+    if layout not in ("nk", "kn"):
+        raise ValueError(f"layout must be 'nk' (out_features, in_features) or 'kn' (in_features, "
+                         f"out_features), got {layout!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+
+
+class _Quant:
+    """How a weight-quantized Linear's integer weight maps back to floats (ukernels/quantize.py):
+    scales (N,) per channel or (N, G) per group, optional zero points of the same shape."""
+
+    __slots__ = ("bits", "group_size", "scales", "zero_points")
+
+    def __init__(self, bits: int, group_size: Optional[int], scales: np.ndarray, zero_points: Optional[np.ndarray]):
+        self.bits, self.group_size = bits, group_size
+        self.scales = np.ascontiguousarray(scales, dtype=np.float32)
+        self.zero_points = None if zero_points is None else np.ascontiguousarray(zero_points, dtype=np.int32)
+        self.scales.setflags(write=False)
+
+    def stored_weight(self, q_nk: np.ndarray, layout: str) -> np.ndarray:
+        """q (int8 values) as the Linear keeps it: in the given layout; int4 as ml_dtypes.int4."""
+        q = q_nk if layout == "nk" else q_nk.T
+        return np.ascontiguousarray(q.astype(_INT4) if self.bits == 4 else q.astype(np.int8))
+
+    def group_scales_packed(self, N0: int) -> Optional[np.ndarray]:
+        """Per-group scales laid out [N1][G][N0] for the ukernel (columns past N: 0)."""
+        if self.group_size is None:
+            return None
+        N, G = self.scales.shape
+        N1 = -(-N // N0)
+        padded = np.zeros((N1 * N0, G), np.float32)
+        padded[:N] = self.scales
+        out = np.ascontiguousarray(padded.reshape(N1, N0, G).transpose(0, 2, 1))
+        out.setflags(write=False)
+        return out
+
+    def correction(self, qx: np.ndarray, sx: np.ndarray) -> Optional[np.ndarray]:
+        """The zero-point term sx[i] * sum_g s[j,g] z[j,g] sum_{k in g} qx[i,k] (subtracted), or None."""
+        if self.zero_points is None:
+            return None
+        M, K = qx.shape
+        g = self.group_size or max(K, 1)
+        rows = qx.reshape(M, K // g, g).sum(axis=2, dtype=np.int64).astype(np.float64) if K else np.zeros((M, 1))
+        sz = (self.scales.astype(np.float64) * self.zero_points).reshape(self.scales.shape[0], -1)
+        return np.ascontiguousarray((-(sx.astype(np.float64)[:, None]) * (rows @ sz.T)).astype(np.float32))
 
 
 def _dtype_name(dt: np.dtype) -> str:
@@ -91,12 +144,9 @@ class Linear:
 
     def __init__(self, weight, bias=None, activation: Optional[str] = None,
                  epilogue: Sequence[O.EpilogueOp] = (), layout: str = "nk", backend: str = "auto",
-                 precision: Optional[str] = None):
-        if layout not in ("nk", "kn"):
-            raise ValueError(f"layout must be 'nk' (out_features, in_features) or 'kn' (in_features, "
-                             f"out_features), got {layout!r}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+                 precision: Optional[str] = None, weight_dtype: Optional[str] = None,
+                 group_size: Optional[int] = None):
+        _check_layout_backend(layout, backend)
         w = np.asarray(weight)
         if not w.dtype.isnative:
             w = w.astype(w.dtype.newbyteorder("="))  # big-endian weights: byte order only, lossless
@@ -104,28 +154,152 @@ class Linear:
             raise ValueError(f"weight must be 2-D, got shape {w.shape}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
-        w = apply_precision("weight", w, precision)
-        types = element_types_for(w.dtype, w.dtype) or next(
-            (t for t in ELEMENT_TYPES.values() if t.rhs == w.dtype), None)  # int4 weights: int8 activations
+        if weight_dtype not in WEIGHT_DTYPES:
+            raise ValueError(f"weight_dtype must be one of {list(WEIGHT_DTYPES)}, got {weight_dtype!r}")
+        if group_size is not None and weight_dtype not in ("int8", "int4"):
+            raise ValueError("group_size applies to weight_dtype='int8' or 'int4' (per-group scales)")
+        if weight_dtype is not None and precision is not None:
+            raise ValueError("pass weight_dtype or precision, not both (weight_dtype='bf16' already runs the "
+                             "bf16 kernels on bf16-rounded inputs)")
+        if weight_dtype is not None and not is_float_dtype(w.dtype):
+            raise TypeError(f"weight_dtype={weight_dtype!r} converts a floating weight, got dtype {w.dtype}; "
+                            "for weights quantized elsewhere use Linear.from_quantized(qweight, scales, ...)")
+        quant = None
+        if weight_dtype in ("int8", "int4"):
+            bits = 8 if weight_dtype == "int8" else 4
+            w_nk = w if layout == "nk" else w.T
+            check_group_size(group_size, w_nk.shape[1])
+            q, scales = quantize_weight(w_nk, bits, group_size)
+            quant = _Quant(bits, group_size, scales, None)
+            w = quant.stored_weight(q, layout)
+        elif weight_dtype is not None:
+            w = w.astype(_FLOAT_WEIGHTS[weight_dtype])
+        else:
+            w = apply_precision("weight", w, precision)
+        self._setup(w, bias, activation, epilogue, layout, backend, precision, weight_dtype, quant)
+
+    @classmethod
+    def from_quantized(cls, qweight, scales, zero_points=None, *, group_size: Optional[int] = None, bits: int = 8,
+                       layout: str = "nk", bias=None, activation: Optional[str] = None,
+                       epilogue: Sequence[O.EpilogueOp] = (), backend: str = "auto") -> "Linear":
+        """A weight-quantized Linear from weights quantized elsewhere.
+
+        The weight is ``W[n, k] = scales[n, g] * (qweight[n, k] - zero_points[n, g])`` with
+        ``g = k // group_size`` (``layout="nk"``; ``"kn"`` transposes qweight, scales and
+        zero_points alike), or per output channel (``group_size=None``: scales and
+        zero_points of shape (N,)).
+
+        Args:
+            qweight: integers, (N, K) for "nk". Signed: int8 in [-128, 127] (bits=8) or
+                [-8, 7] (bits=4; int8 or ``ml_dtypes.int4``). Unsigned (uint8): [0, 255] or
+                [0, 15], then ``zero_points`` is required (GPTQ/AWQ style); they are stored
+                shifted by 2**(bits-1) into the signed range, which changes nothing.
+            scales: float, (N,) or (N, K // group_size).
+            zero_points: None (symmetric) or integers shaped like scales.
+            group_size: None or one of 32, 64, 128, 256 (dividing K).
+            bits: 8 or 4.
+        See the README ("Weight-quantized Linear") for converting GPTQ/AWQ and llama.cpp
+        Q4_0/Q8_0 blocks.
+        """
+        _check_layout_backend(layout, backend)
+        if bits not in QMAX:
+            raise ValueError(f"bits must be 8 or 4, got {bits!r}")
+        q = np.asarray(qweight)
+        if q.ndim != 2:
+            raise ValueError(f"qweight must be 2-D, got shape {q.shape}")
+        if q.dtype == _INT4:
+            q = q.astype(np.int8)
+        if q.dtype.kind not in "iu":
+            raise TypeError(f"qweight must hold integers, got dtype {q.dtype}")
+        q_nk = q if layout == "nk" else q.T
+        N, K = q_nk.shape
+        check_group_size(group_size, K)
+        G = None if group_size is None else K // group_size
+
+        def oriented(name: str, v, kind: str) -> np.ndarray:
+            a = np.asarray(v)
+            want = (N,) if G is None else (N, G)
+            a = a.T if (layout == "kn" and a.ndim == 2) else a
+            if a.shape != want:
+                shown = want if layout == "nk" or G is None else (G, N)
+                raise ValueError(f"{name} must have shape {shown} (one per output channel{'' if G is None else ' and group'}"
+                                 f" for qweight {q.shape}, layout={layout!r}, group_size={group_size}), got "
+                                 f"{np.asarray(v).shape}")
+            if a.dtype.kind not in kind:
+                raise TypeError(f"{name} must be {'floating' if kind == 'f' else 'integer'}, got dtype {a.dtype}")
+            return a
+
+        s = oriented("scales", scales, "f").astype(np.float32)
+        if not np.isfinite(s).all():
+            raise ValueError("scales must be finite")
+        z = None if zero_points is None else oriented("zero_points", zero_points, "iu").astype(np.int32)
+        half = 1 << (bits - 1)
+        lo, hi = (0, 2 * half - 1) if q.dtype.kind == "u" else (-half, half - 1)
+        if q.dtype.kind == "u" and z is None:
+            raise ValueError(f"an unsigned qweight needs zero_points (e.g. {half} for a symmetric range)")
+        if q_nk.size and (q_nk.min() < lo or q_nk.max() > hi):
+            raise ValueError(f"qweight values must lie in [{lo}, {hi}] for bits={bits} ({q.dtype}), got "
+                             f"[{q_nk.min()}, {q_nk.max()}]")
+        q_nk = q_nk.astype(np.int16)
+        if q.dtype.kind == "u":
+            q_nk, z = q_nk - half, z - half
+        if z is not None and (z.min(initial=0) < -(1 << 15) or z.max(initial=0) >= (1 << 15)):
+            raise ValueError("zero_points out of range")
+        quant = _Quant(bits, group_size, s, z)
+        obj = cls.__new__(cls)
+        obj._setup(quant.stored_weight(q_nk.astype(np.int8), layout), bias, activation, epilogue, layout, backend,
+                   None, "int8" if bits == 8 else "int4", quant)
+        return obj
+
+    def _setup(self, w: np.ndarray, bias, activation, epilogue, layout: str, backend: str,
+               precision: Optional[str], weight_dtype: Optional[str], quant: Optional["_Quant"]) -> None:
+        if quant is not None:
+            types = S8S8S32 if quant.bits == 8 else S8S4S32
+        else:
+            types = element_types_for(w.dtype, w.dtype) or next(
+                (t for t in ELEMENT_TYPES.values() if t.rhs == w.dtype), None)  # int4 weights: int8 activations
         if types is None:
             raise TypeError(f"weight has unsupported dtype {w.dtype}; supported: {supported_combinations()}")
         if not isinstance(epilogue, (list, tuple)):
             raise TypeError(f"epilogue must be a list or tuple of ukernels.ops objects, got {type(epilogue).__name__}")
         for i, op in enumerate(epilogue):
-            if isinstance(op, O.Residual) or (isinstance(op, O.BiasAdd) and op.axis == "row"):
+            if isinstance(op, O.Residual) or (isinstance(op, O.BiasAdd) and op.axis == "row") or (
+                    isinstance(op, O.Scale) and op.axis == "row"):
                 raise ValueError(f"epilogue[{i}] ({type(op).__name__}) depends on the number of rows; "
                                  "pass it per call: linear(x, epilogue=[...])")
         self._types = types  # with activations of the weight's dtype (uint8 x int8 also accepted)
         self._precision = precision
+        self._weight_dtype = weight_dtype
+        self._quant = quant
         self._layout = layout
         self._backend = backend
         self._weight = w  # kept (read-only use) for save() and repacking
         self.in_features, self.out_features = (w.shape[1], w.shape[0]) if layout == "nk" else w.shape
+        if quant is not None and quant.group_size is not None and backend == "codegen":
+            raise ValueError("group-quantized weights run on the handwritten ukernels (backend='ukernel' or "
+                             "'auto'): the generated kernels have no per-group scale variant yet")
         self._shorthand = (bias, activation, tuple(epilogue))
-        build_epilogue(types, 1, self.out_features, bias, activation, list(epilogue), None)  # validate now
+        build_epilogue(self._epilogue_types(), 1, self.out_features, bias, activation, list(epilogue), None,
+                       self._dequantize_ops(np.zeros(1, np.float32), None))  # validate now
         self._lock = ForkSafeLock()
         self._packs: Dict[Tuple[int, int], PackedRhs] = {}
         self._packed_for(cpu.active_isa())
+
+    def _epilogue_types(self):
+        """The triple the epilogue starts from: group-scaled products are float already."""
+        return F32F32F32 if self._quant is not None and self._quant.group_size is not None else self._types
+
+    def _dequantize_ops(self, sx: np.ndarray, correction: Optional[np.ndarray]) -> List[O.EpilogueOp]:
+        """The ops that turn the integer products of quantized x and W into floats."""
+        if self._quant is None:
+            return []
+        ops: List[O.EpilogueOp] = []
+        if self._quant.group_size is None:
+            ops.append(O.Scale(self._quant.scales))
+        ops.append(O.Scale(sx, axis="row"))
+        if correction is not None:
+            ops.append(O.Residual(correction))
+        return ops
 
     def _packed_for(self, isa: str, types=None) -> PackedRhs:
         N0, K0 = _packed_tile(types or self._types, isa)
@@ -141,7 +315,10 @@ class Linear:
                     kn = self._weight.T if self._layout == "nk" else self._weight
                     data = pack(kn, N0, K0, transpose_inner=True, transpose_outer=True, isa=isa)
                     data.setflags(write=False)
-                    p = PackedRhs(data, self.out_features, self.in_features, N0, K0)
+                    q = self._quant
+                    p = PackedRhs(data, self.out_features, self.in_features, N0, K0,
+                                  q.group_scales_packed(N0) if q is not None else None,
+                                  (q.group_size or 0) if q is not None else 0)
                     self._packs[(N0, K0)] = p
         return p
 
@@ -158,6 +335,11 @@ class Linear:
         bias, activation, ops = self._shorthand
         names = [type(o).__name__ for o in shorthand_ops(bias, activation) + list(ops)]
         prec = f", precision={self._precision!r}" if self._precision else ""
+        if self._weight_dtype is not None:
+            prec += f", weight_dtype={self._weight_dtype!r}"
+        if self._quant is not None:
+            prec += f", group_size={self._quant.group_size}" + (", zero_points" if self._quant.zero_points is not None
+                                                                else "")
         return (f"Linear(in_features={self.in_features}, out_features={self.out_features}, dtype={self.dtype}, "
                 f"ops=[{', '.join(names)}], backend={self._backend!r}{prec})")
 
@@ -168,7 +350,12 @@ class Linear:
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have shape (..., in_features={self.in_features}), got {x.shape}")
         x = apply_precision("x", x, self._precision)
-        types = element_types_for(x.dtype, self._types.rhs)
+        if self._weight_dtype is not None:
+            if not is_float_dtype(x.dtype):
+                raise TypeError(f"x must be floating point for this Linear (weight_dtype={self._weight_dtype!r}), "
+                                f"got {x.dtype}")
+            x = x.astype(np.float32 if self._quant is not None else self._types.lhs, copy=False)
+        types = self._types if self._quant is not None else element_types_for(x.dtype, self._types.rhs)
         if types is None:
             accepted = [t.lhs.name for t in ELEMENT_TYPES.values() if t.rhs == self._types.rhs]
             raise TypeError(f"x must have dtype {' or '.join(accepted)} for this Linear with {self._types.rhs} "
@@ -181,8 +368,12 @@ class Linear:
         if not isinstance(epilogue, (list, tuple)):
             raise TypeError(f"epilogue must be a list or tuple of ukernels.ops objects, got {type(epilogue).__name__}")
         bias, activation, ops = self._shorthand
-        lowered = build_epilogue(types, x2.shape[0], self.out_features, bias, activation,
-                                 list(ops) + list(epilogue), out_dtype)
+        prefix: List[O.EpilogueOp] = []
+        if self._quant is not None:  # x quantized per row; the products dequantized in the epilogue
+            x2, sx = quantize_rows(x2)
+            prefix = self._dequantize_ops(sx, self._quant.correction(x2, sx))
+        lowered = build_epilogue(self._epilogue_types(), x2.shape[0], self.out_features, bias, activation,
+                                 list(ops) + list(epilogue), out_dtype, prefix)
         isa = cpu.active_isa()
         out = run_matmul(x2, None, types, lowered, isa, self._backend, packed=_Provider(self, isa))
         return out.reshape(*lead, self.out_features)
@@ -191,11 +382,21 @@ class Linear:
 
     def __getstate__(self) -> Dict[str, Any]:
         bias, activation, ops = self._shorthand
+        q = self._quant
         return {"weight": self._weight, "bias": bias, "activation": activation, "epilogue": list(ops),
-                "layout": self._layout, "backend": self._backend, "precision": self._precision}
+                "layout": self._layout, "backend": self._backend, "precision": self._precision,
+                "weight_dtype": self._weight_dtype,
+                "quant": None if q is None else (q.bits, q.group_size, q.scales, q.zero_points)}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__init__(**state)
+        state = dict(state)
+        quant = state.pop("quant", None)
+        weight_dtype = state.pop("weight_dtype", None)
+        if quant is None:
+            self.__init__(**state, weight_dtype=weight_dtype)
+        else:
+            self._setup(state["weight"], state["bias"], state["activation"], state["epilogue"], state["layout"],
+                        state["backend"], None, weight_dtype, _Quant(*quant))
 
     # ---- persistence ---------------------------------------------------------
 
@@ -233,11 +434,16 @@ class Linear:
 
         op_docs = [{"op": type(op).__name__, "fields": {f.name: encode(getattr(op, f.name)) for f in dc_fields(op)}}
                    for op in ops]
+        q = self._quant
         header: Dict[str, Any] = {
             "format": "ukernels.Linear", "version": VERSION, "dtype": _dtype_name(self._types.rhs),
             "precision": self._precision, "layout": self._layout,
             "in_features": self.in_features, "out_features": self.out_features, "backend": self._backend,
             "bias": None if bias is None else encode(bias), "activation": activation, "ops": op_docs,
+            "weight_dtype": self._weight_dtype,
+            "quant": None if q is None else {
+                "bits": q.bits, "group_size": q.group_size, "scales": encode(q.scales),
+                "zero_points": None if q.zero_points is None else encode(q.zero_points)},
         }
         offset = 0
         metas = []
@@ -340,8 +546,19 @@ class Linear:
             raise UntrustedFileError(f"{what}: weight array {weight.dtype}{list(weight.shape)} does not match the "
                                      f"header ({h.dtype}, {h.layout}, in={h.in_features}, out={h.out_features})")
         try:
-            return cls(weight, bias=decode(header["bias"]), activation=header["activation"], epilogue=ops,
-                       layout=h.layout, backend=h.backend, precision=h.precision)
+            if h.quant is None:
+                return cls(weight, bias=decode(header["bias"]), activation=header["activation"], epilogue=ops,
+                           layout=h.layout, backend=h.backend, precision=h.precision, weight_dtype=h.weight_dtype)
+            scales, zp = decode(h.quant["scales"]), decode(h.quant["zero_points"])
+            if not isinstance(scales, np.ndarray) or not (zp is None or isinstance(zp, np.ndarray)):
+                raise UntrustedFileError(f"{what}: quant scales / zero_points must be stored arrays")
+            q = weight.astype(np.int8) if weight.dtype == _INT4 else weight
+            if h.layout == "kn":  # from_quantized takes kn-oriented scales for kn weights
+                scales = scales.T if scales.ndim == 2 else scales
+                zp = zp.T if zp is not None and zp.ndim == 2 else zp
+            return cls.from_quantized(q, scales, zp, group_size=h.quant["group_size"], bits=h.quant["bits"],
+                                      layout=h.layout, bias=decode(header["bias"]),
+                                      activation=header["activation"], epilogue=ops, backend=h.backend)
         except (ValueError, TypeError) as exc:
             raise UntrustedFileError(f"{what}: invalid contents: {exc}") from None
 
@@ -349,10 +566,11 @@ class Linear:
 class _Provider:
     """The weight packed for whichever tile the resolved backend uses (run_matmul asks)."""
 
-    __slots__ = ("lin", "isa", "N", "K")
+    __slots__ = ("lin", "isa", "N", "K", "group_size")
 
     def __init__(self, lin: "Linear", isa: str):
         self.lin, self.isa, self.N, self.K = lin, isa, lin.out_features, lin.in_features
+        self.group_size = (lin._quant.group_size or 0) if lin._quant is not None else 0
 
     def for_tile(self, N0: int, K0: int) -> PackedRhs:
         return self.lin._pack_for_tile(self.isa, N0, K0)
@@ -387,6 +605,17 @@ class _Header:
         need(count(self.in_features) and count(self.out_features), "in_features/out_features must be integers >= 0")
         self.backend = header.get("backend")
         need(self.backend in BACKENDS, f"backend {self.backend!r}")
+        self.weight_dtype = header.get("weight_dtype") if version >= 3 else None
+        need(self.weight_dtype in WEIGHT_DTYPES, f"weight_dtype {self.weight_dtype!r}")
+        self.quant = header.get("quant") if version >= 3 else None
+        if self.quant is not None:
+            need(isinstance(self.quant, dict) and set(self.quant) == {"bits", "group_size", "scales", "zero_points"},
+                 "'quant' must be {bits, group_size, scales, zero_points}")
+            need(self.quant["bits"] in QMAX and not isinstance(self.quant["bits"], bool), "quant bits")
+            need(self.quant["group_size"] is None or (isinstance(self.quant["group_size"], int)
+                                                      and not isinstance(self.quant["group_size"], bool)),
+                 "quant group_size")
+            need(self.weight_dtype == ("int8" if self.quant["bits"] == 8 else "int4"), "quant weight_dtype")
         need(header.get("activation") is None or isinstance(header.get("activation"), str), "activation")
         need("bias" in header, "no 'bias' field")
         self.ops = header.get("ops")

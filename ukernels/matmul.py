@@ -74,14 +74,15 @@ def shorthand_ops(bias, activation: Optional[str]) -> List[O.EpilogueOp]:
 
 
 def build_epilogue(types: ElementTypes, M: int, N: int, bias, activation, epilogue: Sequence[O.EpilogueOp],
-                   out_dtype) -> LoweredEpilogue:
+                   out_dtype, prefix: Sequence[O.EpilogueOp] = ()) -> LoweredEpilogue:
     """Validates the shorthands + ``epilogue`` and lowers them (errors name the argument)."""
     if isinstance(epilogue, O.EpilogueOp) or not isinstance(epilogue, (list, tuple)):
         raise TypeError(f"epilogue must be a list or tuple of ukernels.ops objects, got {type(epilogue).__name__}")
     short = shorthand_ops(bias, activation)
-    labels = (["bias"] if bias is not None else []) + (["activation"] if activation is not None else [])
+    labels = [f"dequantization ({type(op).__name__})" for op in prefix]
+    labels += (["bias"] if bias is not None else []) + (["activation"] if activation is not None else [])
     labels += [f"epilogue[{i}] ({type(op).__name__})" for i, op in enumerate(epilogue)]
-    return lower(short + list(epilogue), types, M, N, out_dtype, labels)
+    return lower(list(prefix) + short + list(epilogue), types, M, N, out_dtype, labels)
 
 
 def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,

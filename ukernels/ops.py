@@ -6,7 +6,7 @@ write-back. Semantics, with ``x`` the value so far at output element (i, j):
 ========================  =====================================================
 ``BiasAdd(b)``            x + b[j]  (``axis="row"``: x + b[i])
 ``Residual(r)``           x + r[i, j]  (r: M x N, any strides)
-``Scale(s)``              x * s  (scalar, or per output channel s[j])
+``Scale(s)``              x * s  (scalar, or per output channel s[j]; axis="row": s[i])
 ``Clamp(lo, hi)``         min(max(x, lo), hi)  (either bound may be None)
 ``Relu()`` / ``Relu6()``  max(x, 0) / min(max(x, 0), 6)
 ``Gelu(approximate)``     "none": x/2 (1 + erf(x/sqrt 2)); "tanh": the tanh form
@@ -53,9 +53,11 @@ class Residual(EpilogueOp):
 
 @dataclass(frozen=True, eq=False)
 class Scale(EpilogueOp):
-    """Multiply by ``scale``: a scalar, or a length-N array (per output channel)."""
+    """Multiply by ``scale``: a scalar, or a length-N array (per output channel); with
+    ``axis="row"`` a length-M array (per output row, e.g. per-row activation scales)."""
 
     scale: ArrayLike
+    axis: str = "column"
 
 
 @dataclass(frozen=True)

@@ -305,6 +305,72 @@ static void test_matmul_on_pool(uint64_t host) {
   printf("matmul dispatch: 3 concurrent callers on one pool + 1 without a pool\n");
 }
 
+/* UK_FLAG_GROUP_SCALES: s8s8 and s8s4 tiles (one-row tiles in groups of UK_TILE_GROUP and
+ * singly, and a 2-row tile) over full-range values, K in 3 groups plus a partial one, with
+ * and without ACCUMULATE, against a double reference of sum_g s[g][j] * dot_g. */
+static void test_group_scaled(uint64_t host) {
+  int run = 0;
+  const uint32_t types[2] = {UK_TYPE_S8S8S32, UK_TYPE_S8S4S32};
+  for (int t = 0; t < 2; ++t)
+    for (int32_t M0 = 1; M0 <= 2; ++M0)
+      for (int accumulate = 0; accumulate < 2; ++accumulate) {
+        const int32_t N0 = 8, K0 = 2;
+        const int64_t M = 2, N = 6, K = 3 * 16 + 5, gk = 16, G = (K + gk - 1) / gk;
+        const int s4 = types[t] == UK_TYPE_S8S4S32;
+        int8_t* lhs = malloc((size_t)(M * K * M0 * K0));
+        int8_t* rhs_vals = malloc((size_t)(N * K * N0 * K0));
+        uint8_t* rhs = malloc((size_t)(N * K * N0 * K0));
+        float* scales = malloc((size_t)(N * G * N0) * 4);
+        float* out = malloc((size_t)(M * N * M0 * N0) * 4);
+        for (int64_t i = 0; i < M * K * M0 * K0; ++i) lhs[i] = (int8_t)rnd(-128, 127);
+        for (int64_t i = 0; i < N * K * N0 * K0; ++i) rhs_vals[i] = (int8_t)(s4 ? rnd(-8, 7) : rnd(-128, 127));
+        lhs[0] = -128; rhs_vals[0] = s4 ? -8 : -128;
+        for (int64_t i = 0; i < N * K * N0 * K0; ++i) {
+          if (!s4) { rhs[i] = (uint8_t)rhs_vals[i]; continue; }
+          if (i % 2 == 0) rhs[i / 2] = (uint8_t)(rhs_vals[i] & 0x0F);
+          else rhs[i / 2] |= (uint8_t)((rhs_vals[i] & 0x0F) << 4);
+        }
+        for (int64_t i = 0; i < N * G * N0; ++i) scales[i] = (float)rnd(1, 8) * 0.125f;
+        for (int64_t i = 0; i < M * N * M0 * N0; ++i) out[i] = accumulate ? (float)rnd(-9, 9) : 0.0f;
+        float* before = malloc((size_t)(M * N * M0 * N0) * 4);
+        memcpy(before, out, (size_t)(M * N * M0 * N0) * 4);
+        uk_mmt4d_params_t p;
+        memset(&p, 0, sizeof p);
+        p.lhs_buffer = lhs; p.lhs_stride0 = K * M0 * K0;
+        p.rhs_buffer = rhs; p.rhs_stride0 = K * N0 * K0;
+        p.out_buffer = out; p.out_stride0 = N * M0 * N0;
+        p.M = M; p.N = N; p.K = K; p.M0 = M0; p.N0 = N0; p.K0 = K0;
+        p.flags = types[t] | UK_FLAG_GROUP_SCALES | UK_FLAG_ALLOW_GENERIC_FALLBACK | (accumulate ? UK_FLAG_ACCUMULATE : 0);
+        p.cpu_data = &host;
+        p.group_scales = scales; p.group_scales_stride0 = G * N0; p.group_k = gk;
+        const int status = uk_mmt4d(&p);
+        CHECK(status == UK_STATUS_OK, "group scaled status %d", status);
+        int bad = 0;
+        for (int64_t m = 0; m < M && !status; ++m)
+          for (int64_t n = 0; n < N; ++n)
+            for (int32_t i = 0; i < M0; ++i)
+              for (int32_t j = 0; j < N0; ++j) {
+                double want = before[((m * N + n) * M0 + i) * N0 + j];
+                for (int64_t g = 0; g < G; ++g) {
+                  int64_t dot = 0;
+                  for (int64_t k = g * gk; k < K && k < (g + 1) * gk; ++k)
+                    for (int32_t kk = 0; kk < K0; ++kk)
+                      dot += (int64_t)lhs[((m * K + k) * M0 + i) * K0 + kk] * rhs_vals[((n * K + k) * N0 + j) * K0 + kk];
+                  want += (double)scales[(n * G + g) * N0 + j] * (double)dot;
+                }
+                const double got = out[((m * N + n) * M0 + i) * N0 + j];
+                bad += fabs(got - want) > 1e-5 * (fabs(want) + 1.0);
+              }
+        CHECK(bad == 0, "group scaled type %u M0 %d acc %d: %d wrong", types[t], M0, accumulate, bad);
+        p.flags = UK_TYPE_F32F32F32 | UK_FLAG_GROUP_SCALES | UK_FLAG_ALLOW_GENERIC_FALLBACK;
+        p.K0 = 1;
+        CHECK(uk_mmt4d(&p) == UK_STATUS_BAD_ARGUMENT, "group scales accepted for a float type");
+        free(lhs); free(rhs_vals); free(rhs); free(scales); free(out); free(before);
+        ++run;
+      }
+  printf("group-scaled mmt4d: %d cases\n", run);
+}
+
 /* Small-M dispatch reading b in place (rhs_direct): a partial last column tile,
  * K past one accumulation group (UK_DIRECT_GROUP x KC), padded and negative row
  * strides, with and without the pool; exact on small integers. */
@@ -509,6 +575,8 @@ int main(void) {
   test_matmul_on_pool(host);
   test_matmul_rhs_direct(host);
   test_matmul_rhs_direct(0);
+  test_group_scaled(host);
+  test_group_scaled(0);
   test_epilogue_ops(host);
   test_requantized_matmul(host);
   printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);

@@ -59,6 +59,8 @@ int uk_type_info(uint32_t type, uk_type_info_t* info);
 enum {
   UK_FLAG_ACCUMULATE = 1u << 8,             /* out += lhs*rhs^T, else out = lhs*rhs^T */
   UK_FLAG_ALLOW_GENERIC_FALLBACK = 1u << 9, /* use portable C when no tile fn matches */
+  UK_FLAG_GROUP_SCALES = 1u << 10,          /* integer types: per-group scaled f32 output
+                                               (uk_mmt4d_params_t.group_scales) */
 };
 
 /* ---- CPU feature bits (word 0 of cpu_data) ------------------------------ */
@@ -95,6 +97,15 @@ typedef struct uk_mmt4d_params_t {
    * rows of a row-major [K][N] matrix read in place (rhs_stride1 = its row stride,
    * rhs_stride0 = N0), which the dispatch does for small-M calls. */
   int64_t rhs_stride1;
+  /* UK_FLAG_GROUP_SCALES (integer triples; weight-quantized layers): the K range is split
+   * into groups of group_k K tiles; each group's dot products are summed exactly in int32,
+   * converted to f32 and multiplied by the group's per-column scale, and the out tile is
+   * f32: out (+)= sum_g float(dot_g[i][j]) * scale_g[j]. The N0 scales of group g of rhs
+   * tile n are at group_scales[group_scales_offset + n * group_scales_stride0 + g * N0]. */
+  const float* group_scales;
+  int64_t group_scales_offset;
+  int64_t group_scales_stride0;
+  int64_t group_k;
 } uk_mmt4d_params_t;
 
 /* The entry point.  Handwritten and generated kernels share this type. */
