@@ -47,19 +47,86 @@ def read_bandwidth(threads: int, mib: int = 256, streams: int = 8, reps: int = 5
     return best
 
 
-def peers(M: int, N: int, K: int, a: np.ndarray, w_nk: np.ndarray, threads: int):
-    """(name, fn, weight bytes) of the optional peers that are installed."""
-    out = []
+def torch_peers(a: np.ndarray, w_nk: np.ndarray, threads: int):
+    """torch f32 and bf16 F.linear, and its dynamically quantized int8 Linear (fbgemm)."""
     try:
         import torch
-        torch.set_num_threads(threads)
-        ta, tw = torch.from_numpy(a), torch.from_numpy(w_nk)
-        out.append(("torch f32", lambda: torch.nn.functional.linear(ta, tw), w_nk.nbytes))
-        tb, twb = ta.to(torch.bfloat16), tw.to(torch.bfloat16)
-        out.append(("torch bf16", lambda: torch.nn.functional.linear(tb, twb), w_nk.nbytes // 2))
     except ImportError:
-        pass
+        return []
+    torch.set_num_threads(threads)
+    N, K = w_nk.shape
+    ta, tw = torch.from_numpy(a), torch.from_numpy(w_nk)
+    tb, twb = ta.to(torch.bfloat16), tw.to(torch.bfloat16)
+    lin = torch.nn.Linear(K, N, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(tw)
+    qlin = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear}, dtype=torch.qint8)
+
+    def run(fn):
+        def call():
+            with torch.inference_mode():
+                return fn()
+        return call
+    return [("torch f32 F.linear", run(lambda: torch.nn.functional.linear(ta, tw)), w_nk.nbytes),
+            ("torch bf16 F.linear", run(lambda: torch.nn.functional.linear(tb, twb)), w_nk.nbytes // 2),
+            ("torch int8 dynamic", run(lambda: qlin(ta)), w_nk.nbytes // 4)]
+
+
+def ort_peers(a: np.ndarray, w_nk: np.ndarray, threads: int):
+    """onnxruntime: MatMulNBits (int4, block 32 and 128) and dynamically quantized int8 MatMul."""
+    try:
+        import onnx
+        import onnxruntime as ort
+        from onnx import TensorProto, helper, numpy_helper
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError:
+        return []
+    import os
+    import tempfile
+    N, K = w_nk.shape
+    M = a.shape[0]
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    out = []
+
+    def session(model):
+        return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+    for block in (32, 128):  # MatMulNBits: uint4 blocks along K, zero point 8
+        wb = w_nk.reshape(N, K // block, block)
+        scale = (np.abs(wb).max(axis=2) / 7).astype(np.float32)
+        q = (np.clip(np.rint(wb / np.where(scale > 0, scale, 1)[:, :, None]), -8, 7) + 8).astype(np.uint8)
+        packed = (q[:, :, 0::2] | (q[:, :, 1::2] << 4)).astype(np.uint8)  # (N, blocks, block/2)
+        node = helper.make_node("MatMulNBits", ["A", "B", "scales"], ["Y"], domain="com.microsoft", K=K, N=N,
+                                bits=4, block_size=block)
+        graph = helper.make_graph([node], "nbits", [helper.make_tensor_value_info("A", TensorProto.FLOAT, [M, K])],
+                                  [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [M, N])],
+                                  [numpy_helper.from_array(packed, "B"),
+                                   numpy_helper.from_array(scale.reshape(-1), "scales")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                        helper.make_opsetid("com.microsoft", 1)])
+        s = session(model)
+        out.append((f"ort int4 MatMulNBits b{block}", lambda s=s: s.run(None, {"A": a}),
+                    N * K // 2 + N * K // block * 4))
+    graph = helper.make_graph([helper.make_node("MatMul", ["A", "W"], ["Y"])], "mm",
+                              [helper.make_tensor_value_info("A", TensorProto.FLOAT, [M, K])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [M, N])],
+                              [numpy_helper.from_array(np.ascontiguousarray(w_nk.T), "W")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = os.path.join(d, "f.onnx"), os.path.join(d, "q.onnx")
+        onnx.save(model, src)
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+        s = ort.InferenceSession(dst, opts, providers=["CPUExecutionProvider"])
+    out.append(("ort int8 dynamic", lambda: s.run(None, {"A": a}), w_nk.nbytes // 4))
+    s32 = session(model)
+    out.append(("ort f32 MatMul", lambda: s32.run(None, {"A": a}), w_nk.nbytes))
     return out
+
+
+def peers(M: int, N: int, K: int, a: np.ndarray, w_nk: np.ndarray, threads: int):
+    """(name, fn, weight bytes) of the optional peers that are installed (torch, onnxruntime)."""
+    return torch_peers(a, w_nk, threads) + ort_peers(a, w_nk, threads)
 
 
 def main() -> None:

@@ -64,11 +64,11 @@ def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed
 
 
 def _codegen_plan(types: ElementTypes, M: int, N: int, K: int, isa: str, nthreads: int,
-                  tile=None, target=None, prepacked: bool = False, rhs_in_place: bool = False):
+                  tile=None, target=None, prepacked: bool = False, rhs_in_place: bool = False, k_align: int = 1):
     from ukernels.codegen.render import KernelSpec
     target = target or targets.target_for_isa(isa, types.name)
     tile = tile or tuning.tuned_tile(types.name, target, M, N, K) or tiles.choose_tile(types.name, target, M)
-    plan = plan_matmul(types, M, N, K, isa, nthreads, tuple(tile), prepacked, rhs_in_place)
+    plan = plan_matmul(types, M, N, K, isa, nthreads, tuple(tile), prepacked, rhs_in_place, k_align)
     kc1 = plan.KC // plan.K0
     return plan, KernelSpec(types.name, plan.M0, plan.N0, target, kc1 if plan.K1 >= kc1 else None)
 
@@ -136,15 +136,13 @@ def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
                 _auto_fell_back(types, M, N, K, isa, nthreads, exc)
                 backend = "ukernel"
     if backend == "codegen":
-        if k_align > 1:
-            raise ValueError("group-quantized weights run on the handwritten ukernels (backend='ukernel' or "
-                             "'auto'): the generated kernels have no per-group scale variant yet")
         from ukernels._env import getenv
-        key = (types.name, M, N, K, isa, nthreads, tile, target, prepacked, rhs_in_place,
+        key = (types.name, M, N, K, isa, nthreads, tile, target, prepacked, rhs_in_place, k_align,
                getenv("UKERNELS_CACHE_DIR"), getenv("CC"), getenv("UKERNELS_KERNEL_PATH"))
         hit = _resolved.get(key)
         if hit is None:
-            plan, spec = _codegen_plan(types, M, N, K, isa, nthreads, tile, target, prepacked, rhs_in_place)
+            plan, spec = _codegen_plan(types, M, N, K, isa, nthreads, tile, target, prepacked, rhs_in_place,
+                                       k_align)
             kernel = cache.get_kernel(spec)
             hit = _resolved.put(key, Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel))
         return hit
@@ -166,7 +164,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     N = packed.N if packed is not None else b.shape[1]
     group_size = getattr(packed, "group_size", 0) if packed is not None else 0
     if group_size and backend == "auto":
-        backend = "ukernel"  # no generated per-group variant (resolve explains for "codegen")
+        backend = "ukernel"  # the handwritten group variants keep the group loop in registers
     if packed is not None and tile is None:
         chosen = backend
         if backend == "auto":  # resolve() below still falls back if the generated kernel cannot be built

@@ -275,9 +275,6 @@ class Linear:
         self._backend = backend
         self._weight = w  # kept (read-only use) for save() and repacking
         self.in_features, self.out_features = (w.shape[1], w.shape[0]) if layout == "nk" else w.shape
-        if quant is not None and quant.group_size is not None and backend == "codegen":
-            raise ValueError("group-quantized weights run on the handwritten ukernels (backend='ukernel' or "
-                             "'auto'): the generated kernels have no per-group scale variant yet")
         self._shorthand = (bias, activation, tuple(epilogue))
         build_epilogue(self._epilogue_types(), 1, self.out_features, bias, activation, list(epilogue), None,
                        self._dequantize_ops(np.zeros(1, np.float32), None))  # validate now
