@@ -305,7 +305,10 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
     flops = 2 * M * N * K
     threads = max(1, min(max_threads, flops // MIN_FLOPS_PER_THREAD))
     if threads > 1:
-        want = 4 * threads
+        # b read in place: one workgroup per thread, so each streams long row segments
+        # (2 KB segments per row prefetch poorly: 1x4096x4096, 2 threads, 0.61x numpy with
+        # 8 workgroups)
+        want = threads if direct else 4 * threads
         while _ceil_div(M1, mc1) * _ceil_div(N1, nc1) < want and nc1 > 1:
             nc1 = _ceil_div(nc1, 2)
         while _ceil_div(M1, mc1) * _ceil_div(N1, nc1) < want and mc1 > 1 and not direct:

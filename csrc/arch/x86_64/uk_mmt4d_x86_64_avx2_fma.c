@@ -420,8 +420,14 @@ UK_INLINE void uk_tile_float_1x16x1_group(float* out, const char* lhs, const cha
   __m256 acc[UK_TILE_GROUP][2];
   UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) acc[g][0] = acc[g][1] = _mm256_setzero_ps();
   const int64_t K = p->K;
+  /* rows of a row-major rhs read in place (rs: a row stride): the next K block of the
+   * dispatch reads the next K rows of these columns; ask for them now (the hardware
+   * prefetcher restarts on every short row segment) */
+  const int64_t ahead = rs != 16 * es ? K * rs : 0;
   for (int64_t k = 0; k < K; ++k) {
     const __m256 l = _mm256_set1_ps(uk_load1_as_f32(lhs, KIND));
+    if (ahead)
+      UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) _mm_prefetch(rhs + g * ps + ahead, _MM_HINT_T1);
     UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) {
       acc[g][0] = _mm256_fmadd_ps(l, uk_load8_as_f32(rhs + g * ps, KIND), acc[g][0]);
       acc[g][1] = _mm256_fmadd_ps(l, uk_load8_as_f32(rhs + g * ps + 8 * es, KIND), acc[g][1]);
