@@ -10,13 +10,20 @@ sequential streams side by side, per thread count).
 
     python bench/bench_decode.py            # all shapes, 1 and 2 threads
     python bench/bench_decode.py --quick    # fewer shapes and repetitions
+
+Peers' idle threads are told not to spin (OpenMP OMP_WAIT_POLICY=PASSIVE for torch,
+session.intra_op.allow_spinning=0 for onnxruntime): spinning peer threads take the
+other vCPU from whatever runs next and made our 2-thread figures vary by 2x.
 """
 import argparse
+import os
 import sys
 import threading
 import time
 
 import numpy as np
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch's OpenMP starts (see the doc)
 
 try:
     from threadpoolctl import threadpool_limits
@@ -81,12 +88,12 @@ def ort_peers(a: np.ndarray, w_nk: np.ndarray, threads: int):
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError:
         return []
-    import os
     import tempfile
     N, K = w_nk.shape
     M = a.shape[0]
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     out = []
 
     def session(model):

@@ -1,18 +1,23 @@
 """``ukernels.Linear``: a prepared operator whose weight is packed once.
 
-File format of ``Linear.save`` (little-endian), version 2::
+File format of ``Linear.save`` (little-endian), version 3::
 
     8 bytes   magic b"UKLINEAR"
-    4 bytes   uint32 format version (2)
+    4 bytes   uint32 format version (3)
     4 bytes   uint32 length H of the header (at most 16 MiB)
     32 bytes  sha256 of the H header bytes
-    H bytes   UTF-8 JSON header: {"format": "ukernels.Linear", "version": 2,
+    H bytes   UTF-8 JSON header: {"format": "ukernels.Linear", "version": 3,
               "dtype", "layout", "in_features", "out_features", "backend",
               "bias", "activation", "ops": [{"op": name, "fields": {...}}...],
+              "weight_dtype": null | "f32" | "bf16" | "f16" | "int8" | "int4",
+              "quant": null | {"bits": 8 | 4, "group_size": null | int,
+                               "scales": {"array": i}, "zero_points": null | {"array": j}},
               "arrays": [{"dtype", "shape", "offset", "nbytes", "sha256"}...]}
     payload   the arrays, C order, one after another (offsets 0, nbytes0, ...)
 
-Version 1 files (no header digest; written before the reliability work) still load.
+Array 0 is the weight (a quantized one: its signed integers, int4 as ml_dtypes.int4); scales
+and zero points are (N,) or (N, G), output channels first whatever the layout. Version 2
+files (no weight_dtype / quant) and version 1 files (no header digest) still load.
 The weight is stored unpacked (as given), so a file loads on any CPU and is
 packed for the loading machine's ISA. ``Linear.load`` reads the magic from the
 first 8 bytes (a foreign file costs 8 bytes of reading), bounds the header,
@@ -136,6 +141,14 @@ class Linear:
         precision: None, ``"bf16"`` (a floating weight is rounded to bfloat16 once,
             here, and every ``x`` per call: the bf16 kernels, float32 results) or
             ``"f32"`` (floating weights and inputs of any width computed in float32).
+        weight_dtype: None (the weight's own dtype), ``"f32"``, ``"bf16"``, ``"f16"`` (the
+            floating weight stored in that type, every x converted to it per call) or
+            ``"int8"`` / ``"int4"`` (quantized here, symmetric, per output channel or per
+            ``group_size`` group; x quantized per row to int8 per call; float32 result; see
+            ukernels/quantize.py and the README's "Weight-quantized Linear").
+        group_size: None (per-channel scales) or 32, 64, 128, 256 (dividing in_features),
+            for ``weight_dtype="int8"`` / ``"int4"``. Weights quantized elsewhere (GPTQ,
+            AWQ, llama.cpp blocks): ``Linear.from_quantized``.
 
     Calling it with x of shape (..., in_features) packs only x and runs the
     dispatch; per-call ops (e.g. ``Residual``) go in ``epilogue=``. Thread safe:
