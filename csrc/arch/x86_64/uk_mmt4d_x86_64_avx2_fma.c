@@ -172,62 +172,52 @@ UK_INLINE void uk_tile_int_Mx8x2(int32_t* out, const void* lhs_, const void* rhs
   UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_si256((__m256i*)(out + 8 * i), acc[i]);
 }
 
+/* The ends shared by the one-row integer group tiles: a finished K group's int32 sums
+ * converted and multiplied by its scales into the f32 accumulators (SCALED), and the final
+ * store of either (ACCUMULATE adds out; int32 wraps, as everywhere). */
+UK_INLINE void uk_group_scale(__m256* facc, __m256i* acc, const float* scales, const int64_t ss, const int64_t grp) {
+  UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) {
+    facc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[g]), _mm256_loadu_ps(scales + g * ss + grp * 8), facc[g]);
+    acc[g] = _mm256_setzero_si256();
+  }
+}
+UK_INLINE void uk_group_store(void* out_, __m256* facc, __m256i* acc, const uk_mmt4d_params_t* p, const int SCALED) {
+  UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) {
+    if (SCALED) {
+      float* out = (float*)out_ + 8 * g;
+      if (p->flags & UK_FLAG_ACCUMULATE) facc[g] = _mm256_add_ps(_mm256_loadu_ps(out), facc[g]);
+      _mm256_storeu_ps(out, facc[g]);
+    } else {
+      int32_t* out = (int32_t*)out_ + 8 * g;
+      if (p->flags & UK_FLAG_ACCUMULATE) acc[g] = _mm256_add_epi32(_mm256_loadu_si256((const __m256i*)out), acc[g]);
+      _mm256_storeu_si256((__m256i*)out, acc[g]);
+    }
+  }
+}
+
 /* One row, UK_TILE_GROUP 8x2 integer tiles at once (see uk_mmt4d_internal.h): the lhs pair
  * broadcast once per k for the group's panels (rhs_stride0 elements apart), read side by side,
- * with one accumulator chain per panel. */
-UK_INLINE void uk_tile_int_1x8x2_group(int32_t* out, const void* lhs_, const void* rhs_,
-                                       const uk_mmt4d_params_t* p, const int KIND) {
+ * one accumulator chain per panel (s8s8, u8s8, s16s16; int4 has its own below). SCALED
+ * (UK_FLAG_GROUP_SCALES): each group of group_k K steps sums exactly in int32 registers, then
+ * is converted and multiplied by its 8 scales per panel into f32 accumulators -- the whole K
+ * loop in registers; params' group_scales + group_scales_offset point at the first panel's. */
+UK_INLINE void uk_tile_int_1x8x2_group(void* out_, const void* lhs_, const void* rhs_,
+                                       const uk_mmt4d_params_t* p, const int KIND, const int SCALED) {
   const char* lhs = (const char*)lhs_;
   const char* rhs = (const char*)rhs_;
-  const int bits = KIND == UK_INT_S16S16 ? 16 : KIND == UK_INT_S8S4 ? 4 : 8;
+  const int bits = KIND == UK_INT_S16S16 ? 16 : 8;
   const int64_t lhs_step = KIND == UK_INT_S16S16 ? 4 : 2;
   const int64_t rhs_step = uk_rhs_k_stride(p) * bits / 8, ps = p->rhs_stride0 * bits / 8; /* bytes */
-  __m256i acc[UK_TILE_GROUP];
-  UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g)
-    acc[g] = (p->flags & UK_FLAG_ACCUMULATE) ? _mm256_loadu_si256((const __m256i*)(out + 8 * g))
-                                             : _mm256_setzero_si256();
-  const int64_t K = p->K;
-  for (int64_t k = 0; k < K; ++k) {
-    __m256i l;
-    if (KIND == UK_INT_S16S16) {
-      int32_t pair;
-      memcpy(&pair, lhs, 4);
-      l = _mm256_set1_epi32(pair);
-    } else {
-      l = KIND == UK_INT_U8S8 ? uk_bcast_pair_u8_to_s16((const int8_t*)lhs) : uk_bcast_pair_s8_to_s16((const int8_t*)lhs);
-    }
-    UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) {
-      const char* r = rhs + g * ps;
-      const __m256i v = KIND == UK_INT_S16S16 ? _mm256_loadu_si256((const __m256i*)r)
-                        : KIND == UK_INT_S8S4 ? uk_s4x16_to_s16_pairs((const uint8_t*)r)
-                                              : _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)r));
-      acc[g] = _mm256_add_epi32(acc[g], _mm256_madd_epi16(l, v));
-    }
-    lhs += lhs_step;
-    rhs += rhs_step;
-  }
-  UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) _mm256_storeu_si256((__m256i*)(out + 8 * g), acc[g]);
-}
-/* The same UK_TILE_GROUP one-row panels with per-group scales (UK_FLAG_GROUP_SCALES): each
- * group of group_k K steps sums exactly in int32 registers, then is converted and multiplied
- * by its 8 scales per panel into f32 accumulators -- the whole K loop in registers. params'
- * group_scales + group_scales_offset point at the first panel's scales. */
-UK_INLINE void uk_tile_int_1x8x2_group_scaled(float* out, const void* lhs_, const void* rhs_,
-                                              const uk_mmt4d_params_t* p, const int KIND) {
-  const char* lhs = (const char*)lhs_;
-  const char* rhs = (const char*)rhs_;
-  const int bits = KIND == UK_INT_S16S16 ? 16 : KIND == UK_INT_S8S4 ? 4 : 8;
-  const int64_t lhs_step = KIND == UK_INT_S16S16 ? 4 : 2;
-  const int64_t rhs_step = uk_rhs_k_stride(p) * bits / 8, ps = p->rhs_stride0 * bits / 8; /* bytes */
-  const float* scales = p->group_scales + p->group_scales_offset;
-  const int64_t ss = p->group_scales_stride0;
+  const int64_t K = p->K, gk = SCALED ? p->group_k : (K > 0 ? K : 1);
+  const float* scales = SCALED ? p->group_scales + p->group_scales_offset : 0;
   __m256 facc[UK_TILE_GROUP];
-  UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) facc[g] = _mm256_setzero_ps();
-  const int64_t K = p->K;
-  for (int64_t k0 = 0, grp = 0; k0 < K; k0 += p->group_k, ++grp) {
-    const int64_t k1 = K - k0 < p->group_k ? K : k0 + p->group_k;
-    __m256i acc[UK_TILE_GROUP];
-    UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) acc[g] = _mm256_setzero_si256();
+  __m256i acc[UK_TILE_GROUP];
+  UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) {
+    facc[g] = _mm256_setzero_ps();
+    acc[g] = _mm256_setzero_si256();
+  }
+  for (int64_t k0 = 0, grp = 0; k0 < K; k0 += gk, ++grp) {
+    const int64_t k1 = K - k0 < gk ? K : k0 + gk;
     for (int64_t k = k0; k < k1; ++k) {
       __m256i l;
       if (KIND == UK_INT_S16S16) {
@@ -241,21 +231,17 @@ UK_INLINE void uk_tile_int_1x8x2_group_scaled(float* out, const void* lhs_, cons
       UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) {
         const char* r = rhs + g * ps;
         const __m256i v = KIND == UK_INT_S16S16 ? _mm256_loadu_si256((const __m256i*)r)
-                          : KIND == UK_INT_S8S4 ? uk_s4x16_to_s16_pairs((const uint8_t*)r)
                                                 : _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)r));
         acc[g] = _mm256_add_epi32(acc[g], _mm256_madd_epi16(l, v));
       }
       lhs += lhs_step;
       rhs += rhs_step;
     }
-    UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g)
-      facc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[g]), _mm256_loadu_ps(scales + g * ss + grp * 8), facc[g]);
+    if (SCALED) uk_group_scale(facc, acc, scales, p->group_scales_stride0, grp);
   }
-  UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) {
-    if (p->flags & UK_FLAG_ACCUMULATE) facc[g] = _mm256_add_ps(_mm256_loadu_ps(out + 8 * g), facc[g]);
-    _mm256_storeu_ps(out + 8 * g, facc[g]);
-  }
+  uk_group_store(out_, facc, acc, p, SCALED);
 }
+
 /* int8 x int4 one-row panels, UK_TILE_GROUP at once, two k steps per iteration through
  * vpmaddubsw: nibbles -> s8 by a 16-entry table (vpshufb), the signed lhs folded in with
  * the sign trick (|l| x r*sign(l): exact for every s8, |pair sum| <= 2 * 128 * 8), partial
@@ -314,51 +300,32 @@ UK_INLINE void uk_tile_s8s4_1x8x2_group(void* out_, const int8_t* lhs, const uin
         }
       }
     }
-    if (SCALED) {
-      UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) {
-        facc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[g]), _mm256_loadu_ps(scales + g * ss + grp * 8), facc[g]);
-        acc[g] = _mm256_setzero_si256();
-      }
-    }
+    if (SCALED) uk_group_scale(facc, acc, scales, ss, grp);
   }
-  UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) {
-    if (SCALED) {
-      float* out = (float*)out_ + 8 * g;
-      if (p->flags & UK_FLAG_ACCUMULATE) facc[g] = _mm256_add_ps(_mm256_loadu_ps(out), facc[g]);
-      _mm256_storeu_ps(out, facc[g]);
-    } else {
-      int32_t* out = (int32_t*)out_ + 8 * g;
-      if (p->flags & UK_FLAG_ACCUMULATE) acc[g] = _mm256_add_epi32(_mm256_loadu_si256((const __m256i*)out), acc[g]);
-      _mm256_storeu_si256((__m256i*)out, acc[g]);
-    }
-  }
+  uk_group_store(out_, facc, acc, p, SCALED);
 }
 
-#define UK_DEFINE_INT_SCALED(NAME, KIND)                                                                  \
+/* The one-row group variants of the integer tiles, plain and with per-group scales. */
+#define UK_DEFINE_INT_GROUP(NAME, KIND)                                                                   \
+  void uk_mmt4d_tile_##NAME##_1x8x2_x4_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,        \
+                                                       const uk_mmt4d_params_t* p) {                     \
+    uk_tile_int_1x8x2_group(out, lhs, rhs, p, KIND, 0);                                                  \
+  }                                                                                                      \
   void uk_mmt4d_tile_##NAME##_1x8x2_x4_scaled_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs, \
                                                               const uk_mmt4d_params_t* p) {              \
-    uk_tile_int_1x8x2_group_scaled((float*)out, lhs, rhs, p, KIND);                                      \
-  }
-UK_DEFINE_INT_SCALED(s8s8s32, UK_INT_S8S8)
-UK_DEFINE_INT_SCALED(u8s8s32, UK_INT_U8S8)
-void uk_mmt4d_tile_s8s4s32_1x8x2_x4_scaled_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,
-                                                           const uk_mmt4d_params_t* p) {
-  uk_tile_s8s4_1x8x2_group(out, (const int8_t*)lhs, (const uint8_t*)rhs, p, 1);
-}
-UK_DEFINE_INT_SCALED(s16s16s32, UK_INT_S16S16)
-
-#define UK_DEFINE_INT_GROUP(NAME, KIND)                                                            \
-  void uk_mmt4d_tile_##NAME##_1x8x2_x4_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs, \
-                                                       const uk_mmt4d_params_t* p) {              \
-    uk_tile_int_1x8x2_group((int32_t*)out, lhs, rhs, p, KIND);                                    \
+    uk_tile_int_1x8x2_group(out, lhs, rhs, p, KIND, 1);                                                  \
   }
 UK_DEFINE_INT_GROUP(s8s8s32, UK_INT_S8S8)
 UK_DEFINE_INT_GROUP(u8s8s32, UK_INT_U8S8)
+UK_DEFINE_INT_GROUP(s16s16s32, UK_INT_S16S16)
 void uk_mmt4d_tile_s8s4s32_1x8x2_x4_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,
                                                     const uk_mmt4d_params_t* p) {
   uk_tile_s8s4_1x8x2_group(out, (const int8_t*)lhs, (const uint8_t*)rhs, p, 0);
 }
-UK_DEFINE_INT_GROUP(s16s16s32, UK_INT_S16S16)
+void uk_mmt4d_tile_s8s4s32_1x8x2_x4_scaled_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,
+                                                           const uk_mmt4d_params_t* p) {
+  uk_tile_s8s4_1x8x2_group(out, (const int8_t*)lhs, (const uint8_t*)rhs, p, 1);
+}
 
 /* M0 (<= 6) consecutive 16-bit values -> a 128-bit vector, reading exactly 2*M0 bytes
  * (the panel's last k must not read past its end). */
