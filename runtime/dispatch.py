@@ -157,9 +157,11 @@ def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
 
 def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epilogue: Optional[LoweredEpilogue],
                isa: str, backend: str = "ukernel", tile=None, target=None,
-               packed: Optional[PackedRhs] = None) -> np.ndarray:
+               packed: Optional[PackedRhs] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
     """out = epilogue(a @ b) through the resolved ukernel; inputs pre-validated.
-    With ``packed``, b is None and the prepacked rhs is used (its N0/K0 fix the tile)."""
+    With ``packed``, b is None and the prepacked rhs is used (its N0/K0 fix the tile).
+    ``out`` (M, N) of the epilogue's dtype, validated by the caller: written directly when its
+    rows are unit-stride and it shares no memory with a or b, else through a temporary."""
     M, K = a.shape
     N = packed.N if packed is not None else b.shape[1]
     group_size = getattr(packed, "group_size", 0) if packed is not None else 0
@@ -174,9 +176,14 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         packed = packed.for_tile(tile[1], tile[2])
     if epilogue is None:
         epilogue = lower((), types, M, N)
-    out = np.empty((M, N), dtype=epilogue.out_dtype)
+    given = out
+    direct_out = (out is not None and out.strides[1] == out.itemsize and out.strides[0] % out.itemsize == 0
+                  and out.strides[0] >= N * out.itemsize and not np.may_share_memory(out, a)
+                  and (b is None or not np.may_share_memory(out, b)))
+    if not direct_out:
+        out = np.empty((M, N), dtype=epilogue.out_dtype)
     if M == 0 or N == 0:
-        return out
+        return given if given is not None else out
     rhs_in_place = packed is None and b.strides[1] == b.itemsize
     r = resolve(types, M, N, K, isa, backend, tile, target, packed is not None, rhs_in_place=rhs_in_place,
                 k_align=max(1, packed.group_size) if packed is not None else 1)
@@ -198,8 +205,8 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         if packed is None:
             d.b = address_of(b)
             d.b_stride0, d.b_stride1 = b.strides[0] // ib, b.strides[1] // ib
-        d.out = ffi.from_buffer(out) if out.size else ffi.NULL
-        d.out_stride0 = N
+        d.out = address_of(out) if out.size else ffi.NULL
+        d.out_stride0 = out.strides[0] // out.itemsize if M > 1 else N
         d.out_type = epilogue.out_type
         d.M0, d.N0, d.K0 = plan.M0, plan.N0, plan.K0
         d.MC, d.NC, d.KC = plan.MC, plan.NC, plan.KC
@@ -240,7 +247,10 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         del keep, cpu_data, c_ops
     if status == lib.UK_STATUS_CANCELLED:  # Ctrl-C: Python's handler raises here, or the call runs again
         interrupt.deliver()
-        return run_matmul(a, b, types, epilogue, isa, backend, tile, target, packed)
+        return run_matmul(a, b, types, epilogue, isa, backend, tile, target, packed, given)
     if status != lib.UK_STATUS_OK:
         raise UkernelError("uk_matmul_run", status)
+    if given is not None and given is not out:
+        np.copyto(given, out)
+        return given
     return out

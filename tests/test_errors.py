@@ -10,9 +10,10 @@ I8 = np.ones((3, 4), np.int8)
 
 
 @pytest.mark.parametrize("a,b,exc,match", [
-    (np.ones(4, np.float32), G, ValueError, r"a must be 2-D"),
-    (F, np.ones((4, 5, 1), np.float32), ValueError, r"b must be 2-D"),
-    (F, np.ones((5, 5), np.float32), ValueError, r"a.shape\[1\] must equal b.shape\[0\]"),
+    (np.float32(1), G, ValueError, r"a is a scalar \(0-d\)"),
+    (F, np.ones((4, 5, 1), np.float32), ValueError, r"b has 3 dimensions .* batched"),
+    (F, np.ones((5, 5), np.float32), ValueError, r"a's last dimension \(K=4\) must equal b's first dimension \(5\)"),
+    (F, np.ones(5, np.float32), ValueError, r"b has shape \(5,\); .* must equal b's only dimension \(5\)"),
     (F, np.ones((4, 5), np.int8), TypeError, r"same dtype"),
     (np.ones((3, 4)), np.ones((4, 5)), TypeError, r"unsupported dtype float64.*float32"),
     (np.ones((3, 4), np.int32), np.ones((4, 5), np.int32), TypeError, r"unsupported dtype int32"),

@@ -144,11 +144,12 @@ def test_backends():
 
 
 def test_array_likes_are_accepted():
-    # lists convert through np.asarray; their dtype must still be supported
+    # lists (no dtype of their own) compute in float32; arrays keep their dtype's rules
     out = ukernels.matmul(np.array([[1, 2]], np.float32), np.array([[3], [4]], np.float32))
     np.testing.assert_array_equal(out, [[11]])
+    assert ukernels.matmul([[1.0, 2.0]], [[3.0], [4.0]]).dtype == np.float32
     with pytest.raises(TypeError, match="unsupported dtype"):
-        ukernels.matmul([[1.0, 2.0]], [[3.0], [4.0]])
+        ukernels.matmul(np.array([[1.0, 2.0]]), np.array([[3.0], [4.0]]))
 
 
 def test_workspace_is_reused_and_can_be_released():

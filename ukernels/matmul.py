@@ -1,5 +1,5 @@
 """``ukernels.matmul``: validation of the public call and routing to a backend."""
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -32,6 +32,28 @@ def apply_precision(name: str, x: np.ndarray, precision: Optional[str]) -> np.nd
     if not is_float_dtype(x.dtype):
         raise TypeError(f"precision={precision!r} applies to floating-point inputs; {name} has dtype {x.dtype}")
     return x.astype(np.float32 if precision == "f32" else _BF16, copy=False)
+
+
+def _matmul_operand(name: str, x, position: int) -> Tuple[np.ndarray, bool]:
+    """``x`` as a 2-D kernel operand for ``matmul``, and whether it was 1-D (np.matmul's rule:
+    a 1-D a is a row (1, K), a 1-D b a column (K, 1); the added dimension leaves the result).
+    Array-likes that are not arrays (lists, tuples, Python scalars) become float32, as in jax."""
+    if not isinstance(x, np.ndarray):
+        try:
+            x = np.asarray(x, dtype=np.float32) if not hasattr(x, "__array__") and not hasattr(
+                x, "__array_interface__") else np.asarray(x)
+        except Exception as exc:  # noqa: BLE001 - report any conversion failure clearly
+            raise TypeError(f"{name} must be a numpy array (or array-like of numbers), got {type(x).__name__}") from exc
+    if x.ndim == 0:
+        raise ValueError(f"matmul: {name} is a scalar (0-d); matmul needs operands of at least 1 dimension, "
+                         "as np.matmul does (scale with * or ukernels.ops.Scale instead)")
+    if x.ndim == 1:
+        x = x.reshape(1, -1) if position == 0 else x.reshape(-1, 1)
+        return _as_operand(name, x), True
+    if x.ndim > 2:
+        raise ValueError(f"{name} has {x.ndim} dimensions (shape {x.shape}); batched (N-D) matmul is not supported "
+                         "yet: loop over the leading dimensions, or reshape a stack of rows to 2-D")
+    return _as_operand(name, x), False
 
 
 def _as_operand(name: str, x) -> np.ndarray:
@@ -87,11 +109,14 @@ def build_epilogue(types: ElementTypes, M: int, N: int, bias, activation, epilog
 
 def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
            activation: Optional[str] = None, epilogue: Sequence[O.EpilogueOp] = (),
-           out_dtype=None, backend: str = "auto", precision: Optional[str] = None) -> np.ndarray:
+           out_dtype=None, backend: str = "auto", precision: Optional[str] = None,
+           out: Optional[np.ndarray] = None) -> np.ndarray:
     """``activation(a @ b + bias)`` computed with packed tiles and one ukernel call per tile.
 
     Args:
-        a: (M, K) array. Any strides or memory order; never modified. Supported
+        a: (M, K) array, or (K,) (np.matmul's rule: a row, the M dimension then left out of
+            the result; likewise a (K,) b is a column). Python lists and other array-likes
+            without a dtype become float32. Any strides or memory order; never modified. Supported
             dtype pairs (a x b -> accumulator): float32 x float32 -> float32,
             float16 x float16 -> float32, bfloat16 x bfloat16 -> float32 (ml_dtypes),
             int8 x int8 -> int32, int16 x int16 -> int32, uint8 x int8 -> int32.
@@ -116,10 +141,13 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
             to bfloat16, nearest even, then the bf16 kernels: ~half the input
             precision for up to twice the speed where the CPU has bf16 dot products;
             float32 result) or ``"f32"`` (floating inputs of any width in float32).
+        out: optional array of the result's shape and dtype to write into (any strides; it
+            may not overlap a or b partially -- overlapping ones are handled through a
+            temporary, as numpy does); returned.
 
     Returns:
-        A new C-contiguous (M, N) array of ``out_dtype`` (int32 results wrap on
-        overflow, like numpy).
+        ``out``, or a new C-contiguous (M, N) array of ``out_dtype`` ((N,) / (M,) / a 0-d
+        value for 1-D operands, as np.matmul); int32 results wrap on overflow, like numpy.
 
     Raises:
         ValueError: wrong ndim, mismatched shapes, bad bias length, unknown
@@ -131,14 +159,35 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
-    a = _as_operand("a", a)
-    b = _as_operand("b", b)
+    a, a_vec = _matmul_operand("a", a, 0)
+    b, b_vec = _matmul_operand("b", b, 1)
     if a.shape[1] != b.shape[0]:
-        raise ValueError(f"shapes do not match: a has shape {a.shape} (M, K) and b has shape {b.shape} (K, N); "
-                         f"a.shape[1] must equal b.shape[0]")
+        sa = f"({a.size},)" if a_vec else str(a.shape)
+        sb = f"({b.size},)" if b_vec else str(b.shape)
+        raise ValueError(f"shapes do not match: a has shape {sa} and b has shape {sb}; a's last dimension "
+                         f"(K={a.shape[1]}) must equal b's {'only' if b_vec else 'first'} dimension ({b.shape[0]})")
     if precision is not None:
         a = apply_precision("a", a, precision)
         b = apply_precision("b", b, precision)
     types = element_types_for(a.dtype, b.dtype) or element_types_of(a.dtype, b.dtype)
     lowered = build_epilogue(types, a.shape[0], b.shape[1], bias, activation, epilogue, out_dtype)
-    return run_matmul(a, b, types, lowered, cpu.active_isa(), backend)
+    shape = tuple(n for n, vec in ((a.shape[0], a_vec), (b.shape[1], b_vec)) if not vec)
+    out2 = None
+    if out is not None:
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+        if out.shape != shape:
+            raise ValueError(f"out has shape {out.shape}, but the result has shape {shape}")
+        if out.dtype != lowered.out_dtype:
+            raise TypeError(f"out has dtype {out.dtype}, but the result is {lowered.out_dtype} (pass out_dtype= to "
+                            f"choose another result type, or an out array of {lowered.out_dtype})")
+        if not out.flags.writeable:
+            raise ValueError("out is read-only")
+        out2 = out.reshape(a.shape[0], b.shape[1]) if out.ndim < 2 else out  # a view: 1-D and 0-d arrays
+    res = run_matmul(a, b, types, lowered, cpu.active_isa(), backend, out=out2)
+    if out is not None:
+        return out
+    if a_vec or b_vec:
+        res = res.reshape(shape)
+        return res[()] if res.ndim == 0 else res
+    return res
