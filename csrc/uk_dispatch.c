@@ -24,8 +24,10 @@ static int64_t uk_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 typedef struct {
   const uk_matmul_desc_t* d;
   int64_t M1, N1, K1;
-  int64_t lhs_tasks, rhs_tasks;
+  int64_t lhs_tasks, rhs_tasks; /* per item */
   int64_t nmb, nnb;  /* workgroup tiles along M and N */
+  int64_t items, rhs_items;     /* batch items; items whose rhs is packed (1 when shared) */
+  int64_t lhs_item_bytes, rhs_item_bytes; /* packed panels per item */
   _Atomic int status;
   _Atomic int64_t packs_done; /* pack tasks finished (the fused single-job dispatch) */
 } uk_dispatch_ctx_t;
@@ -79,9 +81,9 @@ static int uk_pack_rhs_block(const uk_matmul_desc_t* d, void* dst, int64_t n1, i
   return uk_pack(&p);
 }
 
-/* Packs lhs row-tiles [t0, t1) (pack_rhs = 0) or rhs column-tiles [t0, t1). */
-static int uk_pack_range(const uk_dispatch_ctx_t* c, int pack_rhs, int64_t t0, int64_t t1) {
-  const uk_matmul_desc_t* d = c->d;
+/* Packs lhs row-tiles [t0, t1) (pack_rhs = 0) or rhs column-tiles [t0, t1) of item d. */
+static int uk_pack_range(const uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d, int pack_rhs, int64_t t0,
+                         int64_t t1) {
   uk_pack_params_t p;
   memset(&p, 0, sizeof p);
   p.cpu_data = d->cpu_data;
@@ -117,6 +119,33 @@ static int uk_pack_range(const uk_dispatch_ctx_t* c, int pack_rhs, int64_t t0, i
   return uk_pack(&p);
 }
 
+/* A batch item seen as a single call: the descriptor with its operand, output, workspace and
+ * op operand pointers moved to item i (item 0 is the descriptor itself). */
+#define UK_BATCH_MAX_OPS 64
+typedef struct {
+  uk_matmul_desc_t d;
+  uk_epilogue_op_t ops[UK_BATCH_MAX_OPS];
+} uk_item_desc_t;
+
+static const uk_matmul_desc_t* uk_item(const uk_dispatch_ctx_t* c, int64_t i, uk_item_desc_t* buf) {
+  const uk_matmul_desc_t* d = c->d;
+  if (i == 0) return d;
+  uk_type_info_t in;
+  uk_type_info(d->type, &in);
+  buf->d = *d;
+  buf->d.a = (const char*)d->a + i * d->a_batch_stride * in.lhs_bits / 8;
+  if (!d->rhs_prepacked) buf->d.b = (const char*)d->b + i * d->b_batch_stride * in.rhs_bits / 8;
+  buf->d.out = (char*)d->out + i * d->out_batch_stride * uk_out_bytes(d->out_type);
+  buf->d.lhs_packed = (char*)d->lhs_packed + i * c->lhs_item_bytes;
+  if (c->rhs_items > 1) buf->d.rhs_packed = (char*)d->rhs_packed + i * c->rhs_item_bytes;
+  for (int32_t o = 0; o < d->num_ops; ++o) {
+    buf->ops[o] = d->ops[o];
+    if (d->ops[o].data) buf->ops[o].data = (const char*)d->ops[o].data + i * d->ops[o].data_batch_stride * 4;
+  }
+  buf->d.ops = buf->ops;
+  return &buf->d;
+}
+
 static void uk_set_error(uk_dispatch_ctx_t* c, int status) {
   int expected = UK_STATUS_OK;
   if (status != UK_STATUS_OK)
@@ -146,17 +175,22 @@ static void uk_pack_task(void* ctx_, int64_t task, int32_t thread_index) {
   (void)thread_index;
   uk_dispatch_ctx_t* c = (uk_dispatch_ctx_t*)ctx_;
   if (uk_cancelled(c)) return;
-  const int pack_rhs = task >= c->lhs_tasks;
-  const int64_t i = pack_rhs ? task - c->lhs_tasks : task;
+  /* tasks: items x lhs_tasks lhs packs, then rhs_items x rhs_tasks rhs packs */
+  const int pack_rhs = task >= c->items * c->lhs_tasks;
+  if (pack_rhs) task -= c->items * c->lhs_tasks;
   const int64_t n = pack_rhs ? c->rhs_tasks : c->lhs_tasks;
+  const int64_t item = task / n, i = task % n;
   const int64_t tiles = pack_rhs ? c->N1 : c->M1;
   const int64_t t0 = tiles * i / n, t1 = tiles * (i + 1) / n;
-  if (t1 > t0) uk_set_error(c, uk_pack_range(c, pack_rhs, t0, t1));
+  uk_item_desc_t buf;
+  if (t1 > t0) uk_set_error(c, uk_pack_range(c, uk_item(c, item, &buf), pack_rhs, t0, t1));
 }
 
 static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
   uk_dispatch_ctx_t* c = (uk_dispatch_ctx_t*)ctx_;
-  const uk_matmul_desc_t* d = c->d;
+  uk_item_desc_t buf;
+  const uk_matmul_desc_t* d = uk_item(c, task / (c->nmb * c->nnb), &buf);
+  task %= c->nmb * c->nnb;
   const int64_t mb = task % c->nmb, nb = task / c->nmb;
   const int64_t mc1 = d->MC / d->M0, nc1 = d->NC / d->N0, kc1 = d->KC / d->K0;
   const int64_t m1 = mb * mc1, n1 = nb * nc1;
@@ -287,6 +321,8 @@ static int uk_matmul_check(const uk_matmul_desc_t* d, int need_scratch) {
   if (d->rhs_group_scales && (!d->rhs_prepacked || ti.acc_is_float || d->group_size <= 0 ||
                               d->group_size % d->K0 || d->KC % d->group_size))
     return UK_STATUS_BAD_ARGUMENT;
+  if (d->batch < 0 || (d->batch > 1 && (d->num_ops > UK_BATCH_MAX_OPS || (d->rhs_prepacked && d->b_batch_stride))))
+    return UK_STATUS_BAD_ARGUMENT;
   return uk_epilogue_check(uk_epilogue_type(d), d->ops, d->num_ops, d->out_type);
 }
 
@@ -300,6 +336,12 @@ static void uk_ctx_init(uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d, int64_t
   c->rhs_tasks = c->N1 < tasks_hint ? c->N1 : tasks_hint;
   c->nmb = uk_ceil_div(c->M1, d->MC / d->M0);
   c->nnb = uk_ceil_div(c->N1, d->NC / d->N0);
+  c->items = d->batch > 1 ? d->batch : 1;
+  c->rhs_items = d->b_batch_stride ? c->items : 1;
+  uk_type_info_t k;
+  uk_type_info(uk_kernel_type(d), &k);
+  c->lhs_item_bytes = c->M1 * c->K1 * d->M0 * d->K0 * k.lhs_bits / 8;
+  c->rhs_item_bytes = (c->N1 * c->K1 * d->N0 * d->K0 * k.rhs_bits + 7) / 8;
   atomic_init(&c->status, UK_STATUS_OK);
   atomic_init(&c->packs_done, 0);
 }
@@ -321,7 +363,7 @@ int uk_matmul_pack_rhs(const uk_matmul_desc_t* d, uk_pool_t* pool) {
  * products on VMs. */
 static void uk_pack_then_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
   uk_dispatch_ctx_t* c = (uk_dispatch_ctx_t*)ctx_;
-  const int64_t P = c->lhs_tasks + c->rhs_tasks;
+  const int64_t P = c->items * c->lhs_tasks + c->rhs_items * c->rhs_tasks;
   if (task < P) {
     uk_pack_task(ctx_, task, thread_index);
     atomic_fetch_add_explicit(&c->packs_done, 1, memory_order_release);
@@ -344,6 +386,7 @@ int uk_matmul_run(const uk_matmul_desc_t* d, uk_pool_t* pool) {
   uk_ctx_init(&c, d, d->pack_tasks_hint > 0 ? d->pack_tasks_hint : 1);
   if (d->rhs_prepacked || d->rhs_pack_in_tile) c.rhs_tasks = 0;
   if (c.K1 == 0) c.lhs_tasks = c.rhs_tasks = 0;
-  uk_pool_run(pool, uk_pack_then_tile_task, &c, c.lhs_tasks + c.rhs_tasks + c.nmb * c.nnb, d->max_threads);
+  uk_pool_run(pool, uk_pack_then_tile_task, &c,
+              c.items * (c.lhs_tasks + c.nmb * c.nnb) + c.rhs_items * c.rhs_tasks, d->max_threads);
   return atomic_load(&c.status);
 }

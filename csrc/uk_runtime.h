@@ -58,6 +58,7 @@ typedef struct uk_epilogue_op_t {
   int64_t data_stride;  /* elements between consecutive operand entries (rows for RESIDUAL) */
   int64_t data_stride1; /* RESIDUAL: elements between columns                              */
   float p0, p1, p2, p3; /* scalar parameters (see the kinds)                               */
+  int64_t data_batch_stride; /* batched calls: elements between consecutive items' operands (0: shared) */
 } uk_epilogue_op_t;
 
 /* Output element types of the write-back (what the segment is converted to). */
@@ -124,6 +125,12 @@ typedef struct uk_matmul_desc_t {
                                     the ukernel runs with UK_FLAG_GROUP_SCALES and the accumulator
                                     (and so the epilogue's first domain) is f32. NULL: none */
   int64_t group_size;            /* K elements per group (a multiple of K0; KC a multiple of it) */
+  int64_t batch;                 /* > 1: that many independent M x N x K products in one call (np.matmul's
+                                    stacks): items are a + i*a_batch_stride, b + i*b_batch_stride, out +
+                                    i*out_batch_stride (elements; a stride 0 shares the operand: a shared b
+                                    is packed once), op operands + i*data_batch_stride; workspaces hold
+                                    batch lhs panels and batch (or 1, shared) rhs panels. 0 or 1: one */
+  int64_t a_batch_stride, b_batch_stride, out_batch_stride;
 } uk_matmul_desc_t;
 
 /* Returned by uk_matmul_run when *desc->cancel was set: the output is incomplete. */

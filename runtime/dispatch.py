@@ -64,11 +64,13 @@ def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed
 
 
 def _codegen_plan(types: ElementTypes, M: int, N: int, K: int, isa: str, nthreads: int,
-                  tile=None, target=None, prepacked: bool = False, rhs_in_place: bool = False, k_align: int = 1):
+                  tile=None, target=None, prepacked: bool = False, rhs_in_place: bool = False, k_align: int = 1,
+                  batch: int = 1, rhs_shared: bool = False):
     from ukernels.codegen.render import KernelSpec
     target = target or targets.target_for_isa(isa, types.name)
     tile = tile or tuning.tuned_tile(types.name, target, M, N, K) or tiles.choose_tile(types.name, target, M)
-    plan = plan_matmul(types, M, N, K, isa, nthreads, tuple(tile), prepacked, rhs_in_place, k_align)
+    plan = plan_matmul(types, M, N, K, isa, nthreads, tuple(tile), prepacked, rhs_in_place, k_align, batch,
+                       rhs_shared)
     kc1 = plan.KC // plan.K0
     return plan, KernelSpec(types.name, plan.M0, plan.N0, target, kc1 if plan.K1 >= kc1 else None)
 
@@ -119,7 +121,7 @@ def _auto_fell_back(types: ElementTypes, M: int, N: int, K: int, isa: str, nthre
 
 def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
             tile=None, target=None, prepacked: bool = False, describe: bool = False,
-            rhs_in_place: bool = False, k_align: int = 1) -> Resolution:
+            rhs_in_place: bool = False, k_align: int = 1, batch: int = 1, rhs_shared: bool = False) -> Resolution:
     """Plans the call and resolves its ukernel: handwritten, or generated (compiled
     on first use, then cached on disk and memoised in the process). "auto" follows
     ``_auto_uses_codegen`` and falls back to handwritten, with one warning, if the
@@ -131,28 +133,39 @@ def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
         if backend == "codegen":
             try:
                 return resolve(types, M, N, K, isa, "codegen", tile, target, prepacked, describe, rhs_in_place,
-                               k_align)
+                               k_align, batch, rhs_shared)
             except CodegenError as exc:
                 _auto_fell_back(types, M, N, K, isa, nthreads, exc)
                 backend = "ukernel"
     if backend == "codegen":
         from ukernels._env import getenv
-        key = (types.name, M, N, K, isa, nthreads, tile, target, prepacked, rhs_in_place, k_align,
-               getenv("UKERNELS_CACHE_DIR"), getenv("CC"), getenv("UKERNELS_KERNEL_PATH"))
+        key = (types.name, M, N, K, isa, nthreads, tile, target, prepacked, rhs_in_place, k_align, batch,
+               rhs_shared, getenv("UKERNELS_CACHE_DIR"), getenv("CC"), getenv("UKERNELS_KERNEL_PATH"))
         hit = _resolved.get(key)
         if hit is None:
             plan, spec = _codegen_plan(types, M, N, K, isa, nthreads, tile, target, prepacked, rhs_in_place,
-                                       k_align)
+                                       k_align, batch, rhs_shared)
             kernel = cache.get_kernel(spec)
             hit = _resolved.put(key, Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel))
         return hit
-    key = (types.name, M, N, K, isa, nthreads, tile, prepacked, describe, rhs_in_place, k_align)
+    key = (types.name, M, N, K, isa, nthreads, tile, prepacked, describe, rhs_in_place, k_align, batch, rhs_shared)
     hit = _resolved.get(key)
     if hit is None:
-        plan = plan_matmul(types, M, N, K, isa, nthreads, tile, prepacked, rhs_in_place, k_align)
+        plan = plan_matmul(types, M, N, K, isa, nthreads, tile, prepacked, rhs_in_place, k_align, batch, rhs_shared)
         name = tile_function_name(plan.types, plan.M0, plan.N0, plan.K0, isa) if describe else ""
         hit = _resolved.put(key, Resolution(plan, "ukernel", name, _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK))
     return hit
+
+
+def _writable_in_place(out: Optional[np.ndarray], N: int, a: np.ndarray, b: Optional[np.ndarray]) -> bool:
+    """Whether the dispatch may write ``out`` (B, M, N) directly: unit-stride rows that do not
+    overlap, whole-element strides, and no memory shared with the operands."""
+    if out is None:
+        return False
+    e = out.itemsize
+    return (out.strides[2] == e and out.strides[1] % e == 0 and out.strides[0] % e == 0
+            and (out.shape[1] <= 1 or out.strides[1] >= N * e) and not np.may_share_memory(out, a)
+            and (b is None or not np.may_share_memory(out, b)))
 
 
 def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epilogue: Optional[LoweredEpilogue],
@@ -160,10 +173,15 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
                packed: Optional[PackedRhs] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
     """out = epilogue(a @ b) through the resolved ukernel; inputs pre-validated.
     With ``packed``, b is None and the prepacked rhs is used (its N0/K0 fix the tile).
-    ``out`` (M, N) of the epilogue's dtype, validated by the caller: written directly when its
-    rows are unit-stride and it shares no memory with a or b, else through a temporary."""
-    M, K = a.shape
-    N = packed.N if packed is not None else b.shape[1]
+    ``out`` of the result's shape and the epilogue's dtype, validated by the caller: written
+    directly when its rows are unit-stride and it shares no memory with a or b, else through a
+    temporary. Stacks (one dispatch): a (B, M, K), b (B, K, N) with any batch strides (0: shared,
+    packed once), out (B, M, N); epilogue operands are shared by the items."""
+    a3 = a if a.ndim == 3 else a[None]
+    b3 = None if b is None else (b if b.ndim == 3 else b[None])
+    B, M, K = a3.shape
+    N = packed.N if packed is not None else b3.shape[2]
+    shared = B == 1 or b3 is None or b3.strides[0] == 0
     group_size = getattr(packed, "group_size", 0) if packed is not None else 0
     if group_size and backend == "auto":
         backend = "ukernel"  # the handwritten group variants keep the group loop in registers
@@ -177,16 +195,16 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     if epilogue is None:
         epilogue = lower((), types, M, N)
     given = out
-    direct_out = (out is not None and out.strides[1] == out.itemsize and out.strides[0] % out.itemsize == 0
-                  and out.strides[0] >= N * out.itemsize and not np.may_share_memory(out, a)
-                  and (b is None or not np.may_share_memory(out, b)))
-    if not direct_out:
-        out = np.empty((M, N), dtype=epilogue.out_dtype)
-    if M == 0 or N == 0:
-        return given if given is not None else out
-    rhs_in_place = packed is None and b.strides[1] == b.itemsize
+    out3 = None if out is None else (out if out.ndim == 3 else out[None])
+    in_place = _writable_in_place(out3, N, a, b)
+    if not in_place:
+        out3 = np.empty((B, M, N), dtype=epilogue.out_dtype)
+    result = out3 if a.ndim == 3 else out3[0]
+    if B == 0 or M == 0 or N == 0:
+        return given if given is not None else result
+    rhs_in_place = packed is None and b3.strides[2] == b3.itemsize
     r = resolve(types, M, N, K, isa, backend, tile, target, packed is not None, rhs_in_place=rhs_in_place,
-                k_align=max(1, packed.group_size) if packed is not None else 1)
+                k_align=max(1, packed.group_size) if packed is not None else 1, batch=B, rhs_shared=shared)
     plan, fn, flags = r.plan, r.fn, r.flags
     pool = threads.get_pool() if plan.threads > 1 else ffi.NULL
 
@@ -199,18 +217,22 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         if plan.types.name != types.name:  # operands widened while packed (runtime/plan.py: kernel_types_for)
             d.kernel_type = plan.types.uk_type
         d.M, d.N, d.K = M, N, K
-        ia, ib = a.itemsize, (b.itemsize if b is not None else 1)
-        d.a = address_of(a)
-        d.a_stride0, d.a_stride1 = a.strides[0] // ia, a.strides[1] // ia
+        ia = a.itemsize
+        d.a = address_of(a3)
+        d.a_stride0, d.a_stride1, d.a_batch_stride = a3.strides[1] // ia, a3.strides[2] // ia, a3.strides[0] // ia
         if packed is None:
-            d.b = address_of(b)
-            d.b_stride0, d.b_stride1 = b.strides[0] // ib, b.strides[1] // ib
-        d.out = address_of(out) if out.size else ffi.NULL
-        d.out_stride0 = out.strides[0] // out.itemsize if M > 1 else N
+            ib = b3.itemsize
+            d.b = address_of(b3)
+            d.b_stride0, d.b_stride1 = b3.strides[1] // ib, b3.strides[2] // ib
+            d.b_batch_stride = 0 if shared else b3.strides[0] // ib
+        eo = out3.itemsize
+        d.out = address_of(out3)
+        d.out_stride0 = out3.strides[1] // eo if M > 1 else N
+        d.batch, d.out_batch_stride = B, out3.strides[0] // eo
         d.out_type = epilogue.out_type
         d.M0, d.N0, d.K0 = plan.M0, plan.N0, plan.K0
         d.MC, d.NC, d.KC = plan.MC, plan.NC, plan.KC
-        d.lhs_packed = ffi.cast("void*", ws.address("lhs", plan.lhs_packed_bytes))
+        d.lhs_packed = ffi.cast("void*", ws.address("lhs", plan.lhs_packed_bytes * B))
         if packed is not None:
             if (plan.N0, plan.K0) != (packed.N0, packed.K0):
                 raise RuntimeError(f"internal: plan tile {plan.N0}x{plan.K0} does not match the packed rhs "
@@ -225,7 +247,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
             d.rhs_pack_in_tile = 1
             d.rhs_direct = int(plan.rhs_direct)
         else:
-            d.rhs_packed = ffi.cast("void*", ws.address("rhs", plan.rhs_packed_bytes))
+            d.rhs_packed = ffi.cast("void*", ws.address("rhs", plan.rhs_packed_bytes * (1 if shared else B)))
         nthreads = max(plan.threads, 1)
         d.scratch = ffi.cast("void*", ws.address("scratch", plan.scratch_bytes_per_thread * nthreads))
         d.scratch_stride = plan.scratch_bytes_per_thread
@@ -237,7 +259,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         d.ops, d.num_ops = c_ops, n_ops
         d.max_threads = nthreads
         d.pack_tasks_hint = 4 * nthreads
-        armed = interrupt.should_arm(2 * M * N * K)
+        armed = interrupt.should_arm(2 * M * N * K * B)
         d.cancel = interrupt.arm() if armed else ffi.NULL
         try:
             status = lib.uk_matmul_run(d, pool)
@@ -250,7 +272,8 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         return run_matmul(a, b, types, epilogue, isa, backend, tile, target, packed, given)
     if status != lib.UK_STATUS_OK:
         raise UkernelError("uk_matmul_run", status)
-    if given is not None and given is not out:
-        np.copyto(given, out)
-        return given
-    return out
+    if given is None:
+        return result
+    if not in_place:
+        np.copyto(given, result)
+    return given

@@ -32,6 +32,7 @@ class CEpilogueOp:
     stride0: int = 0
     stride1: int = 0
     p: Tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    batch_stride: int = 0  # batched calls: elements between the items' operands (0: shared)
 
 
 @dataclass
@@ -186,6 +187,7 @@ def to_c(ops: Sequence[CEpilogueOp]):
         if op.operand is not None:
             c.data = address_of(op.operand)
             c.data_stride, c.data_stride1 = op.stride0, op.stride1
+            c.data_batch_stride = op.batch_stride
             keep.append(op.operand)
         c.p0, c.p1, c.p2, c.p3 = op.p
     return arr, len(ops), keep

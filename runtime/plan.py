@@ -251,14 +251,20 @@ def _reads_rhs_in_place(types: ElementTypes, M: int, isa: str, tile, prepacked: 
 @lru_cache(maxsize=1024)
 def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threads: int,
                 tile: Optional[Tuple[int, int, int]] = None, prepacked: bool = False,
-                rhs_in_place: bool = False, k_align: int = 1) -> MatmulPlan:
+                rhs_in_place: bool = False, k_align: int = 1, batch: int = 1,
+                rhs_shared: bool = False) -> MatmulPlan:
     """The dispatch plan for an (M, K) x (K, N) product (rules in the module doc).
 
     ``tile`` overrides the handwritten ukernel tile (the codegen path picks its own);
     ``prepacked``: the rhs is already packed (``Linear``), so it is never packed here;
     ``rhs_in_place``: b has unit column stride, so small-M calls may read it unpacked;
     ``k_align``: K blocks are a multiple of this many elements (the group size of
-    group-quantized weights, whose scales change at group boundaries)."""
+    group-quantized weights, whose scales change at group boundaries);
+    ``batch``: that many independent products in the call (threads and workgroup counts
+    cover all of them); ``rhs_shared``: one b for all of them, packed once (never in-tile)."""
+    shared = batch > 1 and rhs_shared
+    if shared:
+        rhs_in_place = False
     direct = _reads_rhs_in_place(types, M, isa, tile, prepacked, rhs_in_place)
     if tile is None and not direct:
         types = kernel_types_for(types, isa, prepacked)
@@ -302,20 +308,20 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
         mc1 = M1  # one workgroup row: b is streamed once
         nc1 = max(1, min(nc1, (l2 // 4) // (mc1 * M0 * N0 * acc_size)))  # the accumulator stays in L2
 
-    flops = 2 * M * N * K
+    flops = 2 * M * N * K * batch
     threads = max(1, min(max_threads, flops // MIN_FLOPS_PER_THREAD))
     if threads > 1:
         # b read in place: one workgroup per thread, so each streams long row segments
         # (2 KB segments per row prefetch poorly: 1x4096x4096, 2 threads, 0.61x numpy with
         # 8 workgroups)
         want = threads if direct else 4 * threads
-        while _ceil_div(M1, mc1) * _ceil_div(N1, nc1) < want and nc1 > 1:
+        while batch * _ceil_div(M1, mc1) * _ceil_div(N1, nc1) < want and nc1 > 1:
             nc1 = _ceil_div(nc1, 2)
-        while _ceil_div(M1, mc1) * _ceil_div(N1, nc1) < want and mc1 > 1 and not direct:
+        while batch * _ceil_div(M1, mc1) * _ceil_div(N1, nc1) < want and mc1 > 1 and not direct:
             mc1 = _ceil_div(mc1, 2)
     # One workgroup row: every rhs block is used by exactly one workgroup, so
     # pack it right before use (in cache) instead of in a separate phase that
     # writes and re-reads all of the packed rhs through memory.
-    rhs_pack_in_tile = _ceil_div(M1, mc1) == 1 and not prepacked
+    rhs_pack_in_tile = _ceil_div(M1, mc1) == 1 and not prepacked and not shared
     return MatmulPlan(types, isa, M, N, K, M0, N0, K0, mc1 * M0, nc1 * N0, KC, threads, rhs_pack_in_tile,
                       direct)

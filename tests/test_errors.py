@@ -11,7 +11,7 @@ I8 = np.ones((3, 4), np.int8)
 
 @pytest.mark.parametrize("a,b,exc,match", [
     (np.float32(1), G, ValueError, r"a is a scalar \(0-d\)"),
-    (F, np.ones((4, 5, 1), np.float32), ValueError, r"b has 3 dimensions .* batched"),
+    (F, np.ones((4, 5, 1), np.float32), ValueError, r"a's last dimension \(4\) must equal b's second-to-last \(5\)"),
     (F, np.ones((5, 5), np.float32), ValueError, r"a's last dimension \(K=4\) must equal b's first dimension \(5\)"),
     (F, np.ones(5, np.float32), ValueError, r"b has shape \(5,\); .* must equal b's only dimension \(5\)"),
     (F, np.ones((4, 5), np.int8), TypeError, r"same dtype"),

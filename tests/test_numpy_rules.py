@@ -101,3 +101,57 @@ def test_out_overlapping_an_input_goes_through_a_temporary():
     want = c @ c
     ukernels.matmul(c, c, out=c)
     np.testing.assert_array_equal(c, want)
+
+
+BATCH_CASES = [((4, 5, 6), (6, 7)), ((4, 5, 6), (4, 6, 7)), ((2, 3, 5, 6), (3, 6, 7)), ((2, 1, 5, 6), (1, 3, 6, 7)),
+               ((6,), (4, 6, 7)), ((4, 5, 6), (6,)), ((3, 1, 6), (6, 300)), ((0, 5, 6), (6, 7)), ((1, 5, 6), (2, 6, 7)),
+               ((8, 2, 300), (300, 64)), ((3, 33, 40), (3, 40, 17))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int8, np.float16])
+@pytest.mark.parametrize("shapes", BATCH_CASES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_batched_operands_broadcast_like_np_matmul(isa, shapes, dtype):
+    a, b = ints(shapes[0], dtype), ints(shapes[1], dtype)
+    wide = np.int64 if np.dtype(dtype).kind == "i" else np.float64
+    want = np.matmul(a.astype(wide), b.astype(wide))
+    got = ukernels.matmul(a, b)
+    assert got.shape == np.matmul(a, b).shape
+    np.testing.assert_array_equal(got, want.astype(got.dtype))
+
+
+def test_batched_strided_operands_epilogue_and_threads():
+    a = ints((6, 9, 50))[:, ::2, :]            # strided rows
+    b = np.swapaxes(ints((6, 64, 50)), 1, 2)   # (6, 50, 64), column-major items
+    bias = np.arange(64, dtype=np.float32)
+    want = np.maximum(a.astype(np.float64) @ b.astype(np.float64) + bias, 0)
+    old = ukernels.get_num_threads()
+    try:
+        for n in (1, 2):
+            ukernels.set_num_threads(n)
+            got = ukernels.matmul(a, b, bias=bias, activation="relu",
+                                  epilogue=[ukernels.ops.Residual(np.zeros((5, 64), np.float32))])
+            np.testing.assert_array_equal(got, want)
+    finally:
+        ukernels.set_num_threads(old)
+
+
+def test_batched_out_and_errors():
+    a, b = ints((3, 4, 5)), ints((5, 6))
+    for out in (np.empty((3, 4, 6), np.float32), np.zeros((3, 4, 12), np.float32)[:, :, ::2],
+                np.zeros((4, 3, 6), np.float32).transpose(1, 0, 2)):
+        assert ukernels.matmul(a, b, out=out) is out
+        np.testing.assert_array_equal(out, a @ b)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        ukernels.matmul(ints((2, 4, 5)), ints((3, 5, 6)))
+    with pytest.raises(ValueError, match="second-to-last"):
+        ukernels.matmul(ints((2, 4, 5)), ints((2, 4, 6)))
+    with pytest.raises(ValueError, match="batch dimensions is not supported yet"):
+        ukernels.matmul(a, b, epilogue=[ukernels.ops.Residual(np.zeros((3, 4, 6), np.float32))])
+
+
+def test_shared_rhs_is_packed_once_per_call():
+    from ukernels.abi import F32F32F32
+    from ukernels.runtime.plan import plan_matmul
+    p = plan_matmul(F32F32F32, 4, 512, 512, "avx2", 2, None, False, True, 1, 64, True)
+    assert not p.rhs_pack_in_tile and not p.rhs_direct  # one packing phase for all 64 items
+    assert p.threads == 2  # threads chosen by the whole stack's work

@@ -75,6 +75,7 @@ int32_t uk_pool_size(const uk_pool_t* pool);
 typedef struct uk_epilogue_op_t {
   int32_t kind; int32_t is_int; const void* data; int64_t data_stride; int64_t data_stride1;
   float p0, p1, p2, p3;
+  int64_t data_batch_stride;
 } uk_epilogue_op_t;
 int uk_epilogue_apply(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops,
                       void* x, int64_t len, int64_t row, int64_t col0,
@@ -100,6 +101,8 @@ typedef struct uk_matmul_desc_t {
   int32_t rhs_direct;
   const float* rhs_group_scales;
   int64_t group_size;
+  int64_t batch;
+  int64_t a_batch_stride, b_batch_stride, out_batch_stride;
 } uk_matmul_desc_t;
 static const int UK_STATUS_CANCELLED;
 int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* desc);

@@ -51,9 +51,31 @@ def _matmul_operand(name: str, x, position: int) -> Tuple[np.ndarray, bool]:
         x = x.reshape(1, -1) if position == 0 else x.reshape(-1, 1)
         return _as_operand(name, x), True
     if x.ndim > 2:
-        raise ValueError(f"{name} has {x.ndim} dimensions (shape {x.shape}); batched (N-D) matmul is not supported "
-                         "yet: loop over the leading dimensions, or reshape a stack of rows to 2-D")
+        return kernel_array(x), False
     return _as_operand(name, x), False
+
+
+def _batch_stride(shape: Tuple[int, ...], strides: Tuple[int, ...]) -> Optional[int]:
+    """The one stride that walks these batch dimensions in order (0: all broadcast), or None."""
+    dims = [(n, s) for n, s in zip(shape, strides) if n != 1]
+    if all(s == 0 for _, s in dims):
+        return 0
+    if all(dims[i][1] == dims[i + 1][1] * dims[i + 1][0] for i in range(len(dims) - 1)):
+        return dims[-1][1]
+    return None
+
+
+def _stack(x: np.ndarray, batch_shape: Tuple[int, ...]) -> np.ndarray:
+    """x broadcast to batch_shape + x's matrix shape, as a (B, rows, cols) view with one batch
+    stride (0 when x is shared by every item); copied only when its batch dimensions cannot
+    be walked with a single stride."""
+    x = np.broadcast_to(x, tuple(batch_shape) + x.shape[-2:])
+    B = int(np.prod(batch_shape, dtype=np.int64))
+    stride = _batch_stride(x.shape[:-2], x.strides[:-2])
+    if stride is None:
+        x = np.ascontiguousarray(x)
+        stride = x.strides[-2] * x.shape[-2]
+    return np.lib.stride_tricks.as_strided(x, (B,) + x.shape[-2:], (stride,) + x.strides[-2:], writeable=False)
 
 
 def _as_operand(name: str, x) -> np.ndarray:
@@ -105,6 +127,58 @@ def build_epilogue(types: ElementTypes, M: int, N: int, bias, activation, epilog
     labels += (["bias"] if bias is not None else []) + (["activation"] if activation is not None else [])
     labels += [f"epilogue[{i}] ({type(op).__name__})" for i, op in enumerate(epilogue)]
     return lower(list(prefix) + short + list(epilogue), types, M, N, out_dtype, labels)
+
+
+def _check_out(out, shape: Tuple[int, ...], dtype: np.dtype) -> None:
+    """TypeError/ValueError unless out is a writable array of this shape and dtype."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, but the result has shape {shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"out has dtype {out.dtype}, but the result is {dtype} (pass out_dtype= to choose another "
+                        f"result type, or an out array of {dtype})")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+
+
+def _batched_matmul(a, b, a_vec, b_vec, bias, activation, epilogue, out_dtype, backend, precision, out):
+    """np.matmul's stacks: leading dimensions broadcast, one dispatch for all items."""
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"shapes do not match: a has shape {a.shape} and b has shape {b.shape}; a's last "
+                         f"dimension ({a.shape[-1]}) must equal b's second-to-last ({b.shape[-2]})")
+    try:
+        batch_shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"the leading (batch) dimensions of a {a.shape[:-2]} and b {b.shape[:-2]} do not "
+                         "broadcast together") from None
+    if precision is not None:
+        a = apply_precision("a", a, precision)
+        b = apply_precision("b", b, precision)
+    types = element_types_for(a.dtype, b.dtype) or element_types_of(a.dtype, b.dtype)
+    M, N = a.shape[-2], b.shape[-1]
+    for i, op in enumerate(epilogue if isinstance(epilogue, (list, tuple)) else ()):
+        if isinstance(op, O.Residual) and np.ndim(op.residual) > 2:
+            raise ValueError(f"epilogue[{i}] (Residual): a residual with batch dimensions is not supported yet; "
+                             f"pass one (M, N) = ({M}, {N}) residual shared by every item")
+    lowered = build_epilogue(types, M, N, bias, activation, epilogue, out_dtype)
+    a3, b3 = _stack(a, batch_shape), _stack(b, batch_shape)
+    full = tuple(batch_shape) + (M, N)
+    shape = tuple(batch_shape) + tuple(n for n, vec in ((M, a_vec), (N, b_vec)) if not vec)
+    out3 = None
+    if out is not None:
+        _check_out(out, shape, lowered.out_dtype)
+        view = out.reshape(full) if (a_vec or b_vec) else out
+        stride = _batch_stride(view.shape[:-2], view.strides[:-2]) if np.shares_memory(view, out) else None
+        if stride is not None and stride != 0 or len(batch_shape) == 0:
+            B = int(np.prod(batch_shape, dtype=np.int64))
+            out3 = np.lib.stride_tricks.as_strided(view, (B, M, N), (stride or 0,) + view.strides[-2:])
+    res = run_matmul(a3, b3, types, lowered, cpu.active_isa(), backend, out=out3)
+    if out is not None:
+        if out3 is None:
+            np.copyto(out, res.reshape(shape))
+        return out
+    return res.reshape(shape)
 
 
 def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
@@ -161,6 +235,8 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
     a, a_vec = _matmul_operand("a", a, 0)
     b, b_vec = _matmul_operand("b", b, 1)
+    if a.ndim > 2 or b.ndim > 2:
+        return _batched_matmul(a, b, a_vec, b_vec, bias, activation, epilogue, out_dtype, backend, precision, out)
     if a.shape[1] != b.shape[0]:
         sa = f"({a.size},)" if a_vec else str(a.shape)
         sb = f"({b.size},)" if b_vec else str(b.shape)
@@ -174,15 +250,7 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
     shape = tuple(n for n, vec in ((a.shape[0], a_vec), (b.shape[1], b_vec)) if not vec)
     out2 = None
     if out is not None:
-        if not isinstance(out, np.ndarray):
-            raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
-        if out.shape != shape:
-            raise ValueError(f"out has shape {out.shape}, but the result has shape {shape}")
-        if out.dtype != lowered.out_dtype:
-            raise TypeError(f"out has dtype {out.dtype}, but the result is {lowered.out_dtype} (pass out_dtype= to "
-                            f"choose another result type, or an out array of {lowered.out_dtype})")
-        if not out.flags.writeable:
-            raise ValueError("out is read-only")
+        _check_out(out, shape, lowered.out_dtype)
         out2 = out.reshape(a.shape[0], b.shape[1]) if out.ndim < 2 else out  # a view: 1-D and 0-d arrays
     res = run_matmul(a, b, types, lowered, cpu.active_isa(), backend, out=out2)
     if out is not None:
