@@ -155,3 +155,15 @@ def test_shared_rhs_is_packed_once_per_call():
     p = plan_matmul(F32F32F32, 4, 512, 512, "avx2", 2, None, False, True, 1, 64, True)
     assert not p.rhs_pack_in_tile and not p.rhs_direct  # one packing phase for all 64 items
     assert p.threads == 2  # threads chosen by the whole stack's work
+
+
+def test_linear_per_call_ops_shaped_like_the_output():
+    w = ints((96, 64))
+    x = ints((5, 7, 64))
+    r = ints((5, 7, 96))
+    rows = ints((5, 7))
+    lin = ukernels.Linear(w)
+    got = lin(x, epilogue=[ukernels.ops.Residual(r), ukernels.ops.BiasAdd(rows, axis="row")])
+    want = x.astype(np.float64) @ w.T.astype(np.float64) + r + rows[..., None]
+    assert got.shape == (5, 7, 96)
+    np.testing.assert_array_equal(got, want.astype(np.float32))

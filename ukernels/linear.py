@@ -377,6 +377,7 @@ class Linear:
         x2 = _as_operand("x", x.reshape(rows, self.in_features))  # not -1: in_features may be 0
         if not isinstance(epilogue, (list, tuple)):
             raise TypeError(f"epilogue must be a list or tuple of ukernels.ops objects, got {type(epilogue).__name__}")
+        epilogue = [_rows_of(op, lead, self.out_features) for op in epilogue]
         bias, activation, ops = self._shorthand
         prefix: List[O.EpilogueOp] = []
         if self._quant is not None:  # x quantized per row; the products dequantized in the epilogue
@@ -571,6 +572,22 @@ class Linear:
                                       activation=header["activation"], epilogue=ops, backend=h.backend)
         except (ValueError, TypeError) as exc:
             raise UntrustedFileError(f"{what}: invalid contents: {exc}") from None
+
+
+def _rows_of(op: O.EpilogueOp, lead: Tuple[int, ...], N: int) -> O.EpilogueOp:
+    """A per-call op shaped like the output (leading dimensions of x) as the 2-D call sees it:
+    a Residual (*lead, N) as (rows, N); a row BiasAdd / Scale (*lead,) as (rows,)."""
+    import dataclasses
+    if len(lead) == 1:
+        return op
+    rows = int(np.prod(lead, dtype=np.int64))
+    if isinstance(op, O.Residual) and np.shape(op.residual) == tuple(lead) + (N,):
+        return dataclasses.replace(op, residual=np.asarray(op.residual).reshape(rows, N))
+    if isinstance(op, O.BiasAdd) and op.axis == "row" and np.shape(op.bias) == tuple(lead):
+        return dataclasses.replace(op, bias=np.asarray(op.bias).reshape(rows))
+    if isinstance(op, O.Scale) and op.axis == "row" and np.shape(op.scale) == tuple(lead):
+        return dataclasses.replace(op, scale=np.asarray(op.scale).reshape(rows))
+    return op
 
 
 class _Provider:
