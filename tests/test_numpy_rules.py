@@ -145,8 +145,17 @@ def test_batched_out_and_errors():
         ukernels.matmul(ints((2, 4, 5)), ints((3, 5, 6)))
     with pytest.raises(ValueError, match="second-to-last"):
         ukernels.matmul(ints((2, 4, 5)), ints((2, 4, 6)))
-    with pytest.raises(ValueError, match="batch dimensions is not supported yet"):
-        ukernels.matmul(a, b, epilogue=[ukernels.ops.Residual(np.zeros((3, 4, 6), np.float32))])
+    with pytest.raises(ValueError, match="does not broadcast"):
+        ukernels.matmul(a, b, epilogue=[ukernels.ops.Residual(np.zeros((2, 4, 6), np.float32))])
+
+
+@pytest.mark.parametrize("rshape", [(3, 4, 6), (2, 1, 4, 6), (1, 3, 4, 6), (4, 6)])
+def test_batched_residual_broadcasts_like_the_result(rshape):
+    a, b = ints((2, 3, 4, 5)), ints((5, 6))
+    r = ints(rshape)
+    got = ukernels.matmul(a, b, epilogue=[ukernels.ops.Residual(r)], activation="relu")
+    want = np.maximum(a.astype(np.float64) @ b.astype(np.float64), 0) + r  # activation=, then epilogue
+    np.testing.assert_array_equal(got, want.astype(np.float32))
 
 
 def test_shared_rhs_is_packed_once_per_call():

@@ -157,11 +157,26 @@ def _batched_matmul(a, b, a_vec, b_vec, bias, activation, epilogue, out_dtype, b
         b = apply_precision("b", b, precision)
     types = element_types_for(a.dtype, b.dtype) or element_types_of(a.dtype, b.dtype)
     M, N = a.shape[-2], b.shape[-1]
-    for i, op in enumerate(epilogue if isinstance(epilogue, (list, tuple)) else ()):
-        if isinstance(op, O.Residual) and np.ndim(op.residual) > 2:
-            raise ValueError(f"epilogue[{i}] (Residual): a residual with batch dimensions is not supported yet; "
-                             f"pass one (M, N) = ({M}, {N}) residual shared by every item")
+    # A Residual with batch dimensions (broadcasting against the result's): lowered on item 0's
+    # (M, N) view, its operand then walked across items with one batch stride.
+    stacked = {}
+    if isinstance(epilogue, (list, tuple)):
+        epilogue = list(epilogue)
+        for i, op in enumerate(epilogue):
+            if isinstance(op, O.Residual) and np.ndim(op.residual) > 2:
+                r = np.asarray(op.residual)
+                try:
+                    r3 = kernel_array(_stack(r, batch_shape))
+                except ValueError:
+                    raise ValueError(f"epilogue[{i}] (Residual): shape {r.shape} does not broadcast to the result's "
+                                     f"{tuple(batch_shape) + (M, N)}") from None
+                stacked[i] = r3
+                epilogue[i] = O.Residual(r3[0])
     lowered = build_epilogue(types, M, N, bias, activation, epilogue, out_dtype)
+    for r3 in stacked.values():
+        for op in lowered.ops:
+            if op.operand is not None and op.operand.ctypes.data == r3[0].ctypes.data:
+                op.batch_stride = r3.strides[0] // r3.itemsize
     a3, b3 = _stack(a, batch_shape), _stack(b, batch_shape)
     full = tuple(batch_shape) + (M, N)
     shape = tuple(batch_shape) + tuple(n for n, vec in ((M, a_vec), (N, b_vec)) if not vec)
