@@ -255,3 +255,26 @@ def test_clear_errors():
         ukernels.Linear(w, weight_dtype="int8")(x.astype(np.int8))
     with pytest.raises(ValueError, match="NaN or Inf"):
         ukernels.Linear(w, weight_dtype="int8")(np.full((1, 64), np.inf, np.float32))
+
+
+def test_read_only_weight_bias_and_scales():
+    w, x = _data(2, 8, 64, 16)
+    bias = np.ones(8, np.float32)
+    lin = ukernels.Linear(w, bias=bias)
+    np.testing.assert_array_equal(lin.weight, w)
+    np.testing.assert_array_equal(lin.bias, bias)
+    assert lin.scales is None
+    for arr in (lin.weight, lin.bias):
+        with pytest.raises(ValueError):
+            arr[...] = 0
+    q = ukernels.Linear(w, weight_dtype="int8")
+    assert q.weight.dtype == np.int8 and q.scales.shape == (8,) and q.bias is None
+    y = lin(x)
+    bias[:] = 5  # the caller's arrays may change; the prepared Linear does not
+    w[:] = 0
+    np.testing.assert_array_equal(lin(x), y)
+    s = np.full(8, 2.0, np.float32)
+    scaled = ukernels.Linear(w + 1, epilogue=[ukernels.ops.Scale(s)])
+    y = scaled(x)
+    s[:] = 0
+    np.testing.assert_array_equal(scaled(x), y)

@@ -286,7 +286,15 @@ class Linear:
         self._quant = quant
         self._layout = layout
         self._backend = backend
-        self._weight = w  # kept (read-only use) for save() and repacking
+        # private read-only copies: the caller may change its arrays; this operator (its packed
+        # weight, a later repack for another tile, save()) never sees that
+        w = np.array(w, copy=True)
+        w.setflags(write=False)
+        if bias is not None and isinstance(bias, np.ndarray):
+            bias = bias.copy()
+            bias.setflags(write=False)
+        epilogue = tuple(_owned(op) for op in epilogue)
+        self._weight = w  # kept for save() and repacking
         self.in_features, self.out_features = (w.shape[1], w.shape[0]) if layout == "nk" else w.shape
         self._shorthand = (bias, activation, tuple(epilogue))
         build_epilogue(self._epilogue_types(), 1, self.out_features, bias, activation, list(epilogue), None,
@@ -331,6 +339,29 @@ class Linear:
                                   (q.group_size or 0) if q is not None else 0)
                     self._packs[(N0, K0)] = p
         return p
+
+    @property
+    def weight(self) -> np.ndarray:
+        """The weight as given (in its layout; a quantized one: its integers, with ``scales``),
+        read-only (the packed copy is what calls use; change weights by building a new Linear)."""
+        w = self._weight.view()
+        w.setflags(write=False)
+        return w
+
+    @property
+    def bias(self) -> Optional[np.ndarray]:
+        """The bias given at construction (read-only), or None."""
+        b = self._shorthand[0]
+        if b is None:
+            return None
+        b = np.asarray(b).view()
+        b.setflags(write=False)
+        return b
+
+    @property
+    def scales(self) -> Optional[np.ndarray]:
+        """A quantized weight's scales ((N,) per channel or (N, G) per group; read-only), else None."""
+        return None if self._quant is None else self._quant.scales
 
     @property
     def packed_nbytes(self) -> int:
@@ -572,6 +603,19 @@ class Linear:
                                       activation=header["activation"], epilogue=ops, backend=h.backend)
         except (ValueError, TypeError) as exc:
             raise UntrustedFileError(f"{what}: invalid contents: {exc}") from None
+
+
+def _owned(op: O.EpilogueOp) -> O.EpilogueOp:
+    """op with private read-only copies of its array operands (a prepared Linear keeps them)."""
+    import dataclasses
+    arrays = {}
+    for f in dc_fields(op):
+        v = getattr(op, f.name)
+        if isinstance(v, np.ndarray):
+            v = v.copy()
+            v.setflags(write=False)
+            arrays[f.name] = v
+    return dataclasses.replace(op, **arrays) if arrays else op
 
 
 def _rows_of(op: O.EpilogueOp, lead: Tuple[int, ...], N: int) -> O.EpilogueOp:
