@@ -258,7 +258,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         c_ops, n_ops, keep = to_c(epilogue.ops)
         d.ops, d.num_ops = c_ops, n_ops
         d.max_threads = nthreads
-        d.pack_tasks_hint = 4 * nthreads
+        d.pack_tasks_hint = max(1, -(-4 * nthreads // B))  # per item: ~4 pack tasks per thread in all
         armed = interrupt.should_arm(2 * M * N * K * B)
         d.cancel = interrupt.arm() if armed else ffi.NULL
         try:
