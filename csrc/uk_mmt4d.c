@@ -159,28 +159,24 @@ const char* uk_mmt4d_tile_name(uint32_t flags, int32_t M0, int32_t N0, int32_t K
 }
 
 /* UK_FLAG_GROUP_SCALES: per tile, each group of group_k K tiles through the integer tile
- * function into an int32 tile (exact), then converted and scaled into an f32 tile. */
+ * function into an int32 tile (exact), then converted and scaled into an f32 tile; runs of
+ * UK_TILE_GROUP tiles through the SIMD group-scaled variant where the table has one. */
 #define UK_GROUP_TILE_MAX 1024
-static int uk_mmt4d_group_scaled(const uk_mmt4d_params_t* p, uk_mmt4d_tile_fn_t fn, uk_mmt4d_tile_fn_t group_fn,
-                                 uk_mmt4d_tile_fn_t scaled_fn, const uk_type_info_t* ti) {
+static int uk_mmt4d_group_scaled(const uk_mmt4d_params_t* p, uk_mmt4d_tile_fn_t fn, uk_mmt4d_tile_fn_t scaled_fn,
+                                 const uk_type_info_t* ti) {
   const int64_t M0 = p->M0, N0 = p->N0, tile = M0 * N0;
   if (ti->acc_is_float || !p->group_scales || p->group_k <= 0 || tile > UK_GROUP_TILE_MAX)
     return UK_STATUS_BAD_ARGUMENT;
   uk_mmt4d_params_t q = *p;
   q.flags = p->flags & ~(uint32_t)(UK_FLAG_ACCUMULATE | UK_FLAG_GROUP_SCALES);
-  const int64_t rs = uk_rhs_k_stride(p);
-  const int64_t lhs_k_bytes = M0 * p->K0 * ti->lhs_bits / 8, rhs_k_bytes = rs * ti->rhs_bits / 8;
+  const int64_t lhs_k_bytes = M0 * p->K0 * ti->lhs_bits / 8, rhs_k_bytes = uk_rhs_k_stride(p) * ti->rhs_bits / 8;
   const char* lhs = (const char*)p->lhs_buffer + p->lhs_offset * ti->lhs_bits / 8;
   const char* rhs0 = (const char*)p->rhs_buffer + p->rhs_offset * ti->rhs_bits / 8;
   float* out0 = (float*)p->out_buffer + p->out_offset;
-  const float* scales0 = p->group_scales + p->group_scales_offset;
   int32_t dots[UK_GROUP_TILE_MAX];
   float acc[UK_GROUP_TILE_MAX];
-  const int64_t span = group_fn && UK_TILE_GROUP * tile <= UK_GROUP_TILE_MAX ? UK_TILE_GROUP : 1;
   for (int64_t m = 0; m < p->M; ++m) {
     for (int64_t n = 0; n < p->N;) {
-      /* UK_TILE_GROUP tiles at once through the group variant where it exists */
-      const int64_t t = (span > 1 && n + span <= p->N) ? span : 1;
       const char* rhs = rhs0 + n * (p->rhs_stride0 * ti->rhs_bits / 8);
       float* out = out0 + m * p->out_stride0 + n * tile;
       if (scaled_fn && n + UK_TILE_GROUP <= p->N) { /* the SIMD variant: the group loop in registers */
@@ -190,23 +186,17 @@ static int uk_mmt4d_group_scaled(const uk_mmt4d_params_t* p, uk_mmt4d_tile_fn_t 
         n += UK_TILE_GROUP;
         continue;
       }
-      for (int64_t e = 0; e < t * tile; ++e) acc[e] = 0.0f;
+      const float* scales = p->group_scales + p->group_scales_offset + n * p->group_scales_stride0;
+      for (int64_t e = 0; e < tile; ++e) acc[e] = 0.0f;
       for (int64_t k = 0, g = 0; k < p->K; k += p->group_k, ++g) {
         q.K = p->K - k < p->group_k ? p->K - k : p->group_k;
-        (t > 1 ? group_fn : fn)(dots, lhs + k * lhs_k_bytes, rhs + k * rhs_k_bytes, &q);
-        for (int64_t u = 0; u < t; ++u) {
-          const float* s = scales0 + (n + u) * p->group_scales_stride0 + g * N0;
-          const int32_t* d = dots + u * tile;
-          float* a = acc + u * tile;
-          for (int64_t i = 0; i < M0; ++i)
-            for (int64_t j = 0; j < N0; ++j) a[i * N0 + j] += (float)d[i * N0 + j] * s[j];
-        }
+        fn(dots, lhs + k * lhs_k_bytes, rhs + k * rhs_k_bytes, &q);
+        const float* s = scales + g * N0;
+        for (int64_t i = 0; i < M0; ++i)
+          for (int64_t j = 0; j < N0; ++j) acc[i * N0 + j] += (float)dots[i * N0 + j] * s[j];
       }
-      if (p->flags & UK_FLAG_ACCUMULATE)
-        for (int64_t e = 0; e < t * tile; ++e) out[e] += acc[e];
-      else
-        for (int64_t e = 0; e < t * tile; ++e) out[e] = acc[e];
-      n += t;
+      for (int64_t e = 0; e < tile; ++e) out[e] = (p->flags & UK_FLAG_ACCUMULATE) ? out[e] + acc[e] : acc[e];
+      ++n;
     }
     lhs += p->lhs_stride0 * ti->lhs_bits / 8;
   }
@@ -232,7 +222,7 @@ int uk_mmt4d(const uk_mmt4d_params_t* p) {
   /* rhs panels read in place (rows of a row-major matrix): K0 == 1 tiles only */
   if (p->rhs_stride1 && p->rhs_stride1 != (int64_t)p->N0 * p->K0 && p->K0 != 1) return UK_STATUS_BAD_ARGUMENT;
   if ((p->rhs_stride1 * ti.rhs_bits) % 8) return UK_STATUS_BAD_ARGUMENT;
-  if (p->flags & UK_FLAG_GROUP_SCALES) return uk_mmt4d_group_scaled(p, fn, group_fn, scaled_fn, &ti);
+  if (p->flags & UK_FLAG_GROUP_SCALES) return uk_mmt4d_group_scaled(p, fn, scaled_fn, &ti);
   const int64_t out_size = ti.acc_bits / 8;
   const char* lhs = (const char*)p->lhs_buffer + p->lhs_offset * ti.lhs_bits / 8;
   const char* rhs0 = (const char*)p->rhs_buffer + p->rhs_offset * ti.rhs_bits / 8;

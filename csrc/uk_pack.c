@@ -112,30 +112,44 @@ int64_t uk_pack_rhs_widen_f16_avx2(const uk_pack_params_t* p, int64_t* full_n);
 static void uk_pack_widen_portable(const uk_pack_params_t* p);
 
 #if defined(__x86_64__)
+/* What a SIMD pack leaves (K0 = 1 layouts): it did the first outer_done output tiles (row
+ * panels; column panels with TRANSPOSE_OUTER) over their first inner_done input elements
+ * along K. `rest` (given params without cpu_data: portable code) packs the remaining K of
+ * those tiles, then the remaining tiles whole. */
+static void uk_pack_rest(const uk_pack_params_t* p, int64_t outer_done, int64_t inner_done,
+                         void (*rest)(const uk_pack_params_t*)) {
+  const int t = (p->flags & UK_PACK_TRANSPOSE_OUTER) != 0; /* input dim 1 runs along the tiles */
+  const int64_t T0 = p->tile_size0;
+  const int64_t outer_stride = t ? p->in_stride1 : p->in_stride0, inner_stride = t ? p->in_stride0 : p->in_stride1;
+  uk_pack_params_t r = *p;
+  r.cpu_data = NULL;
+  int64_t* inner_size = t ? &r.in_size0 : &r.in_size1;
+  r.out_size0 = outer_done;
+  r.in_offset = p->in_offset + inner_done * inner_stride;
+  *inner_size = *inner_size - inner_done > 0 ? *inner_size - inner_done : 0;
+  r.out_offset = p->out_offset + inner_done * T0;
+  r.out_size1 = p->out_size1 - inner_done;
+  if (r.out_size0 > 0 && r.out_size1 > 0) rest(&r);
+  r = *p;
+  r.cpu_data = NULL;
+  int64_t* outer_size = t ? &r.in_size1 : &r.in_size0;
+  r.in_offset = p->in_offset + outer_done * T0 * outer_stride;
+  *outer_size -= outer_done * T0;
+  r.out_offset = p->out_offset + outer_done * p->out_stride0;
+  r.out_size0 = p->out_size0 - outer_done;
+  if (r.out_size0 > 0) rest(&r);
+}
+
 /* The AVX2 lhs pack (8x8 transposes; f32, or f16 widened with F16C) over the full row
  * panels and the first multiple of 8 columns, then `rest` (portable code) for the
  * remaining columns of those panels and for the partial last panel. Returns 0, having
  * done nothing, when the layout is not one the SIMD path handles. */
 static int uk_pack_lhs_simd(const uk_pack_params_t* p, void (*rest)(const uk_pack_params_t*)) {
-  const int64_t T0 = p->tile_size0;
   const int64_t done_cols = uk_pack_lhs_f32_avx2(p);
   if (done_cols <= 0) return 0;
+  const int64_t T0 = p->tile_size0;
   const int64_t full_panels = p->in_size0 / T0 < p->out_size0 ? p->in_size0 / T0 : p->out_size0;
-  uk_pack_params_t r = *p;
-  r.cpu_data = NULL;
-  r.out_size0 = full_panels;
-  r.in_offset = p->in_offset + done_cols * p->in_stride1;
-  r.in_size1 = p->in_size1 - done_cols;
-  r.out_offset = p->out_offset + done_cols * T0;
-  r.out_size1 = p->out_size1 - done_cols;
-  if (r.out_size1 > 0) rest(&r);
-  r = *p;
-  r.cpu_data = NULL;
-  r.in_offset = p->in_offset + full_panels * T0 * p->in_stride0;
-  r.in_size0 = p->in_size0 - full_panels * T0;
-  r.out_offset = p->out_offset + full_panels * p->out_stride0;
-  r.out_size0 = p->out_size0 - full_panels;
-  if (r.out_size0 > 0) rest(&r);
+  uk_pack_rest(p, full_panels, done_cols, rest);
   return 1;
 }
 #endif
@@ -145,26 +159,11 @@ static int uk_pack_lhs_simd(const uk_pack_params_t* p, void (*rest)(const uk_pac
 static void uk_pack_widen_f16(const uk_pack_params_t* p) {
 #if defined(__x86_64__)
   if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX2_FMA) && (p->cpu_data[0] & UK_CPU_X86_F16C)) {
-    const int64_t T0 = p->tile_size0;
     if (uk_pack_lhs_simd(p, uk_pack_widen_portable)) return;
     int64_t full_n = 0;
     const int64_t rows = uk_pack_rhs_widen_f16_avx2(p, &full_n);
     if (full_n > 0) { /* rhs: column tiles [0, full_n) x rows [0, rows) done */
-      uk_pack_params_t rest = *p;
-      rest.cpu_data = NULL;
-      rest.in_offset = p->in_offset + full_n * T0 * p->in_stride1;
-      rest.in_size1 = p->in_size1 - full_n * T0;
-      rest.out_offset = p->out_offset + full_n * p->out_stride0;
-      rest.out_size0 = p->out_size0 - full_n;
-      if (rest.out_size0 > 0) uk_pack_widen_portable(&rest);
-      rest = *p;
-      rest.cpu_data = NULL;
-      rest.out_size0 = full_n;
-      rest.in_offset = p->in_offset + rows * p->in_stride0;
-      rest.in_size0 = p->in_size0 - rows > 0 ? p->in_size0 - rows : 0;
-      rest.out_offset = p->out_offset + rows * T0;
-      rest.out_size1 = p->out_size1 - rows;
-      if (rest.out_size1 > 0) uk_pack_widen_portable(&rest);
+      uk_pack_rest(p, full_n, rows, uk_pack_widen_portable);
       return;
     }
   }

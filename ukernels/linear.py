@@ -31,7 +31,7 @@ import json
 import os
 import struct
 import tempfile
-from dataclasses import fields as dc_fields, is_dataclass
+from dataclasses import fields as dc_fields, is_dataclass, replace as dc_replace
 from typing import Any, BinaryIO, Dict, List, Optional, Sequence, Tuple, Union
 
 import ml_dtypes
@@ -607,7 +607,6 @@ class Linear:
 
 def _owned(op: O.EpilogueOp) -> O.EpilogueOp:
     """op with private read-only copies of its array operands (a prepared Linear keeps them)."""
-    import dataclasses
     arrays = {}
     for f in dc_fields(op):
         v = getattr(op, f.name)
@@ -615,22 +614,21 @@ def _owned(op: O.EpilogueOp) -> O.EpilogueOp:
             v = v.copy()
             v.setflags(write=False)
             arrays[f.name] = v
-    return dataclasses.replace(op, **arrays) if arrays else op
+    return dc_replace(op, **arrays) if arrays else op
 
 
 def _rows_of(op: O.EpilogueOp, lead: Tuple[int, ...], N: int) -> O.EpilogueOp:
     """A per-call op shaped like the output (leading dimensions of x) as the 2-D call sees it:
     a Residual (*lead, N) as (rows, N); a row BiasAdd / Scale (*lead,) as (rows,)."""
-    import dataclasses
     if len(lead) == 1:
         return op
     rows = int(np.prod(lead, dtype=np.int64))
     if isinstance(op, O.Residual) and np.shape(op.residual) == tuple(lead) + (N,):
-        return dataclasses.replace(op, residual=np.asarray(op.residual).reshape(rows, N))
+        return dc_replace(op, residual=np.asarray(op.residual).reshape(rows, N))
     if isinstance(op, O.BiasAdd) and op.axis == "row" and np.shape(op.bias) == tuple(lead):
-        return dataclasses.replace(op, bias=np.asarray(op.bias).reshape(rows))
+        return dc_replace(op, bias=np.asarray(op.bias).reshape(rows))
     if isinstance(op, O.Scale) and op.axis == "row" and np.shape(op.scale) == tuple(lead):
-        return dataclasses.replace(op, scale=np.asarray(op.scale).reshape(rows))
+        return dc_replace(op, scale=np.asarray(op.scale).reshape(rows))
     return op
 
 

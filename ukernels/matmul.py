@@ -129,6 +129,15 @@ def build_epilogue(types: ElementTypes, M: int, N: int, bias, activation, epilog
     return lower(list(prefix) + short + list(epilogue), types, M, N, out_dtype, labels)
 
 
+def _typed(a: np.ndarray, b: np.ndarray, precision: Optional[str]) -> Tuple[np.ndarray, np.ndarray, ElementTypes]:
+    """The operands rounded to ``precision`` (if any) and their element-type triple (TypeError
+    listing the supported ones otherwise)."""
+    if precision is not None:
+        a = apply_precision("a", a, precision)
+        b = apply_precision("b", b, precision)
+    return a, b, element_types_for(a.dtype, b.dtype) or element_types_of(a.dtype, b.dtype)
+
+
 def _check_out(out, shape: Tuple[int, ...], dtype: np.dtype) -> None:
     """TypeError/ValueError unless out is a writable array of this shape and dtype."""
     if not isinstance(out, np.ndarray):
@@ -152,10 +161,7 @@ def _batched_matmul(a, b, a_vec, b_vec, bias, activation, epilogue, out_dtype, b
     except ValueError:
         raise ValueError(f"the leading (batch) dimensions of a {a.shape[:-2]} and b {b.shape[:-2]} do not "
                          "broadcast together") from None
-    if precision is not None:
-        a = apply_precision("a", a, precision)
-        b = apply_precision("b", b, precision)
-    types = element_types_for(a.dtype, b.dtype) or element_types_of(a.dtype, b.dtype)
+    a, b, types = _typed(a, b, precision)
     M, N = a.shape[-2], b.shape[-1]
     # A Residual with batch dimensions (broadcasting against the result's): lowered on item 0's
     # (M, N) view, its operand then walked across items with one batch stride.
@@ -257,10 +263,7 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
         sb = f"({b.size},)" if b_vec else str(b.shape)
         raise ValueError(f"shapes do not match: a has shape {sa} and b has shape {sb}; a's last dimension "
                          f"(K={a.shape[1]}) must equal b's {'only' if b_vec else 'first'} dimension ({b.shape[0]})")
-    if precision is not None:
-        a = apply_precision("a", a, precision)
-        b = apply_precision("b", b, precision)
-    types = element_types_for(a.dtype, b.dtype) or element_types_of(a.dtype, b.dtype)
+    a, b, types = _typed(a, b, precision)
     lowered = build_epilogue(types, a.shape[0], b.shape[1], bias, activation, epilogue, out_dtype)
     shape = tuple(n for n, vec in ((a.shape[0], a_vec), (b.shape[1], b_vec)) if not vec)
     out2 = None
