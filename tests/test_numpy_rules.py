@@ -85,6 +85,8 @@ def test_out_for_one_dimensional_results_and_dtypes():
         ukernels.matmul(i8, ints((6, 4), np.int8), out=np.empty((3, 4), np.float32))
     with pytest.raises(ValueError, match=r"out has shape \(4, 3\), but the result has shape \(3, 4\)"):
         ukernels.matmul(ints((3, 6)), B, out=np.empty((4, 3), np.float32))
+    with pytest.raises(TypeError, match="out must be a numpy array"):
+        ukernels.matmul(ints((3, 6)), B, out=[[0.0] * 4] * 3)
     ro = np.empty((3, 4), np.float32)
     ro.setflags(write=False)
     with pytest.raises(ValueError, match="read-only"):

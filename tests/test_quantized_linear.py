@@ -278,3 +278,22 @@ def test_read_only_weight_bias_and_scales():
     y = scaled(x)
     s[:] = 0
     np.testing.assert_array_equal(scaled(x), y)
+
+
+def test_more_construction_errors():
+    w, _ = _data(1, 8, 64, 17)
+    q = np.zeros((8, 64), np.int8)
+    with pytest.raises(ValueError, match="bits must be 8 or 4"):
+        ukernels.Linear.from_quantized(q, np.ones(8, np.float32), bits=2)
+    with pytest.raises(ValueError, match="zero_points out of range"):
+        ukernels.Linear.from_quantized(q, np.ones(8, np.float32), np.full(8, 1 << 20), bits=8)
+    with pytest.raises(ValueError, match="scales must be finite"):
+        ukernels.Linear.from_quantized(q, np.full(8, np.inf, np.float32))
+    with pytest.raises(TypeError, match="scales must be floating"):
+        ukernels.Linear.from_quantized(q, np.ones(8, np.int32))
+    with pytest.raises(TypeError, match="qweight must hold integers"):
+        ukernels.Linear.from_quantized(w, np.ones(8, np.float32))
+    with pytest.raises(ValueError, match="weight_dtype or precision, not both"):
+        ukernels.Linear(w, weight_dtype="bf16", precision="bf16")
+    with pytest.raises(ValueError, match="group_size must be None"):
+        ukernels.Linear(w, weight_dtype="int8", group_size=True)

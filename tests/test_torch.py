@@ -84,3 +84,8 @@ def test_inference_only_and_clear_errors():
         ut.Linear.from_module(nn.ReLU())
     with pytest.raises(ValueError, match="cannot fuse"):
         ut.Linear.from_module(nn.Linear(8, 4), nn.Tanhshrink())
+
+
+def test_non_cpu_tensors_are_refused():
+    with pytest.raises(ValueError, match="on meta; ukernels runs on the CPU"):
+        ut.matmul(torch.empty(2, 2, device="meta"), torch.ones(2, 2))
