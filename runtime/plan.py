@@ -241,9 +241,28 @@ def direct_kc(M0: int, K: int) -> int:
     return max(1, min(K, DIRECT_KC))
 
 
+# Largest M at which 16-bit float inputs whose dot-product tile pairs K (vdpbf16ps: K0 = 2, so
+# b must be packed) still read b in place through their K0 = 1 widening tiles instead.
+# Measured (bf16 matmul M x 4096 x 4096, 1 thread, Zen 4, GFLOP/s read in place / packed
+# in-tile for vdpbf16ps): M=1 21.1/4.6, M=4 31.0/17.5, M=6 37.8/-, M=8 27.7/24.5,
+# M=10 -/28.9, M=16 35.4/47.1, M=32 39.0/73.3.
+NATIVE_DOT_DIRECT_MAX_M = 8
+
+
+def _widening_tile(types: ElementTypes, isa: str, M: int) -> Tuple[int, int, int]:
+    """The K0 = 1 tile of these 16-bit float types without their dot-product feature tile."""
+    M0, N0, K0 = UKERNEL_TILES[(types.name, isa)]
+    narrow = 1
+    while narrow < M and narrow < M0:
+        narrow *= 2
+    return min(M0, narrow), N0, K0
+
+
 def _reads_rhs_in_place(types: ElementTypes, M: int, isa: str, tile, prepacked: bool, rhs_in_place: bool) -> bool:
     if not rhs_in_place or prepacked or M > DIRECT_MAX_M:
         return False
+    if tile is None and M <= NATIVE_DOT_DIRECT_MAX_M and native_16bit_float_dot(types, isa):
+        return _widening_tile(types, isa, M)[2] == 1
     K0 = tile[2] if tile is not None else ukernel_tile(types, isa, M)[2]
     return K0 == 1
 
@@ -268,6 +287,8 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
     direct = _reads_rhs_in_place(types, M, isa, tile, prepacked, rhs_in_place)
     if tile is None and not direct:
         types = kernel_types_for(types, isa, prepacked)
+    if tile is None and direct and native_16bit_float_dot(types, isa):
+        tile = _widening_tile(types, isa, M)
     M0, N0, K0 = tile if tile is not None else ukernel_tile(types, isa, M)
     l1d, l2 = cache_sizes()
     esize = types.lhs.itemsize

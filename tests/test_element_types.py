@@ -230,16 +230,25 @@ def test_every_16_bit_value_widens_exactly(isa, dtype):
     eye8 = np.eye(8, dtype=dtype)
     finite_rows = np.repeat(np.isfinite(want.reshape(-1, 8)).all(axis=1), 8)  # Inf/NaN x 0 spoils a row
     finite_cols = np.tile(np.isfinite(want.reshape(8, -1)).all(axis=0), 8)  # ... or a column
-    # vdpbf16ps (AVX512_BF16, the prepacked bf16 tile there) flushes subnormal inputs to zero, as the
-    # README states: on such a CPU the Linear case expects zeros for them.
-    want_linear = want
-    if dtype == BF16 and "avx512_bf16" in ukernels.info()["tiles"]["bf16bf16f32"]["function"]:
-        want_linear = np.where(np.abs(want) < np.finfo(np.float32).tiny, np.float32(0), want)
-    cases = [(ukernels.matmul(one, vals.reshape(1, -1)).reshape(-1), None, want),
-             (ukernels.matmul(vals.reshape(-1, 1), one).reshape(-1), None, want),
-             (ukernels.Linear(vals.reshape(-1, 1))(one).reshape(-1), None, want_linear),  # prepacked: 16-bit tiles
-             (ukernels.matmul(vals.reshape(-1, 8), eye8).reshape(-1), finite_rows, want),  # K = 8: SIMD lhs pack
-             (ukernels.matmul(eye8, vals.reshape(8, -1)).reshape(-1), finite_cols, want)]  # the SIMD rhs pack
+    # vdpbf16ps (AVX512_BF16) flushes subnormal inputs to zero, as the README states: where a
+    # call runs that tile (explain / info name it), the subnormals are expected as zeros.
+    flushed = np.where(np.abs(want) < np.finfo(np.float32).tiny, np.float32(0), want)
+
+    def expect(M, N, K, prepacked=False):
+        if dtype != BF16:
+            return want
+        fn = (ukernels.info()["tiles"]["bf16bf16f32"]["function"] if prepacked
+              else ukernels.explain(M, N, K, dtype="bfloat16")["function"])
+        return flushed if "avx512_bf16" in fn else want
+
+    n = vals.size
+    cases = [(ukernels.matmul(one, vals.reshape(1, -1)).reshape(-1), None, expect(1, n, 1)),
+             (ukernels.matmul(vals.reshape(-1, 1), one).reshape(-1), None, expect(n, 1, 1)),
+             # prepacked: 16-bit tiles
+             (ukernels.Linear(vals.reshape(-1, 1))(one).reshape(-1), None, expect(1, n, 1, prepacked=True)),
+             # K = 8: SIMD lhs pack; then the SIMD rhs pack
+             (ukernels.matmul(vals.reshape(-1, 8), eye8).reshape(-1), finite_rows, expect(n // 8, 8, 8)),
+             (ukernels.matmul(eye8, vals.reshape(8, -1)).reshape(-1), finite_cols, expect(8, n // 8, 8))]
     for got, rows, expected in cases:
         w = expected if rows is None else expected[rows]
         g = got if rows is None else got[rows]

@@ -9,8 +9,8 @@ import pytest
 
 import ukernels
 from ukernels._lib import lib
-from ukernels.abi import BF16BF16F32, F16F16F32, F32F32F32, S8S8S32, UkernelError, mmt4d
-from ukernels.runtime.plan import DIRECT_MAX_M, plan_matmul
+from ukernels.abi import BF16BF16F32, F16F16F32, F32F32F32, S8S8S32, UkernelError, element_types_for, mmt4d
+from ukernels.runtime.plan import DIRECT_MAX_M, NATIVE_DOT_DIRECT_MAX_M, native_16bit_float_dot, plan_matmul
 
 from conftest import skip_unless_cpu_has
 
@@ -98,7 +98,11 @@ def test_matmul_small_m_reads_b_in_place_exactly(isa, dtype, M, N, K):
     want = a.astype(np.float64) @ b.astype(np.float64)  # |sums| <= 9 * 2100: exact in f32
     np.testing.assert_array_equal(ukernels.matmul(a, b), want.astype(np.float32))
     p = ukernels.explain(M, N, K, dtype=np.dtype(dtype).name, backend="ukernel")
-    if isa != "generic" or np.dtype(dtype) == np.float32:
+    types = element_types_for(np.dtype(dtype), np.dtype(dtype))
+    if native_16bit_float_dot(types, isa) and M > NATIVE_DOT_DIRECT_MAX_M:
+        # the dot-product tile (vdpbf16ps, K0 = 2) outruns reading b in place here
+        assert p["rhs_packing"].startswith("in-tile") and p["ukernel_tile"].endswith("x2"), p
+    elif isa != "generic" or np.dtype(dtype) == np.float32:
         assert p["rhs_packing"].startswith("none"), p
 
 

@@ -5,7 +5,7 @@ from typing import Any, Dict
 from ukernels import cpu
 from ukernels._lib import ffi, lib
 from ukernels.abi import ELEMENT_TYPES, NARROW_OUTPUT_TRIPLES, tile_function_name
-from ukernels.runtime.plan import UKERNEL_TILES, cache_sizes
+from ukernels.runtime.plan import cache_sizes, ukernel_tile
 from ukernels.runtime.threads import get_num_threads, usable_cores
 
 
@@ -15,7 +15,7 @@ def info() -> Dict[str, Any]:
     l1d, l2 = cache_sizes()
     tiles = {}
     for name, types in ELEMENT_TYPES.items():
-        M0, N0, K0 = UKERNEL_TILES[(name, isa)]
+        M0, N0, K0 = ukernel_tile(types, isa, 1 << 30)  # with this CPU's dot-product feature tiles
         tiles[name] = {"tile": f"{M0}x{N0}x{K0}", "function": tile_function_name(types, M0, N0, K0, isa)}
     for name, (types, out) in NARROW_OUTPUT_TRIPLES.items():
         tiles[name] = dict(tiles[types.name], function=tiles[types.name]["function"] + f" + {out.name} write-back")
