@@ -49,7 +49,8 @@ static uint32_t uk_pack_flags(const uk_matmul_desc_t* d, int side) {
   uint32_t flags = bits == 32 ? UK_PACK_TYPE_F32 : bits == 16 ? UK_PACK_TYPE_X16 : bits == 8 ? UK_PACK_TYPE_I8
                                                                                     : UK_PACK_TYPE_S4;
   if (d->kernel_type && d->kernel_type != d->type)
-    flags |= d->type == UK_TYPE_F16F16F32 ? UK_PACK_WIDEN_F16 : UK_PACK_WIDEN_BF16;
+    flags |= d->type == UK_TYPE_F32F32F32 ? UK_PACK_NARROW_BF16
+             : d->type == UK_TYPE_F16F16F32 ? UK_PACK_WIDEN_F16 : UK_PACK_WIDEN_BF16;
   return flags;
 }
 static int32_t uk_rhs_bits(const uk_matmul_desc_t* d) {
@@ -317,9 +318,12 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
 static int uk_matmul_check(const uk_matmul_desc_t* d, int need_scratch) {
   uk_type_info_t ti;
   if (!uk_type_info(d->type, &ti)) return UK_STATUS_UNSUPPORTED_TYPE;
+  /* a kernel type other than the inputs': 16-bit floats widened, or f32 narrowed to bf16
+   * (precision="bf16"), while packed -- so never with a prepacked rhs */
   if (d->kernel_type && d->kernel_type != d->type &&
-      !(d->kernel_type == UK_TYPE_F32F32F32 && !d->rhs_prepacked &&
-        (d->type == UK_TYPE_F16F16F32 || d->type == UK_TYPE_BF16BF16F32)))
+      (d->rhs_prepacked ||
+       !((d->kernel_type == UK_TYPE_F32F32F32 && (d->type == UK_TYPE_F16F16F32 || d->type == UK_TYPE_BF16BF16F32)) ||
+         (d->kernel_type == UK_TYPE_BF16BF16F32 && d->type == UK_TYPE_F32F32F32))))
     return UK_STATUS_BAD_ARGUMENT;
   if (d->M < 0 || d->N < 0 || d->K < 0 || d->M0 <= 0 || d->N0 <= 0 || d->K0 <= 0 ||
       d->MC < d->M0 || d->NC < d->N0 || d->KC < d->K0 || d->MC % d->M0 || d->NC % d->N0 ||

@@ -89,6 +89,12 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
     UK_ENTRY(UK_TYPE_S16S16S32, 16, 16, 2, UK_VNNI, uk_mmt4d_tile_s16s16s32_16x16x2_x86_64_avx512_vnni),
     UK_ENTRY(UK_TYPE_U8S8S32, 16, 16, 4, UK_VNNI, uk_mmt4d_tile_u8s8s32_16x16x4_x86_64_avx512_vnni),
     UK_ENTRY(UK_TYPE_BF16BF16F32, 16, 16, 2, UK_512_BF16, uk_mmt4d_tile_bf16bf16f32_16x16x2_x86_64_avx512_bf16),
+    /* s8 x s8 through vpdpbusd: lhs offset +128, minus 128 x rhs column sums */
+    UK_ENTRY(UK_TYPE_S8S8S32, 1, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s8s32_1x16x4_x86_64_avx512_vnni),
+    UK_ENTRY(UK_TYPE_S8S8S32, 2, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s8s32_2x16x4_x86_64_avx512_vnni),
+    UK_ENTRY(UK_TYPE_S8S8S32, 4, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s8s32_4x16x4_x86_64_avx512_vnni),
+    UK_ENTRY(UK_TYPE_S8S8S32, 8, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s8s32_8x16x4_x86_64_avx512_vnni),
+    UK_ENTRY(UK_TYPE_S8S8S32, 16, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s8s32_16x16x4_x86_64_avx512_vnni),
 #endif
     {0, 0, 0, 0, 0, NULL, NULL, NULL, NULL},
 };

@@ -100,11 +100,20 @@ UK_DEFINE_PACK_IMPL(x16, uint16_t, uint16_t, UK_SAME)
 UK_DEFINE_PACK_IMPL(x8, uint8_t, uint8_t, UK_SAME)
 UK_DEFINE_PACK_IMPL(wf16, uint16_t, uint32_t, uk_f16_bits_to_f32_bits)
 UK_DEFINE_PACK_IMPL(wbf16, uint16_t, uint32_t, uk_bf16_bits_to_f32_bits)
+/* Narrowing pack: f32 bits rounded to nearest even into bf16 (uk_f32_to_bf16, branch-free
+ * select for NaN so the contiguous copies vectorise). */
+static inline uint16_t uk_f32_bits_to_bf16_bits(uint32_t u) {
+  const uint16_t rounded = (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+  return (u & 0x7FFFFFFFu) > 0x7F800000u ? (uint16_t)((u >> 16) | 0x40u) : rounded;
+}
+UK_DEFINE_PACK_IMPL(nbf16, uint32_t, uint16_t, uk_f32_bits_to_bf16_bits)
 
 #define UK_PACK_CASE(SUFFIX, A, B) \
   if (T0 == A && T1 == B) { uk_pack_impl_##SUFFIX(p, A, B); return; }
 
 #if defined(__x86_64__)
+int64_t uk_pack_rhs_pairs_avx512(const uk_pack_params_t* p, int64_t* full_n);
+int64_t uk_pack_lhs_narrow_bf16_avx512(const uk_pack_params_t* p);
 int64_t uk_pack_lhs_f32_avx2(const uk_pack_params_t* p);
 int64_t uk_pack_rhs_widen_f16_avx2(const uk_pack_params_t* p, int64_t* full_n);
 #endif
@@ -112,22 +121,22 @@ int64_t uk_pack_rhs_widen_f16_avx2(const uk_pack_params_t* p, int64_t* full_n);
 static void uk_pack_widen_portable(const uk_pack_params_t* p);
 
 #if defined(__x86_64__)
-/* What a SIMD pack leaves (K0 = 1 layouts): it did the first outer_done output tiles (row
- * panels; column panels with TRANSPOSE_OUTER) over their first inner_done input elements
- * along K. `rest` (given params without cpu_data: portable code) packs the remaining K of
- * those tiles, then the remaining tiles whole. */
+/* What a SIMD pack leaves: it did the first outer_done output tiles (row panels; column
+ * panels with TRANSPOSE_OUTER) over their first inner_done K tiles (inner_done * T1 input
+ * elements along K). `rest` (given params without cpu_data: portable code) packs the
+ * remaining K of those tiles, then the remaining tiles whole. */
 static void uk_pack_rest(const uk_pack_params_t* p, int64_t outer_done, int64_t inner_done,
                          void (*rest)(const uk_pack_params_t*)) {
   const int t = (p->flags & UK_PACK_TRANSPOSE_OUTER) != 0; /* input dim 1 runs along the tiles */
-  const int64_t T0 = p->tile_size0;
+  const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
   const int64_t outer_stride = t ? p->in_stride1 : p->in_stride0, inner_stride = t ? p->in_stride0 : p->in_stride1;
   uk_pack_params_t r = *p;
   r.cpu_data = NULL;
   int64_t* inner_size = t ? &r.in_size0 : &r.in_size1;
   r.out_size0 = outer_done;
-  r.in_offset = p->in_offset + inner_done * inner_stride;
-  *inner_size = *inner_size - inner_done > 0 ? *inner_size - inner_done : 0;
-  r.out_offset = p->out_offset + inner_done * T0;
+  r.in_offset = p->in_offset + inner_done * T1 * inner_stride;
+  *inner_size = *inner_size - inner_done * T1 > 0 ? *inner_size - inner_done * T1 : 0;
+  r.out_offset = p->out_offset + inner_done * T0 * T1;
   r.out_size1 = p->out_size1 - inner_done;
   if (r.out_size0 > 0 && r.out_size1 > 0) rest(&r);
   r = *p;
@@ -189,6 +198,16 @@ static void uk_pack_x32(const uk_pack_params_t* p) {
 
 static void uk_pack_x16(const uk_pack_params_t* p) {
   const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
+#if defined(__x86_64__)
+  if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX512_BASE)) {
+    int64_t full_n = 0;
+    const int64_t tiles = uk_pack_rhs_pairs_avx512(p, &full_n);
+    if (full_n > 0) { /* column tiles [0, full_n) x K tiles [0, tiles) done */
+      uk_pack_rest(p, full_n, tiles, uk_pack_x16);
+      return;
+    }
+  }
+#endif
   UK_PACK_CASE(x16, 16, 1)
   UK_PACK_CASE(x16, 8, 1)
   UK_PACK_CASE(x16, 6, 1)
@@ -258,10 +277,42 @@ static void uk_pack_widen_portable(const uk_pack_params_t* p) {
   }
 }
 
+static void uk_pack_narrow_bf16(const uk_pack_params_t* p) {
+  const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
+#if defined(__x86_64__)
+  if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX512_BF16) && (p->cpu_data[0] & UK_CPU_X86_AVX512_BASE)) {
+    int64_t full_n = 0;
+    const int64_t tiles = uk_pack_rhs_pairs_avx512(p, &full_n);
+    if (full_n > 0) { /* rhs: column tiles [0, full_n) x K tiles [0, tiles) done */
+      uk_pack_rest(p, full_n, tiles, uk_pack_narrow_bf16);
+      return;
+    }
+    const int64_t cols = uk_pack_lhs_narrow_bf16_avx512(p);
+    if (cols > 0) { /* lhs: the full row panels x the first cols input columns done */
+      const int64_t panels = p->in_size0 / T0 < p->out_size0 ? p->in_size0 / T0 : p->out_size0;
+      uk_pack_rest(p, panels, cols / T1, uk_pack_narrow_bf16);
+      return;
+    }
+  }
+#endif
+  if (T0 == 16 && T1 == 2) uk_pack_impl_nbf16(p, 16, 2);
+  else if (T0 == 8 && T1 == 2) uk_pack_impl_nbf16(p, 8, 2);
+  else if (T0 == 4 && T1 == 2) uk_pack_impl_nbf16(p, 4, 2);
+  else if (T0 == 2 && T1 == 2) uk_pack_impl_nbf16(p, 2, 2);
+  else if (T0 == 1 && T1 == 2) uk_pack_impl_nbf16(p, 1, 2);
+  else uk_pack_impl_nbf16(p, T0, T1);
+}
+
 int uk_pack(const uk_pack_params_t* p) {
   if (p->in_size0 < 0 || p->in_size1 < 0 || p->out_size0 < 0 || p->out_size1 < 0 ||
       p->tile_size0 <= 0 || p->tile_size1 <= 0)
     return UK_STATUS_BAD_ARGUMENT;
+  if (p->flags & UK_PACK_NARROW_BF16) {
+    if ((p->flags & 0xFF) != UK_PACK_TYPE_X16 || p->flags & (UK_PACK_WIDEN_F16 | UK_PACK_WIDEN_BF16))
+      return UK_STATUS_BAD_ARGUMENT;
+    uk_pack_narrow_bf16(p);
+    return UK_STATUS_OK;
+  }
   if (p->flags & (UK_PACK_WIDEN_F16 | UK_PACK_WIDEN_BF16)) {
     if ((p->flags & 0xFF) != UK_PACK_TYPE_F32 || (p->flags & UK_PACK_WIDEN_F16 && p->flags & UK_PACK_WIDEN_BF16))
       return UK_STATUS_BAD_ARGUMENT;

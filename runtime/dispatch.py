@@ -121,13 +121,16 @@ def _auto_fell_back(types: ElementTypes, M: int, N: int, K: int, isa: str, nthre
 
 def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
             tile=None, target=None, prepacked: bool = False, describe: bool = False,
-            rhs_in_place: bool = False, k_align: int = 1, batch: int = 1, rhs_shared: bool = False) -> Resolution:
+            rhs_in_place: bool = False, k_align: int = 1, batch: int = 1, rhs_shared: bool = False,
+            narrow_to: Optional[ElementTypes] = None) -> Resolution:
     """Plans the call and resolves its ukernel: handwritten, or generated (compiled
     on first use, then cached on disk and memoised in the process). "auto" follows
     ``_auto_uses_codegen`` and falls back to handwritten, with one warning, if the
     generated kernel cannot be built. ``describe`` fills in the handwritten tile
     function's name (for explain; the call path does not need it)."""
     nthreads = threads.get_num_threads()
+    if narrow_to is not None:
+        backend = "ukernel"  # rounding while packing is the handwritten dispatch's (matmul checks)
     if backend == "auto":
         backend = "codegen" if _auto_uses_codegen(types, M, N, K, isa, nthreads) else "ukernel"
         if backend == "codegen":
@@ -148,10 +151,12 @@ def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
             kernel = cache.get_kernel(spec)
             hit = _resolved.put(key, Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel))
         return hit
-    key = (types.name, M, N, K, isa, nthreads, tile, prepacked, describe, rhs_in_place, k_align, batch, rhs_shared)
+    key = (types.name, M, N, K, isa, nthreads, tile, prepacked, describe, rhs_in_place, k_align, batch, rhs_shared,
+           narrow_to)
     hit = _resolved.get(key)
     if hit is None:
-        plan = plan_matmul(types, M, N, K, isa, nthreads, tile, prepacked, rhs_in_place, k_align, batch, rhs_shared)
+        plan = plan_matmul(types, M, N, K, isa, nthreads, tile, prepacked, rhs_in_place, k_align, batch, rhs_shared,
+                           narrow_to)
         name = tile_function_name(plan.types, plan.M0, plan.N0, plan.K0, isa) if describe else ""
         hit = _resolved.put(key, Resolution(plan, "ukernel", name, _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK))
     return hit
@@ -170,13 +175,15 @@ def _writable_in_place(out: Optional[np.ndarray], N: int, a: np.ndarray, b: Opti
 
 def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epilogue: Optional[LoweredEpilogue],
                isa: str, backend: str = "ukernel", tile=None, target=None,
-               packed: Optional[PackedRhs] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
+               packed: Optional[PackedRhs] = None, out: Optional[np.ndarray] = None,
+               narrow_to: Optional[ElementTypes] = None) -> np.ndarray:
     """out = epilogue(a @ b) through the resolved ukernel; inputs pre-validated.
     With ``packed``, b is None and the prepacked rhs is used (its N0/K0 fix the tile).
     ``out`` of the result's shape and the epilogue's dtype, validated by the caller: written
     directly when its rows are unit-stride and it shares no memory with a or b, else through a
     temporary. Stacks (one dispatch): a (B, M, K), b (B, K, N) with any batch strides (0: shared,
-    packed once), out (B, M, N); epilogue operands are shared by the items."""
+    packed once), out (B, M, N); epilogue operands are shared by the items. ``narrow_to``: f32
+    operands rounded to this triple while packed (runtime/plan.py: plan_matmul)."""
     a3 = a if a.ndim == 3 else a[None]
     b3 = None if b is None else (b if b.ndim == 3 else b[None])
     B, M, K = a3.shape
@@ -204,7 +211,8 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         return given if given is not None else result
     rhs_in_place = packed is None and b3.strides[2] == b3.itemsize
     r = resolve(types, M, N, K, isa, backend, tile, target, packed is not None, rhs_in_place=rhs_in_place,
-                k_align=max(1, packed.group_size) if packed is not None else 1, batch=B, rhs_shared=shared)
+                k_align=max(1, packed.group_size) if packed is not None else 1, batch=B, rhs_shared=shared,
+                narrow_to=narrow_to)
     plan, fn, flags = r.plan, r.fn, r.flags
     pool = threads.get_pool() if plan.threads > 1 else ffi.NULL
 
@@ -214,7 +222,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     with workspace.lease() as ws:
         d = ffi.new("uk_matmul_desc_t*")
         d.type = types.uk_type
-        if plan.types.name != types.name:  # operands widened while packed (runtime/plan.py: kernel_types_for)
+        if plan.types.name != types.name:  # operands widened (kernel_types_for) or narrowed while packed
             d.kernel_type = plan.types.uk_type
         d.M, d.N, d.K = M, N, K
         ia = a.itemsize

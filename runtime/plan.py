@@ -86,6 +86,7 @@ FEATURE_TILES: Tuple[Tuple[str, str, str, Tuple[int, int, int]], ...] = (
     ("bf16bf16f32", "avx512", "UK_CPU_X86_AVX512_BF16", (16, 16, 2)),  # vdpbf16ps
     ("s16s16s32", "avx512", "UK_CPU_X86_AVX512_VNNI", (16, 16, 2)),  # vpdpwssd
     ("u8s8s32", "avx512", "UK_CPU_X86_AVX512_VNNI", (16, 16, 4)),  # vpdpbusd
+    ("s8s8s32", "avx512", "UK_CPU_X86_AVX512_VNNI", (16, 16, 4)),  # vpdpbusd, lhs offset +128
 )
 
 MIN_FLOPS_PER_THREAD = 4_000_000
@@ -271,7 +272,7 @@ def _reads_rhs_in_place(types: ElementTypes, M: int, isa: str, tile, prepacked: 
 def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threads: int,
                 tile: Optional[Tuple[int, int, int]] = None, prepacked: bool = False,
                 rhs_in_place: bool = False, k_align: int = 1, batch: int = 1,
-                rhs_shared: bool = False) -> MatmulPlan:
+                rhs_shared: bool = False, narrow_to: Optional[ElementTypes] = None) -> MatmulPlan:
     """The dispatch plan for an (M, K) x (K, N) product (rules in the module doc).
 
     ``tile`` overrides the handwritten ukernel tile (the codegen path picks its own);
@@ -280,10 +281,14 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
     ``k_align``: K blocks are a multiple of this many elements (the group size of
     group-quantized weights, whose scales change at group boundaries);
     ``batch``: that many independent products in the call (threads and workgroup counts
-    cover all of them); ``rhs_shared``: one b for all of them, packed once (never in-tile)."""
+    cover all of them); ``rhs_shared``: one b for all of them, packed once (never in-tile);
+    ``narrow_to``: float32 operands rounded to this triple (bf16) while they are packed --
+    precision="bf16" without a rounded copy of either operand (so b is never read in place)."""
     shared = batch > 1 and rhs_shared
-    if shared:
+    if shared or narrow_to is not None:
         rhs_in_place = False
+    if narrow_to is not None:
+        types = narrow_to
     direct = _reads_rhs_in_place(types, M, isa, tile, prepacked, rhs_in_place)
     if tile is None and not direct:
         types = kernel_types_for(types, isa, prepacked)

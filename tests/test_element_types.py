@@ -161,6 +161,29 @@ def test_narrow_output_triples_with_epilogue(dtype):
     np.testing.assert_array_equal(out, f32.astype(dtype))
 
 
+@pytest.mark.parametrize("shape", [(16, 16, 2), (64, 48, 96), (37, 70, 33), (9, 100, 17), (200, 16, 1)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_precision_bf16_rounds_to_nearest_even_while_packing(isa, shape):
+    """precision="bf16" on float32 operands: where the CPU has vdpbf16ps the packs round (no
+    rounded copies; the SIMD packs do full tiles, the portable code the edges). Values at and
+    beside the rounding ties of bf16 (8 significand bits), times an identity or small integers:
+    the result is exactly what rounding with ml_dtypes first gives."""
+    M, N, K = shape
+    rng = np.random.default_rng(M * N + K)
+    ulp = 2.0 ** -7  # of bf16 in [1, 2)
+    # ties (half an ulp: round to even), just under and over them, exact values; signs; powers of two
+    frac = rng.choice([0.5, 1.5, 0.5 - 2 ** -12, 0.5 + 2 ** -12, 1.0, 3.0, 0.25, 0.75], (M, K)) * ulp
+    a = ((1 + rng.integers(0, 120, (M, K)) * ulp + frac) * rng.choice([-1, 1], (M, K))
+         * 2.0 ** rng.integers(-3, 4, (M, K))).astype(np.float32)
+    b = rng.integers(-3, 4, (K, N)).astype(np.float32)
+    want = a.astype(BF16).astype(np.float64) @ b.astype(np.float64)  # exact in f32: few terms, short significands
+    np.testing.assert_array_equal(ukernels.matmul(a, b, precision="bf16"), want.astype(np.float32))
+    eye = np.eye(K, N, dtype=np.float32)
+    np.testing.assert_array_equal(ukernels.matmul(a, eye, precision="bf16"),
+                                  (a.astype(BF16).astype(np.float64) @ eye).astype(np.float32))
+    np.testing.assert_array_equal(ukernels.matmul(b.T.copy(), a.T, precision="bf16"), want.T.astype(np.float32))
+
+
 def test_precision_bf16_rounds_float32_inputs():
     rng = np.random.default_rng(11)
     a = rng.standard_normal((50, 64)).astype(np.float32)

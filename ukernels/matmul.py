@@ -6,8 +6,10 @@ import numpy as np
 from ukernels import cpu
 import ml_dtypes
 
-from ukernels.abi import ElementTypes, element_types_for, kernel_array, supported_combinations
-from ukernels.runtime.dispatch import run_matmul
+from ukernels.abi import BF16BF16F32, F32F32F32, ElementTypes, element_types_for, kernel_array, supported_combinations
+from ukernels.runtime.dispatch import _auto_uses_codegen, run_matmul
+from ukernels.runtime.plan import native_16bit_float_dot
+from ukernels.runtime.threads import get_num_threads
 from ukernels import ops as O
 from ukernels.runtime.epilogue import ACTIVATIONS, LoweredEpilogue, lower
 
@@ -138,6 +140,24 @@ def _typed(a: np.ndarray, b: np.ndarray, precision: Optional[str]) -> Tuple[np.n
     return a, b, element_types_for(a.dtype, b.dtype) or element_types_of(a.dtype, b.dtype)
 
 
+def _fused_bf16_rounding(a: np.ndarray, b: np.ndarray, precision: Optional[str],
+                         backend: str) -> Optional[ElementTypes]:
+    """BF16BF16F32 when precision="bf16" on float32 operands can round while packing: the
+    handwritten ukernels on a CPU with bf16 dot products (vdpbf16ps). Else None: the operands
+    are rounded into copies first (the result is the same: both round to nearest even, and
+    vdpbf16ps flushes subnormals either way)."""
+    if (precision != "bf16" or a.dtype != np.float32 or b.dtype != np.float32
+            or backend not in ("auto", "ukernel")):
+        return None
+    isa = cpu.active_isa()
+    if not native_16bit_float_dot(BF16BF16F32, isa):
+        return None
+    if backend == "auto" and _auto_uses_codegen(BF16BF16F32, a.shape[0], b.shape[1], a.shape[1], isa,
+                                                get_num_threads()):
+        return None  # a generated kernel is listed or tuned for this shape: it runs on rounded copies
+    return BF16BF16F32
+
+
 def _check_out(out, shape: Tuple[int, ...], dtype: np.dtype) -> None:
     """TypeError/ValueError unless out is a writable array of this shape and dtype."""
     if not isinstance(out, np.ndarray):
@@ -263,14 +283,18 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
         sb = f"({b.size},)" if b_vec else str(b.shape)
         raise ValueError(f"shapes do not match: a has shape {sa} and b has shape {sb}; a's last dimension "
                          f"(K={a.shape[1]}) must equal b's {'only' if b_vec else 'first'} dimension ({b.shape[0]})")
-    a, b, types = _typed(a, b, precision)
+    narrow_to = _fused_bf16_rounding(a, b, precision, backend)
+    if narrow_to is not None:
+        types = F32F32F32  # rounded to bf16 by the packs (no rounded copies)
+    else:
+        a, b, types = _typed(a, b, precision)
     lowered = build_epilogue(types, a.shape[0], b.shape[1], bias, activation, epilogue, out_dtype)
     shape = tuple(n for n, vec in ((a.shape[0], a_vec), (b.shape[1], b_vec)) if not vec)
     out2 = None
     if out is not None:
         _check_out(out, shape, lowered.out_dtype)
         out2 = out.reshape(a.shape[0], b.shape[1]) if out.ndim < 2 else out  # a view: 1-D and 0-d arrays
-    res = run_matmul(a, b, types, lowered, cpu.active_isa(), backend, out=out2)
+    res = run_matmul(a, b, types, lowered, cpu.active_isa(), backend, out=out2, narrow_to=narrow_to)
     if out is not None:
         return out
     if a_vec or b_vec:

@@ -172,6 +172,7 @@ static void test_all_tiles(uint64_t host) {
     cases[n++] = (tile_case_t){UK_TYPE_S16S16S32, m0s[i], 16, 2, vnni};
     cases[n++] = (tile_case_t){UK_TYPE_U8S8S32, m0s[i], 16, 4, vnni};
     cases[n++] = (tile_case_t){UK_TYPE_BF16BF16F32, m0s[i], 16, 2, bf16};
+    cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, m0s[i], 16, 4, vnni}; /* vpdpbusd, lhs offset +128 */
   }
   const uint32_t new_types[] = {UK_TYPE_F16F16F32, UK_TYPE_BF16BF16F32, UK_TYPE_S16S16S32, UK_TYPE_U8S8S32,
                                 UK_TYPE_S8S4S32};
@@ -196,6 +197,63 @@ static void test_all_tiles(uint64_t host) {
         }
   }
   printf("mmt4d: %d cases run, %d tile functions skipped (CPU lacks the feature)\n", run, skipped);
+}
+
+/* 16-bit packs into K0 = 2 tiles: f32 narrowed to bf16 (UK_PACK_NARROW_BF16, precision="bf16")
+ * and 16-bit elements as they are, lhs walk and rhs walk, SIMD (where the host has it) and
+ * portable, against uk_f32_to_bf16 element by element. Normal values only: the SIMD narrowing
+ * flushes subnormals (as the vdpbf16ps tiles it feeds do). */
+static void test_pack_16bit_pairs(uint64_t host) {
+  int run = 0;
+  const int tiles[][2] = {{16, 2}, {8, 2}, {1, 2}, {3, 2}, {16, 1}};
+  for (int t = 0; t < 5; ++t)
+    for (int rhs = 0; rhs < 2; ++rhs)
+      for (int narrow = 0; narrow < 2; ++narrow)
+        for (int simd = 0; simd < 2; ++simd)
+          for (int rep = 0; rep < 3; ++rep) {
+            const int64_t R = rnd(0, 70), C = rnd(0, 70), s0 = C + rnd(0, 3);
+            const int64_t T0 = tiles[t][0], T1 = tiles[t][1];
+            const int64_t TR = rhs ? T1 : T0, TC = rhs ? T0 : T1;
+            const int64_t oR = (R + TR - 1) / TR, oC = (C + TC - 1) / TC;
+            const int64_t o0 = rhs ? oC : oR, o1 = rhs ? oR : oC;
+            const int64_t in_n = R * s0 + 1, out_n = o0 * o1 * T0 * T1 + 1;
+            float* in = malloc((size_t)in_n * 4);
+            uint16_t* in16 = malloc((size_t)in_n * 2);
+            uint16_t* out = malloc((size_t)out_n * 2);
+            for (int64_t i = 0; i < in_n; ++i) {
+              in[i] = (float)rnd(-1000, 1000) / 3.0f + (rnd(0, 1) ? 1.0e-3f : -1.0e-3f);
+              in16[i] = (uint16_t)rnd(0, 65535);
+            }
+            uk_pack_params_t p;
+            memset(&p, 0, sizeof p);
+            p.in_buffer = narrow ? (void*)in : (void*)in16;
+            p.in_stride0 = s0; p.in_stride1 = 1;
+            p.out_buffer = out; p.out_stride0 = o1 * T0 * T1;
+            p.in_size0 = R; p.in_size1 = C; p.out_size0 = o0; p.out_size1 = o1;
+            p.tile_size0 = (int32_t)T0; p.tile_size1 = (int32_t)T1;
+            p.flags = UK_PACK_TYPE_X16 | (narrow ? UK_PACK_NARROW_BF16 : 0) |
+                      (rhs ? UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER : 0);
+            p.cpu_data = simd ? &host : NULL;
+            CHECK(uk_pack(&p) == UK_STATUS_OK, "uk_pack status (16-bit pairs)");
+            for (int64_t a = 0; a < o0; ++a)
+              for (int64_t b = 0; b < o1; ++b)
+                for (int64_t i = 0; i < T0; ++i)
+                  for (int64_t j = 0; j < T1; ++j) {
+                    const int64_t orr = rhs ? b : a, occ = rhs ? a : b;
+                    const int64_t r = orr * TR + (rhs ? j : i), c = occ * TC + (rhs ? i : j);
+                    const int64_t idx = ((a * o1 + b) * T0 + i) * T1 + j;
+                    const uint16_t want = (r < R && c < C) ? (narrow ? uk_f32_to_bf16(in[r * s0 + c]) : in16[r * s0 + c]) : 0;
+                    if (out[idx] != want) {
+                      CHECK(0, "16-bit pair pack mismatch T=%lldx%lld rhs=%d narrow=%d simd=%d", (long long)T0,
+                            (long long)T1, rhs, narrow, simd);
+                      goto next;
+                    }
+                  }
+          next:
+            free(in); free(in16); free(out);
+            ++run;
+          }
+  printf("16-bit pair packs: %d cases run\n", run);
 }
 
 static void test_pack(uint64_t host) {
@@ -572,6 +630,7 @@ int main(void) {
   printf("cpu: %s, feature bits 0x%llx\n", model, (unsigned long long)host);
   test_all_tiles(host);
   test_pack(host);
+  test_pack_16bit_pairs(host);
   test_matmul_on_pool(host);
   test_matmul_rhs_direct(host);
   test_matmul_rhs_direct(0);

@@ -133,6 +133,9 @@ enum {
    * of in are in input elements, of out in output elements. */
   UK_PACK_WIDEN_F16 = 1u << 10,
   UK_PACK_WIDEN_BF16 = 1u << 11,
+  /* Narrowing pack (low byte UK_PACK_TYPE_X16: the output is bf16): f32 input rounded to
+   * nearest even (NaN stays NaN, quieted), for precision="bf16" on float32 operands. */
+  UK_PACK_NARROW_BF16 = 1u << 12,
 };
 
 /* out[o0][o1][t0][t1] = in[r][c] or 0 past the input's edge, where

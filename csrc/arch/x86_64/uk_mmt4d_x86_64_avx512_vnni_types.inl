@@ -4,7 +4,13 @@
  *    pair broadcast as a dword, one vpdpwssd per accumulator;
  *  - u8s8s32 16x16x4: 4-byte groups, lhs u8 quad broadcast, rhs s8 quads, one
  *    vpdpbusd (u8 x s8, 4 products, no saturation) per accumulator: four times f32's
- *    multiply-adds per instruction. */
+ *    multiply-adds per instruction;
+ *  - s8s8s32 16x16x4: vpdpbusd too, made exact for a signed lhs: the lhs is offset by
+ *    +128 into u8 (a XOR 0x80, one 64-byte op per K step, into a stack buffer of
+ *    UK_S8_OFFSET_CHUNK steps) and 128 x (the column sums of the rhs) is subtracted,
+ *    the sums accumulated in the same loop by one more vpdpbusd per K step (128 as the
+ *    u8 operand). (a + 128) . b - 128 . b = a . b, in wrapping int32 arithmetic: exact
+ *    wherever the true sum fits in int32, as for the other integer tiles. */
 
 UK_INLINE void uk_tile_s16_Mx16x2_vnni(int32_t* out, const int16_t* lhs, const int16_t* rhs,
                                        const uk_mmt4d_params_t* p, const int M0) {
@@ -50,6 +56,48 @@ UK_INLINE void uk_tile_u8s8_Mx16x4_vnni(int32_t* out, const uint8_t* lhs, const 
   UK_UNROLL for (int i = 0; i < M0; ++i) _mm512_storeu_si512((void*)(out + 16 * i), acc[i]);
 }
 
+#define UK_S8_OFFSET_CHUNK 64 /* K steps per lhs offset pass: <= 4 KiB of stack */
+
+UK_INLINE void uk_tile_s8s8_Mx16x4_vnni(int32_t* out, const int8_t* lhs, const int8_t* rhs,
+                                        const uk_mmt4d_params_t* p, const int M0) {
+  __m512i acc[16];
+  if (p->flags & UK_FLAG_ACCUMULATE) {
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_loadu_si512((const void*)(out + 16 * i));
+  } else {
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_setzero_si512();
+  }
+  const __m512i offset = _mm512_set1_epi8((char)0x80); /* XOR: s8 -> s8 + 128 as u8; as u8: 128 */
+  __m512i corr = _mm512_setzero_si512();               /* 128 x the rhs column sums */
+  uint8_t buf[UK_S8_OFFSET_CHUNK * 64] __attribute__((aligned(64)));
+  const int64_t K = p->K;
+  for (int64_t k0 = 0; k0 < K; k0 += UK_S8_OFFSET_CHUNK) {
+    const int64_t n = K - k0 < UK_S8_OFFSET_CHUNK ? K - k0 : UK_S8_OFFSET_CHUNK;
+    const int64_t bytes = n * 4 * M0;
+    int64_t b = 0;
+    for (; b + 64 <= bytes; b += 64)
+      _mm512_store_si512((void*)(buf + b), _mm512_xor_si512(_mm512_loadu_si512((const void*)(lhs + b)), offset));
+    if (b < bytes) {
+      const __mmask64 m = _cvtu64_mask64(~0ULL >> (64 - (bytes - b)));
+      _mm512_mask_storeu_epi8(buf + b, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, lhs + b), offset));
+    }
+    const uint8_t* l = buf;
+    for (int64_t k = 0; k < n; ++k) {
+      const __m512i r = _mm512_loadu_si512((const void*)rhs);
+      corr = _mm512_dpbusd_epi32(corr, offset, r);
+      UK_UNROLL for (int i = 0; i < M0; ++i) {
+        int32_t quad;
+        memcpy(&quad, l + 4 * i, 4);
+        acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_set1_epi32(quad), r);
+      }
+      l += 4 * M0;
+      rhs += 64;
+    }
+    lhs += bytes;
+  }
+  UK_UNROLL for (int i = 0; i < M0; ++i)
+    _mm512_storeu_si512((void*)(out + 16 * i), _mm512_sub_epi32(acc[i], corr));
+}
+
 #define UK_DEFINE_VNNI_TYPES(M0)                                                            \
   void uk_mmt4d_tile_s16s16s32_##M0##x16x2_x86_64_avx512_vnni(                              \
       void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {            \
@@ -58,4 +106,8 @@ UK_INLINE void uk_tile_u8s8_Mx16x4_vnni(int32_t* out, const uint8_t* lhs, const 
   void uk_mmt4d_tile_u8s8s32_##M0##x16x4_x86_64_avx512_vnni(                                \
       void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {            \
     uk_tile_u8s8_Mx16x4_vnni((int32_t*)out, (const uint8_t*)lhs, (const int8_t*)rhs, p, M0); \
+  }                                                                                         \
+  void uk_mmt4d_tile_s8s8s32_##M0##x16x4_x86_64_avx512_vnni(                                \
+      void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {            \
+    uk_tile_s8s8_Mx16x4_vnni((int32_t*)out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0); \
   }
