@@ -95,6 +95,12 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
     UK_ENTRY(UK_TYPE_S8S8S32, 4, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s8s32_4x16x4_x86_64_avx512_vnni),
     UK_ENTRY(UK_TYPE_S8S8S32, 8, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s8s32_8x16x4_x86_64_avx512_vnni),
     UK_ENTRY(UK_TYPE_S8S8S32, 16, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s8s32_16x16x4_x86_64_avx512_vnni),
+    /* s8 x s4: nibbles unpacked in registers, then as s8 x s8 */
+    UK_ENTRY(UK_TYPE_S8S4S32, 1, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s4s32_1x16x4_x86_64_avx512_vnni),
+    UK_ENTRY(UK_TYPE_S8S4S32, 2, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s4s32_2x16x4_x86_64_avx512_vnni),
+    UK_ENTRY(UK_TYPE_S8S4S32, 4, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s4s32_4x16x4_x86_64_avx512_vnni),
+    UK_ENTRY(UK_TYPE_S8S4S32, 8, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s4s32_8x16x4_x86_64_avx512_vnni),
+    UK_ENTRY(UK_TYPE_S8S4S32, 16, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s4s32_16x16x4_x86_64_avx512_vnni),
 #endif
     {0, 0, 0, 0, 0, NULL, NULL, NULL, NULL},
 };

@@ -170,6 +170,11 @@ void uk_mmt4d_tile_s8s8s32_2x16x4_x86_64_avx512_vnni(void*, const void*, const v
 void uk_mmt4d_tile_s8s8s32_4x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s8s8s32_8x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_s8s8s32_16x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s8s4s32_1x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s8s4s32_2x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s8s4s32_4x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s8s4s32_8x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
+void uk_mmt4d_tile_s8s4s32_16x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
 void uk_mmt4d_tile_bf16bf16f32_16x16x2_x86_64_avx512_bf16(void*, const void*, const void*, const uk_mmt4d_params_t*);
 #endif
 

@@ -87,6 +87,7 @@ FEATURE_TILES: Tuple[Tuple[str, str, str, Tuple[int, int, int]], ...] = (
     ("s16s16s32", "avx512", "UK_CPU_X86_AVX512_VNNI", (16, 16, 2)),  # vpdpwssd
     ("u8s8s32", "avx512", "UK_CPU_X86_AVX512_VNNI", (16, 16, 4)),  # vpdpbusd
     ("s8s8s32", "avx512", "UK_CPU_X86_AVX512_VNNI", (16, 16, 4)),  # vpdpbusd, lhs offset +128
+    ("s8s4s32", "avx512", "UK_CPU_X86_AVX512_VNNI", (16, 16, 4)),  # nibbles unpacked, then as s8s8
 )
 
 MIN_FLOPS_PER_THREAD = 4_000_000

@@ -173,6 +173,7 @@ static void test_all_tiles(uint64_t host) {
     cases[n++] = (tile_case_t){UK_TYPE_U8S8S32, m0s[i], 16, 4, vnni};
     cases[n++] = (tile_case_t){UK_TYPE_BF16BF16F32, m0s[i], 16, 2, bf16};
     cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, m0s[i], 16, 4, vnni}; /* vpdpbusd, lhs offset +128 */
+    cases[n++] = (tile_case_t){UK_TYPE_S8S4S32, m0s[i], 16, 4, vnni}; /* nibbles unpacked, then the same */
   }
   const uint32_t new_types[] = {UK_TYPE_F16F16F32, UK_TYPE_BF16BF16F32, UK_TYPE_S16S16S32, UK_TYPE_U8S8S32,
                                 UK_TYPE_S8S4S32};

@@ -10,7 +10,10 @@
  *    UK_S8_OFFSET_CHUNK steps) and 128 x (the column sums of the rhs) is subtracted,
  *    the sums accumulated in the same loop by one more vpdpbusd per K step (128 as the
  *    u8 operand). (a + 128) . b - 128 . b = a . b, in wrapping int32 arithmetic: exact
- *    wherever the true sum fits in int32, as for the other integer tiles. */
+ *    wherever the true sum fits in int32, as for the other integer tiles;
+ *  - s8s4s32 16x16x4: the same, the rhs quads unpacked from nibbles in registers first
+ *    (32 bytes per K step: zero-extended to words, low and high nibble into the two bytes
+ *    of each word, then sign-extended by (x ^ 8) - 8). */
 
 UK_INLINE void uk_tile_s16_Mx16x2_vnni(int32_t* out, const int16_t* lhs, const int16_t* rhs,
                                        const uk_mmt4d_params_t* p, const int M0) {
@@ -58,8 +61,19 @@ UK_INLINE void uk_tile_u8s8_Mx16x4_vnni(int32_t* out, const uint8_t* lhs, const 
 
 #define UK_S8_OFFSET_CHUNK 64 /* K steps per lhs offset pass: <= 4 KiB of stack */
 
-UK_INLINE void uk_tile_s8s8_Mx16x4_vnni(int32_t* out, const int8_t* lhs, const int8_t* rhs,
-                                        const uk_mmt4d_params_t* p, const int M0) {
+/* 16 columns x 4 K of int4 (element e = 4n + k in byte e/2, low nibble first) as s8 quads */
+UK_INLINE __m512i uk_unpack_s4_quads(const int8_t* rhs) {
+  const __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)rhs));
+  const __m512i nibbles = _mm512_ternarylogic_epi32(_mm512_and_si512(w, _mm512_set1_epi16(0x000F)),
+                                                    _mm512_slli_epi16(w, 4), _mm512_set1_epi16(0x0F00),
+                                                    0xF8); /* A | (B & C) */
+  const __m512i eight = _mm512_set1_epi8(8);
+  return _mm512_sub_epi8(_mm512_xor_si512(nibbles, eight), eight);
+}
+
+/* rhs_s4: the rhs holds int4 nibbles (s8s4s32), 32 bytes per K step; else s8, 64 bytes */
+UK_INLINE void uk_tile_s8_dpbusd_Mx16x4(int32_t* out, const int8_t* lhs, const int8_t* rhs,
+                                        const uk_mmt4d_params_t* p, const int M0, const int rhs_s4) {
   __m512i acc[16];
   if (p->flags & UK_FLAG_ACCUMULATE) {
     UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_loadu_si512((const void*)(out + 16 * i));
@@ -82,7 +96,7 @@ UK_INLINE void uk_tile_s8s8_Mx16x4_vnni(int32_t* out, const int8_t* lhs, const i
     }
     const uint8_t* l = buf;
     for (int64_t k = 0; k < n; ++k) {
-      const __m512i r = _mm512_loadu_si512((const void*)rhs);
+      const __m512i r = rhs_s4 ? uk_unpack_s4_quads(rhs) : _mm512_loadu_si512((const void*)rhs);
       corr = _mm512_dpbusd_epi32(corr, offset, r);
       UK_UNROLL for (int i = 0; i < M0; ++i) {
         int32_t quad;
@@ -90,7 +104,7 @@ UK_INLINE void uk_tile_s8s8_Mx16x4_vnni(int32_t* out, const int8_t* lhs, const i
         acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_set1_epi32(quad), r);
       }
       l += 4 * M0;
-      rhs += 64;
+      rhs += rhs_s4 ? 32 : 64;
     }
     lhs += bytes;
   }
@@ -109,5 +123,9 @@ UK_INLINE void uk_tile_s8s8_Mx16x4_vnni(int32_t* out, const int8_t* lhs, const i
   }                                                                                         \
   void uk_mmt4d_tile_s8s8s32_##M0##x16x4_x86_64_avx512_vnni(                                \
       void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {            \
-    uk_tile_s8s8_Mx16x4_vnni((int32_t*)out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0); \
+    uk_tile_s8_dpbusd_Mx16x4((int32_t*)out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0, 0); \
+  }                                                                                         \
+  void uk_mmt4d_tile_s8s4s32_##M0##x16x4_x86_64_avx512_vnni(                                \
+      void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {            \
+    uk_tile_s8_dpbusd_Mx16x4((int32_t*)out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0, 1); \
   }
