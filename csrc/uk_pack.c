@@ -114,6 +114,7 @@ UK_DEFINE_PACK_IMPL(nbf16, uint32_t, uint16_t, uk_f32_bits_to_bf16_bits)
 #if defined(__x86_64__)
 int64_t uk_pack_rhs_pairs_avx512(const uk_pack_params_t* p, int64_t* full_n);
 int64_t uk_pack_lhs_narrow_bf16_avx512(const uk_pack_params_t* p);
+int64_t uk_pack_rhs_x8_quads_avx2(const uk_pack_params_t* p, int64_t* full_n);
 int64_t uk_pack_lhs_f32_avx2(const uk_pack_params_t* p);
 int64_t uk_pack_rhs_widen_f16_avx2(const uk_pack_params_t* p, int64_t* full_n);
 #endif
@@ -224,6 +225,16 @@ static void uk_pack_x16(const uk_pack_params_t* p) {
 
 static void uk_pack_x8(const uk_pack_params_t* p) {
   const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
+#if defined(__x86_64__)
+  if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX2_FMA)) {
+    int64_t full_n = 0;
+    const int64_t tiles = uk_pack_rhs_x8_quads_avx2(p, &full_n);
+    if (full_n > 0) { /* column tiles [0, full_n) x K tiles [0, tiles) done */
+      uk_pack_rest(p, full_n, tiles, uk_pack_x8);
+      return;
+    }
+  }
+#endif
   UK_PACK_CASE(x8, 16, 4)
   UK_PACK_CASE(x8, 8, 4)
   UK_PACK_CASE(x8, 4, 4)

@@ -277,7 +277,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         del keep, cpu_data, c_ops
     if status == lib.UK_STATUS_CANCELLED:  # Ctrl-C: Python's handler raises here, or the call runs again
         interrupt.deliver()
-        return run_matmul(a, b, types, epilogue, isa, backend, tile, target, packed, given)
+        return run_matmul(a, b, types, epilogue, isa, backend, tile, target, packed, given, narrow_to)
     if status != lib.UK_STATUS_OK:
         raise UkernelError("uk_matmul_run", status)
     if given is None:

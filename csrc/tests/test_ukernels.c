@@ -259,8 +259,8 @@ static void test_pack_16bit_pairs(uint64_t host) {
 
 static void test_pack(uint64_t host) {
   int run = 0;
-  const int tiles[][2] = {{8, 1}, {16, 2}, {3, 5}, {1, 1}, {6, 1}, {16, 1}};
-  for (int t = 0; t < 6; ++t)
+  const int tiles[][2] = {{8, 1}, {16, 2}, {3, 5}, {1, 1}, {6, 1}, {16, 1}, {16, 4}};
+  for (int t = 0; t < 7; ++t)
     for (uint32_t fl = 0; fl < 4; ++fl)
       for (int is8 = 0; is8 < 2; ++is8)
         for (int simd = 0; simd < 2; ++simd) {
@@ -282,7 +282,7 @@ static void test_pack(uint64_t host) {
         p.flags = (is8 ? UK_PACK_TYPE_I8 : UK_PACK_TYPE_F32) | (tin ? UK_PACK_TRANSPOSE_INNER : 0) |
                   (tout ? UK_PACK_TRANSPOSE_OUTER : 0);
         p.cpu_data = simd ? &host : NULL;
-        if (simd && !tin && !tout) p.in_stride1 = 1; /* the SIMD lhs pack needs unit column stride */
+        if (simd) p.in_stride1 = 1; /* the SIMD packs need unit column stride */
         if (is8) for (int64_t i = 0; i < in_n; ++i) ((int8_t*)in)[i] = (int8_t)rnd(-100, 100);
         CHECK(uk_pack(&p) == UK_STATUS_OK, "uk_pack status");
         for (int64_t a = 0; a < o0; ++a)

@@ -116,4 +116,41 @@ int64_t uk_pack_rhs_widen_f16_avx2(const uk_pack_params_t* p, int64_t* full_n) {
   *full_n = fn;
   return rows;
 }
+/* 8-bit rhs pack into quads (both transposes, T0 = 16, T1 = 4, unit column stride: the
+ * 16x16x4 vpdpbusd tiles): 16 columns of 4 input rows transposed into 16 (k..k+3) quads by
+ * byte then word unpacks. Returns the K tiles (whole groups of 4 rows) done over the first
+ * *full_n column tiles; the caller packs the rest with the portable code. */
+int64_t uk_pack_rhs_x8_quads_avx2(const uk_pack_params_t* p, int64_t* full_n) {
+  *full_n = 0;
+  if ((p->flags & 0xFF) != UK_PACK_TYPE_I8 ||
+      (p->flags & (UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER)) !=
+          (UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER) ||
+      p->tile_size0 != 16 || p->tile_size1 != 4 || p->in_stride1 != 1)
+    return 0;
+  const int64_t fn = p->in_size1 / 16 < p->out_size0 ? p->in_size1 / 16 : p->out_size0;
+  const int64_t tiles = p->in_size0 / 4 < p->out_size1 ? p->in_size0 / 4 : p->out_size1;
+  if (fn <= 0 || tiles <= 0) return 0;
+  const int8_t* in = (const int8_t*)p->in_buffer + p->in_offset;
+  int8_t* out = (int8_t*)p->out_buffer + p->out_offset;
+  const int64_t s0 = p->in_stride0;
+  for (int64_t b1 = 0; b1 < tiles; b1 += 8) { /* 32 input rows stay in cache across the column tiles */
+    const int64_t e1 = b1 + 8 < tiles ? b1 + 8 : tiles;
+    for (int64_t o0 = 0; o0 < fn; ++o0)
+      for (int64_t o1 = b1; o1 < e1; ++o1) {
+        const int8_t* src = in + 4 * o1 * s0 + o0 * 16;
+        const __m128i r0 = _mm_loadu_si128((const __m128i*)src), r1 = _mm_loadu_si128((const __m128i*)(src + s0));
+        const __m128i r2 = _mm_loadu_si128((const __m128i*)(src + 2 * s0));
+        const __m128i r3 = _mm_loadu_si128((const __m128i*)(src + 3 * s0));
+        const __m128i t0 = _mm_unpacklo_epi8(r0, r1), t1 = _mm_unpackhi_epi8(r0, r1);
+        const __m128i t2 = _mm_unpacklo_epi8(r2, r3), t3 = _mm_unpackhi_epi8(r2, r3);
+        __m128i* dst = (__m128i*)(out + o0 * p->out_stride0 + o1 * 64);
+        _mm_storeu_si128(dst, _mm_unpacklo_epi16(t0, t2));
+        _mm_storeu_si128(dst + 1, _mm_unpackhi_epi16(t0, t2));
+        _mm_storeu_si128(dst + 2, _mm_unpacklo_epi16(t1, t3));
+        _mm_storeu_si128(dst + 3, _mm_unpackhi_epi16(t1, t3));
+      }
+  }
+  *full_n = fn;
+  return tiles;
+}
 #endif
