@@ -306,12 +306,7 @@ static void uk_pack_narrow_bf16(const uk_pack_params_t* p) {
     }
   }
 #endif
-  if (T0 == 16 && T1 == 2) uk_pack_impl_nbf16(p, 16, 2);
-  else if (T0 == 8 && T1 == 2) uk_pack_impl_nbf16(p, 8, 2);
-  else if (T0 == 4 && T1 == 2) uk_pack_impl_nbf16(p, 4, 2);
-  else if (T0 == 2 && T1 == 2) uk_pack_impl_nbf16(p, 2, 2);
-  else if (T0 == 1 && T1 == 2) uk_pack_impl_nbf16(p, 1, 2);
-  else uk_pack_impl_nbf16(p, T0, T1);
+  uk_pack_impl_nbf16(p, T0, T1); /* edges only where the SIMD packs run: no fixed-size copies */
 }
 
 int uk_pack(const uk_pack_params_t* p) {

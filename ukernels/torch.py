@@ -8,7 +8,7 @@ shares its memory; bfloat16 through an int16 view) and results come back with
 input that requires grad) raises instead of returning a result with no graph.
 """
 import copy
-from typing import Optional
+from typing import Dict, Optional
 
 import ml_dtypes
 import numpy as np
@@ -29,6 +29,55 @@ _NUMPY_DTYPES = {torch.float32: np.float32, torch.float16: np.float16, torch.int
 # fused activations: module type -> the ukernels epilogue op
 _FUSABLE = {nn.ReLU: lambda m: O.Relu(), nn.SiLU: lambda m: O.Silu(),
             nn.GELU: lambda m: O.Gelu(approximate=getattr(m, "approximate", "none"))}
+
+
+def _fusable_op(m: "nn.Module") -> Optional[O.EpilogueOp]:
+    """The epilogue op computing activation module ``m`` exactly, or None. Besides torch's
+    ReLU/GELU/SiLU modules: Hugging Face transformers' ``GELUActivation`` when it wraps the exact
+    (erf) ``torch.nn.functional.gelu`` (BERT's MLP blocks), recognised without importing it."""
+    make = _FUSABLE.get(type(m))
+    if make is not None:
+        return make(m)
+    if type(m).__name__ == "GELUActivation" and getattr(m, "act", None) is torch.nn.functional.gelu:
+        return O.Gelu()
+    return None
+
+
+class _ChildrenAsLeaves(torch.fx.Tracer):
+    """Traces one module's forward with its direct children as opaque calls."""
+
+    def is_leaf_module(self, m: "nn.Module", qualname: str) -> bool:
+        return "." not in qualname
+
+
+def _fusions_by_trace(parent: "nn.Module") -> Dict[str, str]:
+    """{linear child: activation child} where ``parent.forward``, traced with torch.fx, feeds
+    the Linear's output to the activation and to nothing else, each child called exactly once
+    and the activation on nothing else. Modules fx cannot trace (data-dependent control flow,
+    unusual signatures) get no fusion: ``{}``."""
+    kids = dict(parent.named_children())
+    if not any(isinstance(c, nn.Linear) for c in kids.values()) or not any(
+            _fusable_op(c) is not None for c in kids.values()):
+        return {}
+    try:
+        graph = _ChildrenAsLeaves().trace(parent)
+    except Exception:  # noqa: BLE001 - any tracing failure just means no fusion here
+        return {}
+    calls: Dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
+    pairs = {}
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(kids.get(node.target), nn.Linear) or calls[node.target] != 1:
+            continue
+        if len(node.users) != 1:
+            continue
+        user = next(iter(node.users))
+        if (user.op == "call_module" and _fusable_op(kids.get(user.target)) is not None and calls[user.target] == 1
+                and user.args == (node,) and not user.kwargs):
+            pairs[node.target] = user.target
+    return pairs
 
 
 def _check_inference(name: str, t: "torch.Tensor") -> None:
@@ -93,11 +142,11 @@ class Linear(nn.Module):
             raise ValueError(f"the module's weight is on {w.device}; ukernels runs on the CPU")
         ops, fused = [], None
         if isinstance(activation, nn.Module):
-            make = _FUSABLE.get(type(activation))
-            if make is None:
+            op = _fusable_op(activation)
+            if op is None:
                 raise ValueError(f"cannot fuse {type(activation).__name__}; fusable: "
-                                 f"{sorted(t.__name__ for t in _FUSABLE)}")
-            ops, fused, activation = [make(activation)], type(activation).__name__, None
+                                 f"{sorted(t.__name__ for t in _FUSABLE)} (and transformers' GELUActivation)")
+            ops, fused, activation = [op], type(activation).__name__, None
         bias = None if module.bias is None else to_numpy(module.bias.detach().float().contiguous(), "bias").copy()
         weight = to_numpy(w.float().contiguous(), "weight").copy()
         lin = ukernels.Linear(weight, bias=bias, activation=activation, epilogue=ops, precision=precision,
@@ -116,9 +165,12 @@ class Linear(nn.Module):
 
 def optimize(model: "nn.Module", *, precision: Optional[str] = None, weight_dtype: Optional[str] = None,
              group_size: Optional[int] = None, inplace: bool = False) -> "nn.Module":
-    """Every ``nn.Linear`` of ``model`` replaced by a prepacked ``ukernels.torch.Linear``; inside
-    ``nn.Sequential``, an activation module (ReLU, GELU, SiLU) that directly follows a Linear is
-    fused into it (and replaced by ``nn.Identity``). Returns the optimized model (a deep copy
+    """Every ``nn.Linear`` of ``model`` replaced by a prepacked ``ukernels.torch.Linear``, with
+    the activation module (ReLU, GELU, SiLU; transformers' exact GELUActivation) that directly
+    follows a Linear fused into it and replaced by ``nn.Identity`` where the structure makes it
+    certain: inside ``nn.Sequential``, and in any other module whose forward, traced with
+    torch.fx (children as opaque calls), passes the Linear's output to the activation and
+    nowhere else (e.g. the MLP block of a BERT layer). Returns the optimized model (a deep copy
     unless ``inplace``). Inference only."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"optimize takes an nn.Module, got {type(model).__name__}")
@@ -127,18 +179,21 @@ def optimize(model: "nn.Module", *, precision: Optional[str] = None, weight_dtyp
 
     def visit(parent: "nn.Module") -> None:
         names = list(parent._modules)
+        traced = {} if isinstance(parent, nn.Sequential) else _fusions_by_trace(parent)
         for i, name in enumerate(names):
             child = parent._modules[name]
             if child is None:
                 continue
             if isinstance(child, nn.Linear):
-                nxt = parent._modules[names[i + 1]] if isinstance(parent, nn.Sequential) and i + 1 < len(names) else None
-                if nxt is not None and type(nxt) in _FUSABLE:
+                nxt_name = (names[i + 1] if isinstance(parent, nn.Sequential) and i + 1 < len(names)
+                            else traced.get(name))
+                nxt = parent._modules[nxt_name] if nxt_name is not None else None
+                if nxt is not None and _fusable_op(nxt) is not None:
                     parent._modules[name] = Linear.from_module(child, nxt, **kw)
-                    parent._modules[names[i + 1]] = nn.Identity()
+                    parent._modules[nxt_name] = nn.Identity()
                 else:
                     parent._modules[name] = Linear.from_module(child, **kw)
-            else:
+            elif not isinstance(child, Linear):
                 visit(child)
 
     visit(model)
