@@ -23,10 +23,11 @@ except ImportError:  # pragma: no cover
 
 import ukernels
 from ukernels import _timing, cpu
-from ukernels._timing import SETTLE_S, median_time
-from ukernels._lib import ffi, lib
-from ukernels.abi import F32F32F32, S8S8S32, cpu_data_for
+from ukernels._timing import SETTLE_S
+from ukernels._lib import lib
+from ukernels.abi import F32F32F32, S8S8S32
 from ukernels.runtime.plan import UKERNEL_TILES
+from tile_probe import fma_peak_avx2, tile_kernel_gops
 
 SHAPES = [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048),
           (256, 4096, 1024), (16, 4096, 4096), (1, 4096, 4096), (127, 255, 511)]
@@ -39,32 +40,12 @@ def interleaved(fns, rounds: int, block: int):
 
 def fma_peak() -> float:
     """GFLOP/s of one core running independent 256-bit FMAs (best of 5)."""
-    best = 0.0
-    for _ in range(5):
-        t0 = time.perf_counter()
-        flops = lib.uk_probe_fma_peak_avx2(20_000_000)
-        best = max(best, flops / (time.perf_counter() - t0) / 1e9)
-    return best
+    return fma_peak_avx2()
 
 
-def tile_kernel_gflops(types, isa: str, K: int = 256, N_tiles: int = 8, reps: int = 2000) -> float:
-    """uk_mmt4d repeated in C over one lhs micro-panel and N_tiles rhs micro-panels."""
-    M0, N0, K0 = UKERNEL_TILES[(types.name, isa)]
-    K1 = K // K0
-    rng = np.random.default_rng(0)
-    lhs = rng.integers(-3, 4, K1 * M0 * K0).astype(types.lhs)
-    rhs = rng.integers(-3, 4, N_tiles * K1 * N0 * K0).astype(types.rhs)
-    out = np.zeros(N_tiles * M0 * N0, types.acc)
-    p = ffi.new("uk_mmt4d_params_t*")
-    cpu_data = cpu_data_for(isa)
-    p.lhs_buffer, p.lhs_stride0 = ffi.cast("void*", lhs.ctypes.data), K1 * M0 * K0
-    p.rhs_buffer, p.rhs_stride0 = ffi.cast("void*", rhs.ctypes.data), K1 * N0 * K0
-    p.out_buffer, p.out_stride0 = ffi.cast("void*", out.ctypes.data), N_tiles * M0 * N0
-    p.M, p.N, p.K, p.M0, p.N0, p.K0 = 1, N_tiles, K1, M0, N0, K0
-    p.flags = types.uk_type | lib.UK_FLAG_ALLOW_GENERIC_FALLBACK
-    p.cpu_data = cpu_data
-    t = median_time(lambda: lib.uk_bench_mmt4d_repeat(p, reps), 7)
-    return 2.0 * M0 * N0 * K1 * K0 * N_tiles * reps / t / 1e9
+def tile_kernel_gflops(types, isa: str, reps: int = 2000) -> float:
+    """The register tile of ``types`` at ``isa`` alone (bench/tile_probe.py)."""
+    return tile_kernel_gops(types, isa, UKERNEL_TILES[(types.name, isa)], reps=reps)
 
 
 def main() -> None:

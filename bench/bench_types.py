@@ -20,10 +20,34 @@ from ukernels._timing import interleaved
 BF16 = ml_dtypes.bfloat16
 
 
+def tile_table() -> None:
+    """Each triple's tile kernel alone, as a fraction of its instruction's peak (probes)."""
+    from tile_probe import dot_peak_avx512, instruction_for, tile_kernel_gops
+    from ukernels.abi import ELEMENT_TYPES, tile_function_name
+    from ukernels.runtime.plan import ukernel_tile
+    isa = cpu.active_isa()
+    peaks = {}
+    print("tile kernels alone (operands in L1), one core:")
+    for name, types in ELEMENT_TYPES.items():
+        tile = ukernel_tile(types, isa, 1 << 20)
+        fn = tile_function_name(types, *tile, isa)
+        g = tile_kernel_gops(types, isa, tile)
+        ins = instruction_for(name, fn)
+        line = f"  {name:<12} {'x'.join(map(str, tile)):<8} {g:7.1f} GOP/s"
+        if ins is not None:
+            if ins[0] not in peaks:
+                peaks[ins[0]] = dot_peak_avx512(ins[0])
+            line += f"  {g / peaks[ins[0]]:5.1%} of {ins[1]}'s {peaks[ins[0]]:.0f} GOP/s"
+        print(line + f"  ({fn})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--tiles", action="store_true", help="also each tile kernel alone vs its instruction's peak")
     args = ap.parse_args()
+    if args.tiles:
+        tile_table()
     shapes = [(256, 1024, 512)] if args.quick else [(1024, 1024, 1024), (256, 4096, 1024)]
     rng = np.random.default_rng(0)
     print(f"ukernels {ukernels.__version__} on {cpu.cpu_model()}, ISA {cpu.active_isa()}")
