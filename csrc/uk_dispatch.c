@@ -406,6 +406,19 @@ static void uk_pack_then_tile_task(void* ctx_, int64_t task, int32_t thread_inde
   uk_tile_task(ctx_, task - P, thread_index);
 }
 
+int uk_matmul_run_replay(const uk_matmul_desc_t* t, const void* a, const void* b, void* out, void* work) {
+  if (!t || !work) return UK_STATUS_BAD_ARGUMENT;
+  uk_matmul_desc_t d = *t;
+  char* w = (char*)work;
+  d.a = a;
+  d.b = b;
+  d.out = out;
+  d.lhs_packed = w + (intptr_t)t->lhs_packed;
+  d.rhs_packed = t->rhs_prepacked ? t->rhs_packed : t->rhs_pack_in_tile ? NULL : w + (intptr_t)t->rhs_packed;
+  d.scratch = w + (intptr_t)t->scratch;
+  return uk_matmul_run(&d, NULL);
+}
+
 int uk_matmul_run(const uk_matmul_desc_t* d, uk_pool_t* pool) {
   int status = uk_matmul_check(d, 1);
   if (status) return status;

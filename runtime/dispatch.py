@@ -1,7 +1,7 @@
 """Executing a planned matmul: fill the C dispatch descriptor and run it on
 the pool with the GIL released (cffi releases it around every C call)."""
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -193,6 +193,70 @@ def _desc_template(r: Resolution, types: ElementTypes, isa: str, B: int):
     return t
 
 
+# ---- small plain calls: matmul(a, b) with nothing else, replayed ------------------------------
+# A call below interrupt.MIN_FLOPS on one thread, with no epilogue, out, precision or backend
+# choice, whose operands the C side reads as they are, is recorded after it ran: its filled
+# descriptor (everything but the operand and buffer addresses) under a key of dtypes, shapes,
+# strides and every setting the slow path reads (ISA, threads, codegen environment). The next
+# such call with the same key copies it and runs -- none of the validation, epilogue lowering,
+# planning and resolution lookups in between (8x8x8: see the closing note of issue 10).
+_SMALL_MAX = 256
+_small: Dict[tuple, tuple] = {}
+_SETTINGS = ("UKERNELS_ISA", "UKERNELS_NUM_THREADS", "UKERNELS_SPIN_US", "UKERNELS_KERNEL_PATH",
+             "UKERNELS_CACHE_DIR", "CC")
+_settings = None  # ukernels._env.snapshot_fn(_SETTINGS), made on first use
+
+
+def small_call_key(a: np.ndarray, b: Optional[np.ndarray]) -> Optional[tuple]:
+    """The replay key of matmul(a, b) (2-D ndarrays; b None: a Linear's own weight), or None
+    when it cannot replay (an operand the C side would not read as it is)."""
+    if not (a.flags.aligned and (b is None or b.flags.aligned)):
+        return None
+    global _settings
+    if _settings is None:
+        from ukernels._env import snapshot_fn
+        _settings = snapshot_fn(_SETTINGS)
+    if b is None:
+        return (a.dtype, a.shape, a.strides, threads._requested, _settings())
+    return (a.dtype, b.dtype, a.shape, b.shape, a.strides, b.strides, threads._requested, _settings())
+
+
+def run_small(key: tuple, a: np.ndarray, b: Optional[np.ndarray], table: Optional[dict] = None
+              ) -> Optional[np.ndarray]:
+    """The call recorded for ``key`` (in ``table``, default the matmul one) run on these
+    operands, or None if none is recorded."""
+    hit = (_small if table is None else table).get(key)
+    if hit is None:
+        return None
+    template, shape, out_dtype, work_bytes, _keep = hit
+    out = np.empty(shape, out_dtype)
+    with workspace.lease() as ws:
+        status = lib.uk_matmul_run_replay(template, address_of(a), ffi.NULL if b is None else address_of(b),
+                                          ffi.from_buffer(out), ffi.cast("void*", ws.address("replay", work_bytes)))
+    if status != lib.UK_STATUS_OK:
+        raise UkernelError("uk_matmul_run", status)
+    return out
+
+
+def _record_small(table: dict, key: tuple, d, keep: tuple, shape, out_dtype, lhs_bytes: int, rhs_bytes: int,
+                  scratch_bytes: int) -> None:
+    """Keeps descriptor ``d`` for replays (uk_matmul_run_replay): its buffers become offsets into
+    one work area, each 64-byte aligned; ``keep``: what its pointers need alive (the resolution,
+    the epilogue's C ops and arrays, a prepacked rhs)."""
+    t = ffi.new("uk_matmul_desc_t*", d[0])
+    t.a = t.b = t.out = ffi.NULL  # each replay's operands
+    align = lambda n: (n + 63) // 64 * 64  # noqa: E731
+    rhs_at = align(lhs_bytes)
+    scratch_at = rhs_at + align(rhs_bytes)
+    t.lhs_packed = ffi.cast("void*", 0)
+    if not t.rhs_prepacked:
+        t.rhs_packed = ffi.cast("void*", rhs_at)
+    t.scratch = ffi.cast("void*", scratch_at)
+    if len(table) >= _SMALL_MAX:
+        table.clear()
+    table[key] = (t, shape, out_dtype, scratch_at + align(scratch_bytes), keep)
+
+
 def _writable_in_place(out: Optional[np.ndarray], N: int, a: np.ndarray, b: Optional[np.ndarray]) -> bool:
     """Whether the dispatch may write ``out`` (B, M, N) directly: unit-stride rows that do not
     overlap, whole-element strides, and no memory shared with the operands."""
@@ -207,14 +271,17 @@ def _writable_in_place(out: Optional[np.ndarray], N: int, a: np.ndarray, b: Opti
 def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epilogue: Optional[LoweredEpilogue],
                isa: str, backend: str = "ukernel", tile=None, target=None,
                packed: Optional[PackedRhs] = None, out: Optional[np.ndarray] = None,
-               narrow_to: Optional[ElementTypes] = None) -> np.ndarray:
+               narrow_to: Optional[ElementTypes] = None, small_key: Optional[tuple] = None,
+               small_table: Optional[dict] = None) -> np.ndarray:
     """out = epilogue(a @ b) through the resolved ukernel; inputs pre-validated.
     With ``packed``, b is None and the prepacked rhs is used (its N0/K0 fix the tile).
     ``out`` of the result's shape and the epilogue's dtype, validated by the caller: written
     directly when its rows are unit-stride and it shares no memory with a or b, else through a
     temporary. Stacks (one dispatch): a (B, M, K), b (B, K, N) with any batch strides (0: shared,
     packed once), out (B, M, N); epilogue operands are shared by the items. ``narrow_to``: f32
-    operands rounded to this triple while packed (runtime/plan.py: plan_matmul)."""
+    operands rounded to this triple while packed (runtime/plan.py: plan_matmul). ``small_key``:
+    matmul's replay key of a plain call (see run_small), recorded here (in ``small_table``,
+    default matmul's) if the call qualifies."""
     a3 = a if a.ndim == 3 else a[None]
     b3 = None if b is None else (b if b.ndim == 3 else b[None])
     B, M, K = a3.shape
@@ -265,7 +332,9 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         d.out_stride0 = out3.strides[1] // eo if M > 1 else N
         d.out_batch_stride = out3.strides[0] // eo
         d.out_type = epilogue.out_type
-        d.lhs_packed = ffi.cast("void*", ws.address("lhs", plan.lhs_packed_bytes * B))
+        lhs_bytes = plan.lhs_packed_bytes * B
+        d.lhs_packed = ffi.cast("void*", ws.address("lhs", lhs_bytes))
+        rhs_bytes = 0
         if packed is not None:
             if (plan.N0, plan.K0) != (packed.N0, packed.K0):
                 raise RuntimeError(f"internal: plan tile {plan.N0}x{plan.K0} does not match the packed rhs "
@@ -278,8 +347,10 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         elif plan.rhs_pack_in_tile:
             pass  # rhs_pack_in_tile, rhs_direct: in the template
         else:
-            d.rhs_packed = ffi.cast("void*", ws.address("rhs", plan.rhs_packed_bytes * (1 if shared else B)))
-        d.scratch = ffi.cast("void*", ws.address("scratch", plan.scratch_bytes_per_thread * max(plan.threads, 1)))
+            rhs_bytes = plan.rhs_packed_bytes * (1 if shared else B)
+            d.rhs_packed = ffi.cast("void*", ws.address("rhs", rhs_bytes))
+        scratch_bytes = plan.scratch_bytes_per_thread * max(plan.threads, 1)
+        d.scratch = ffi.cast("void*", ws.address("scratch", scratch_bytes))
         c_ops, n_ops, keep = to_c(epilogue.ops)
         d.ops, d.num_ops = c_ops, n_ops
         armed = interrupt.should_arm(2 * M * N * K * B)
@@ -289,6 +360,13 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         finally:
             if armed:
                 interrupt.disarm()
+        if not (small_key is not None and status == lib.UK_STATUS_OK and given is None and not armed
+                and plan.threads <= 1 and B == 1 and a.ndim == 2 and a3.base is a
+                and (packed is not None or b3.base is b)):
+            small_key = None
+        elif small_key is not None:
+            _record_small(_small if small_table is None else small_table, small_key, d,
+                          (r, c_ops, keep, packed), result.shape, result.dtype, lhs_bytes, rhs_bytes, scratch_bytes)
         del keep, c_ops
     if status == lib.UK_STATUS_CANCELLED:  # Ctrl-C: Python's handler raises here, or the call runs again
         interrupt.deliver()

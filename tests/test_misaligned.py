@@ -64,7 +64,8 @@ def test_kernel_array_realigns_contiguous_misaligned_input():
     assert kernel_array(ok) is ok  # nothing to fix: no copy
 
 
-def test_misaligned_operands_in_process():
+def test_misaligned_operands_in_process(monkeypatch):
+    monkeypatch.setenv("UKERNELS_ISA", ukernels.cpu.active_isa())  # CASES sets it; restored after
     exec(textwrap.dedent(CASES), {"np": np, "ukernels": ukernels, "O": O, "misaligned": misaligned, "os": os})
 
 

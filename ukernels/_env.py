@@ -27,3 +27,14 @@ def getenv(name: str) -> Optional[str]:
         raw = _data.get(key)  # type: ignore[union-attr]
         return None if raw is None else _decodevalue(raw)  # type: ignore[misc]
     return os.environ.get(name)
+
+
+def snapshot_fn(names):
+    """A function returning the raw values of ``names`` (a tuple; equal tuples, equal settings):
+    one dict lookup per name on POSIX CPython, ``os.environ.get`` elsewhere."""
+    names = tuple(names)
+    if _fast:
+        keys = tuple(_encodekey(n) for n in names)  # type: ignore[misc]
+        get = _data.get  # type: ignore[union-attr]
+        return lambda: tuple(map(get, keys))
+    return lambda: tuple(map(os.environ.get, names))

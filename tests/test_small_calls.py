@@ -1,0 +1,119 @@
+"""Small plain calls are recorded and replayed (runtime/dispatch.py: run_small): the replay must
+give exactly what the full path gives, for new operand values every time, and must not be used
+where anything the full path reads has changed (ISA, threads, settings) or where the operands
+need conversion."""
+import threading
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import ukernels
+from ukernels import ops as O
+from ukernels.runtime import dispatch
+
+
+def _ints(rng, shape, dtype):
+    return rng.integers(-8, 9, shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, ml_dtypes.bfloat16, np.int8, np.int16],
+                         ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape", [(8, 8, 8), (1, 33, 7), (17, 5, 64), (40, 40, 40)], ids=str)
+def test_replayed_calls_are_exact_for_new_operands(isa, dtype, shape):
+    M, N, K = shape
+    rng = np.random.default_rng(M + N + K)
+    dispatch._small.clear()
+    for i in range(4):  # call 1 records, calls 2-4 replay with new values in new arrays
+        a, b = _ints(rng, (M, K), dtype), _ints(rng, (K, N), dtype)
+        want = a.astype(np.int64) @ b.astype(np.int64)
+        got = ukernels.matmul(a, b)
+        np.testing.assert_array_equal(got, want.astype(got.dtype))
+        assert got.shape == (M, N) and got.flags.c_contiguous
+    assert len(dispatch._small) == 1  # recorded once, then replayed
+
+
+def test_replay_follows_strides_and_settings(monkeypatch):
+    monkeypatch.delenv("UKERNELS_ISA", raising=False)
+    rng = np.random.default_rng(0)
+    a, b = _ints(rng, (9, 12), np.float32), _ints(rng, (12, 10), np.float32)
+    dispatch._small.clear()
+    ukernels.matmul(a, b)
+    ukernels.matmul(np.asfortranarray(a), b)  # other strides: another record
+    assert len(dispatch._small) == 2
+    for isa in ukernels.cpu.supported_isas():  # each ISA level: its own record (and its own kernels)
+        monkeypatch.setenv("UKERNELS_ISA", isa)
+        np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)
+        np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)
+    assert len(dispatch._small) == 2 + len(ukernels.cpu.supported_isas())
+    from ukernels.runtime import threads
+    monkeypatch.setattr(threads, "_requested", None)  # (set_num_threads would override the variable)
+    monkeypatch.setenv("UKERNELS_NUM_THREADS", "oops")  # a bad setting is reported, not replayed past
+    with pytest.raises(ValueError, match="UKERNELS_NUM_THREADS"):
+        ukernels.matmul(a, b)
+
+
+def test_operands_that_need_conversion_are_never_replayed():
+    rng = np.random.default_rng(1)
+    a, b = _ints(rng, (8, 8), np.float32), _ints(rng, (8, 8), np.float32)
+    raw = np.zeros(a.nbytes + 1, np.uint8)
+    mis = np.frombuffer(raw[1:].data, np.float32).reshape(8, 8)  # 1 byte off: copied for the C side
+    mis[...] = a
+    swapped = b.astype(">f4")
+    dispatch._small.clear()
+    for _ in range(3):
+        np.testing.assert_array_equal(ukernels.matmul(mis, swapped), a @ b)
+    assert len(dispatch._small) == 0
+
+
+def test_calls_with_anything_else_are_not_replayed():
+    rng = np.random.default_rng(2)
+    a, b = _ints(rng, (8, 8), np.float32), _ints(rng, (8, 8), np.float32)
+    dispatch._small.clear()
+    for i in range(3):
+        bias = np.full(8, i, np.float32)  # new values each call
+        np.testing.assert_array_equal(ukernels.matmul(a, b, bias=bias), a @ b + bias)
+        out = np.empty((8, 8), np.float32)
+        assert ukernels.matmul(a, b, out=out) is out
+        np.testing.assert_array_equal(out, a @ b)
+    assert len(dispatch._small) == 0
+
+
+def test_linear_replays_only_its_plain_calls():
+    rng = np.random.default_rng(3)
+    w, bias = _ints(rng, (24, 16), np.float32), _ints(rng, 24, np.float32)
+    lin = ukernels.Linear(w, bias=bias, activation="relu")
+    for i in range(3):
+        x = _ints(rng, (5, 16), np.float32)
+        np.testing.assert_array_equal(lin(x), np.maximum(x @ w.T + bias, 0))
+        res = _ints(rng, (5, 24), np.float32)  # per-call ops: never replayed with old data
+        np.testing.assert_array_equal(lin(x, epilogue=[O.Residual(res)]), np.maximum(x @ w.T + bias, 0) + res)
+    assert len(lin._replays) == 1
+    other = ukernels.Linear(2 * w)  # another Linear's records are its own
+    x = _ints(rng, (5, 16), np.float32)
+    np.testing.assert_array_equal(other(x), x @ (2 * w).T)
+    np.testing.assert_array_equal(lin(x), np.maximum(x @ w.T + bias, 0))
+
+
+def test_replays_from_many_threads_at_once():
+    rng = np.random.default_rng(4)
+    w = _ints(rng, (32, 32), np.float32)
+    lin = ukernels.Linear(w)
+    errors = []
+
+    def work(seed):
+        r = np.random.default_rng(seed)
+        try:
+            for _ in range(200):
+                a, b = _ints(r, (16, 32), np.float32), _ints(r, (32, 24), np.float32)
+                if not np.array_equal(ukernels.matmul(a, b), a @ b) or not np.array_equal(lin(a), a @ w.T):
+                    errors.append(seed)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+
+    ts = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert errors == []
