@@ -27,7 +27,7 @@ from ukernels._timing import SETTLE_S
 from ukernels._lib import lib
 from ukernels.abi import F32F32F32, S8S8S32
 from ukernels.runtime.plan import UKERNEL_TILES
-from tile_probe import fma_peak_avx2, tile_kernel_gops
+from tile_probe import fma_peak_avx2 as fma_peak, tile_kernel_gops
 
 SHAPES = [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048),
           (256, 4096, 1024), (16, 4096, 4096), (1, 4096, 4096), (127, 255, 511)]
@@ -36,11 +36,6 @@ SHAPES = [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 204
 def interleaved(fns, rounds: int, block: int):
     """See ukernels._timing.interleaved (settle time: --settle)."""
     return _timing.interleaved(fns, rounds, block, SETTLE_S)
-
-
-def fma_peak() -> float:
-    """GFLOP/s of one core running independent 256-bit FMAs (best of 5)."""
-    return fma_peak_avx2()
 
 
 def tile_kernel_gflops(types, isa: str, reps: int = 2000) -> float:

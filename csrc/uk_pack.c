@@ -162,6 +162,18 @@ static int uk_pack_lhs_simd(const uk_pack_params_t* p, void (*rest)(const uk_pac
   uk_pack_rest(p, full_panels, done_cols, rest);
   return 1;
 }
+
+/* A SIMD rhs pack (both transposes) over the full column tiles x the K tiles it returns (it
+ * sets *full_n, 0 when the layout is not its own), then `rest` (portable code) for what it
+ * left. Returns 0, having done nothing, when the SIMD pack did nothing. */
+static int uk_pack_rhs_simd(const uk_pack_params_t* p, int64_t (*simd)(const uk_pack_params_t*, int64_t*),
+                            void (*rest)(const uk_pack_params_t*)) {
+  int64_t full_n = 0;
+  const int64_t k_tiles = simd(p, &full_n);
+  if (full_n <= 0) return 0;
+  uk_pack_rest(p, full_n, k_tiles, rest);
+  return 1;
+}
 #endif
 
 /* f16 -> f32 widening packs: the F16C paths for the layouts the dispatch uses, the
@@ -170,12 +182,7 @@ static void uk_pack_widen_f16(const uk_pack_params_t* p) {
 #if defined(__x86_64__)
   if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX2_FMA) && (p->cpu_data[0] & UK_CPU_X86_F16C)) {
     if (uk_pack_lhs_simd(p, uk_pack_widen_portable)) return;
-    int64_t full_n = 0;
-    const int64_t rows = uk_pack_rhs_widen_f16_avx2(p, &full_n);
-    if (full_n > 0) { /* rhs: column tiles [0, full_n) x rows [0, rows) done */
-      uk_pack_rest(p, full_n, rows, uk_pack_widen_portable);
-      return;
-    }
+    if (uk_pack_rhs_simd(p, uk_pack_rhs_widen_f16_avx2, uk_pack_widen_portable)) return;
   }
 #endif
   uk_pack_widen_portable(p);
@@ -200,14 +207,8 @@ static void uk_pack_x32(const uk_pack_params_t* p) {
 static void uk_pack_x16(const uk_pack_params_t* p) {
   const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
 #if defined(__x86_64__)
-  if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX512_BASE)) {
-    int64_t full_n = 0;
-    const int64_t tiles = uk_pack_rhs_pairs_avx512(p, &full_n);
-    if (full_n > 0) { /* column tiles [0, full_n) x K tiles [0, tiles) done */
-      uk_pack_rest(p, full_n, tiles, uk_pack_x16);
-      return;
-    }
-  }
+  if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX512_BASE) && uk_pack_rhs_simd(p, uk_pack_rhs_pairs_avx512, uk_pack_x16))
+    return;
 #endif
   UK_PACK_CASE(x16, 16, 1)
   UK_PACK_CASE(x16, 8, 1)
@@ -226,14 +227,8 @@ static void uk_pack_x16(const uk_pack_params_t* p) {
 static void uk_pack_x8(const uk_pack_params_t* p) {
   const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
 #if defined(__x86_64__)
-  if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX2_FMA)) {
-    int64_t full_n = 0;
-    const int64_t tiles = uk_pack_rhs_x8_quads_avx2(p, &full_n);
-    if (full_n > 0) { /* column tiles [0, full_n) x K tiles [0, tiles) done */
-      uk_pack_rest(p, full_n, tiles, uk_pack_x8);
-      return;
-    }
-  }
+  if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX2_FMA) && uk_pack_rhs_simd(p, uk_pack_rhs_x8_quads_avx2, uk_pack_x8))
+    return;
 #endif
   UK_PACK_CASE(x8, 16, 4)
   UK_PACK_CASE(x8, 8, 4)
@@ -292,12 +287,7 @@ static void uk_pack_narrow_bf16(const uk_pack_params_t* p) {
   const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
 #if defined(__x86_64__)
   if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX512_BF16) && (p->cpu_data[0] & UK_CPU_X86_AVX512_BASE)) {
-    int64_t full_n = 0;
-    const int64_t tiles = uk_pack_rhs_pairs_avx512(p, &full_n);
-    if (full_n > 0) { /* rhs: column tiles [0, full_n) x K tiles [0, tiles) done */
-      uk_pack_rest(p, full_n, tiles, uk_pack_narrow_bf16);
-      return;
-    }
+    if (uk_pack_rhs_simd(p, uk_pack_rhs_pairs_avx512, uk_pack_narrow_bf16)) return;
     const int64_t cols = uk_pack_lhs_narrow_bf16_avx512(p);
     if (cols > 0) { /* lhs: the full row panels x the first cols input columns done */
       const int64_t panels = p->in_size0 / T0 < p->out_size0 ? p->in_size0 / T0 : p->out_size0;

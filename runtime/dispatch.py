@@ -344,9 +344,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
             if packed.group_scales is not None:
                 d.rhs_group_scales = ffi.cast("const float*", ffi.from_buffer(packed.group_scales))
                 d.group_size = packed.group_size
-        elif plan.rhs_pack_in_tile:
-            pass  # rhs_pack_in_tile, rhs_direct: in the template
-        else:
+        elif not plan.rhs_pack_in_tile:  # (in-tile packing and rhs_direct: in the template)
             rhs_bytes = plan.rhs_packed_bytes * (1 if shared else B)
             d.rhs_packed = ffi.cast("void*", ws.address("rhs", rhs_bytes))
         scratch_bytes = plan.scratch_bytes_per_thread * max(plan.threads, 1)
@@ -360,11 +358,9 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         finally:
             if armed:
                 interrupt.disarm()
-        if not (small_key is not None and status == lib.UK_STATUS_OK and given is None and not armed
+        if (small_key is not None and status == lib.UK_STATUS_OK and given is None and not armed
                 and plan.threads <= 1 and B == 1 and a.ndim == 2 and a3.base is a
                 and (packed is not None or b3.base is b)):
-            small_key = None
-        elif small_key is not None:
             _record_small(_small if small_table is None else small_table, small_key, d,
                           (r, c_ops, keep, packed), result.shape, result.dtype, lhs_bytes, rhs_bytes, scratch_bytes)
         del keep, c_ops

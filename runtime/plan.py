@@ -154,7 +154,12 @@ def native_16bit_float_dot(types: ElementTypes, isa: str) -> bool:
 def ukernel_tile(types: ElementTypes, isa: str, M: int) -> Tuple[int, int, int]:
     """(M0, N0, K0) for these types at this ISA (and this CPU's dot-product features),
     narrowed for small M."""
-    M0, N0, K0 = _register_tile(types.name, isa)
+    return _narrowed(_register_tile(types.name, isa), M)
+
+
+def _narrowed(tile: Tuple[int, int, int], M: int) -> Tuple[int, int, int]:
+    """``tile`` with M0 cut to the smallest power of two >= M (small M: narrow tiles)."""
+    M0, N0, K0 = tile
     narrow = 1
     while narrow < M and narrow < M0:
         narrow *= 2
@@ -253,11 +258,7 @@ NATIVE_DOT_DIRECT_MAX_M = 8
 
 def _widening_tile(types: ElementTypes, isa: str, M: int) -> Tuple[int, int, int]:
     """The K0 = 1 tile of these 16-bit float types without their dot-product feature tile."""
-    M0, N0, K0 = UKERNEL_TILES[(types.name, isa)]
-    narrow = 1
-    while narrow < M and narrow < M0:
-        narrow *= 2
-    return min(M0, narrow), N0, K0
+    return _narrowed(UKERNEL_TILES[(types.name, isa)], M)
 
 
 def _reads_rhs_in_place(types: ElementTypes, M: int, isa: str, tile, prepacked: bool, rhs_in_place: bool) -> bool:

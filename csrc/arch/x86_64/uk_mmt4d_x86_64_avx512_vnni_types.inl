@@ -38,28 +38,6 @@ UK_INLINE void uk_tile_s16_Mx16x2_vnni(int32_t* out, const int16_t* lhs, const i
   UK_UNROLL for (int i = 0; i < M0; ++i) _mm512_storeu_si512((void*)(out + 16 * i), acc[i]);
 }
 
-UK_INLINE void uk_tile_u8s8_Mx16x4_vnni(int32_t* out, const uint8_t* lhs, const int8_t* rhs,
-                                        const uk_mmt4d_params_t* p, const int M0) {
-  __m512i acc[16];
-  if (p->flags & UK_FLAG_ACCUMULATE) {
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_loadu_si512((const void*)(out + 16 * i));
-  } else {
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_setzero_si512();
-  }
-  const int64_t K = p->K;
-  for (int64_t k = 0; k < K; ++k) {
-    const __m512i r = _mm512_loadu_si512((const void*)rhs);
-    UK_UNROLL for (int i = 0; i < M0; ++i) {
-      int32_t quad;
-      memcpy(&quad, lhs + 4 * i, 4);
-      acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_set1_epi32(quad), r);
-    }
-    lhs += 4 * M0;
-    rhs += 64;
-  }
-  UK_UNROLL for (int i = 0; i < M0; ++i) _mm512_storeu_si512((void*)(out + 16 * i), acc[i]);
-}
-
 /* 16 columns x 4 K of int4 (element e = 4n + k in byte e/2, low nibble first) as s8 quads */
 UK_INLINE __m512i uk_unpack_s4_quads(const int8_t* rhs) {
   const __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)rhs));
@@ -70,9 +48,11 @@ UK_INLINE __m512i uk_unpack_s4_quads(const int8_t* rhs) {
   return _mm512_sub_epi8(_mm512_xor_si512(nibbles, eight), eight);
 }
 
-/* rhs_s4: the rhs holds int4 nibbles (s8s4s32), 32 bytes per K step; else s8, 64 bytes */
-UK_INLINE void uk_tile_s8_dpbusd_Mx16x4(int32_t* out, const int8_t* lhs, const int8_t* rhs,
-                                        const uk_mmt4d_params_t* p, const int M0, const int rhs_s4) {
+/* The vpdpbusd tiles (compile-time flags): lhs_s8: the lhs is s8 (s8s8s32, s8s4s32; offset
+ * +128 and corrected, see above), else u8 (u8s8s32); rhs_s4: the rhs holds int4 nibbles
+ * (s8s4s32), 32 bytes per K step, else s8, 64 bytes. */
+UK_INLINE void uk_tile_dpbusd_Mx16x4(int32_t* out, const uint8_t* lhs, const int8_t* rhs,
+                                     const uk_mmt4d_params_t* p, const int M0, const int lhs_s8, const int rhs_s4) {
   __m512i acc[16];
   if (p->flags & UK_FLAG_ACCUMULATE) {
     UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_loadu_si512((const void*)(out + 16 * i));
@@ -84,19 +64,22 @@ UK_INLINE void uk_tile_s8_dpbusd_Mx16x4(int32_t* out, const int8_t* lhs, const i
   const int64_t K = p->K;
   for (int64_t k = 0; k < K; ++k) {
     const __m512i r = rhs_s4 ? uk_unpack_s4_quads(rhs) : _mm512_loadu_si512((const void*)rhs);
-    corr = _mm512_dpbusd_epi32(corr, offset, r);
+    if (lhs_s8) corr = _mm512_dpbusd_epi32(corr, offset, r);
     UK_UNROLL for (int i = 0; i < M0; ++i) {
       int32_t quad;
       memcpy(&quad, lhs + 4 * i, 4);
       __m512i q = _mm512_set1_epi32(quad);
-      __asm__("" : "+v"(q)); /* keep the broadcast from memory; XOR in the vector unit */
-      acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_xor_si512(q, offset), r);
+      if (lhs_s8) {
+        __asm__("" : "+v"(q)); /* keep the broadcast from memory; XOR in the vector unit */
+        q = _mm512_xor_si512(q, offset);
+      }
+      acc[i] = _mm512_dpbusd_epi32(acc[i], q, r);
     }
     lhs += 4 * M0;
     rhs += rhs_s4 ? 32 : 64;
   }
   UK_UNROLL for (int i = 0; i < M0; ++i)
-    _mm512_storeu_si512((void*)(out + 16 * i), _mm512_sub_epi32(acc[i], corr));
+    _mm512_storeu_si512((void*)(out + 16 * i), lhs_s8 ? _mm512_sub_epi32(acc[i], corr) : acc[i]);
 }
 
 #define UK_DEFINE_VNNI_TYPES(M0)                                                            \
@@ -106,13 +89,13 @@ UK_INLINE void uk_tile_s8_dpbusd_Mx16x4(int32_t* out, const int8_t* lhs, const i
   }                                                                                         \
   void uk_mmt4d_tile_u8s8s32_##M0##x16x4_x86_64_avx512_vnni(                                \
       void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {            \
-    uk_tile_u8s8_Mx16x4_vnni((int32_t*)out, (const uint8_t*)lhs, (const int8_t*)rhs, p, M0); \
+    uk_tile_dpbusd_Mx16x4((int32_t*)out, (const uint8_t*)lhs, (const int8_t*)rhs, p, M0, 0, 0);  \
   }                                                                                         \
   void uk_mmt4d_tile_s8s8s32_##M0##x16x4_x86_64_avx512_vnni(                                \
       void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {            \
-    uk_tile_s8_dpbusd_Mx16x4((int32_t*)out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0, 0); \
+    uk_tile_dpbusd_Mx16x4((int32_t*)out, (const uint8_t*)lhs, (const int8_t*)rhs, p, M0, 1, 0);  \
   }                                                                                         \
   void uk_mmt4d_tile_s8s4s32_##M0##x16x4_x86_64_avx512_vnni(                                \
       void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {            \
-    uk_tile_s8_dpbusd_Mx16x4((int32_t*)out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0, 1); \
+    uk_tile_dpbusd_Mx16x4((int32_t*)out, (const uint8_t*)lhs, (const int8_t*)rhs, p, M0, 1, 1);  \
   }

@@ -15,6 +15,10 @@
     __asm__ volatile("" : "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));      \
   }
 
+/* the 12 chains summed (so none is dead code), with the type's add */
+#define UK_SUM12(add) \
+  add(add(add(a0, a1), add(a2, a3)), add(add(add(a4, a5), add(a6, a7)), add(add(a8, a9), add(a10, a11))))
+
 /* which: 0 vfmadd231ps, 1 vdpbf16ps, 2 vpdpwssd, 3 vpdpbusd */
 double uk_probe_dot_peak_avx512(int32_t which, int64_t iterations) {
   int32_t sink = 0;
@@ -34,10 +38,7 @@ double uk_probe_dot_peak_avx512(int32_t which, int64_t iterations) {
       UK_CHAINS(UK_BF16)
 #undef UK_BF16
     }
-    const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-                                   _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)),
-                                                 _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11))));
-    sink = _mm512_reduce_add_ps(s) > 1e30f;
+    sink = _mm512_reduce_add_ps(UK_SUM12(_mm512_add_ps)) > 1e30f;
   } else {
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
     __m512i a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
@@ -51,10 +52,7 @@ double uk_probe_dot_peak_avx512(int32_t which, int64_t iterations) {
       UK_CHAINS(UK_BUSD)
 #undef UK_BUSD
     }
-    const __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
-                                       _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)),
-                                                        _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11))));
-    sink = _mm512_reduce_add_epi32(s) == 12345;
+    sink = _mm512_reduce_add_epi32(UK_SUM12(_mm512_add_epi32)) == 12345;
   }
   static const double ops[] = {32.0, 64.0, 64.0, 128.0};
   return (double)iterations * 12.0 * ops[which & 3] + sink;
