@@ -10,23 +10,21 @@ For (M, N, K) in (256,4096,1024), (16,4096,4096), (1024,1024,1024), 1 and 2 thre
 
 The gelu is the tanh form everywhere (numpy has no vectorised erf), so all
 columns compute the same function. Times are medians over alternating warm
-blocks (see bench_matmul.interleaved); numpy's BLAS is pinned to the same
+blocks (see ukernels._timing.interleaved); numpy's BLAS is pinned to the same
 thread count.
 
     python bench/bench_epilogue.py [--quick]
 """
 import argparse
 import math
-import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_matmul import interleaved, threadpool_limits  # noqa: E402
+from threadpoolctl import threadpool_limits
 
-import ukernels  # noqa: E402
-from ukernels import ops as O  # noqa: E402
+import ukernels
+from ukernels import ops as O
+from ukernels._timing import interleaved
 
 SHAPES = [(256, 4096, 1024), (16, 4096, 4096), (1024, 1024, 1024)]
 C = math.sqrt(2.0 / math.pi)

@@ -29,3 +29,10 @@ uint64_t uk_probe_read(const void* buf, int64_t bytes, int32_t streams) {
     }
   return a0 + a1 + a2 + a3;
 }
+
+/* STREAM-like triad: a[i] = b[i] + s * c[i] over n floats (two streams read, one written).
+ * Returns a[n - 1] so the work is not optimised away. */
+float uk_probe_triad(float* a, const float* b, const float* c, float s, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) a[i] = b[i] + s * c[i];
+  return n > 0 ? a[n - 1] : 0.0f;
+}

@@ -314,14 +314,22 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
       char* dst = (char*)d->out + ((row0 + i) * d->out_stride0 + col0) * 4;
       for (int64_t j = 0; j < tn; ++j) {
         const int64_t n = cols - j * d->N0 < d->N0 ? cols - j * d->N0 : d->N0;
-        memcpy(dst + j * row_bytes, src + j * tile_elems * 4, (size_t)(n * 4));
+        if (n == 16) /* the common row of a 16-wide tile: an inlined 64-byte copy, not a libc call */
+          memcpy(dst + j * row_bytes, src + j * tile_elems * 4, 64);
+        else
+          memcpy(dst + j * row_bytes, src + j * tile_elems * 4, (size_t)(n * 4));
       }
     }
     return;
   }
   for (int64_t i = 0; i < rows; ++i) {
     const char* src = (const char*)acc + ((i / d->M0) * tn * tile_elems + (i % d->M0) * d->N0) * 4;
-    for (int64_t j = 0; j < tn; ++j) memcpy(row_buf + j * row_bytes, src + j * tile_elems * 4, (size_t)row_bytes);
+    for (int64_t j = 0; j < tn; ++j) {
+      if (row_bytes == 64)
+        memcpy(row_buf + j * 64, src + j * tile_elems * 4, 64);
+      else
+        memcpy(row_buf + j * row_bytes, src + j * tile_elems * 4, (size_t)row_bytes);
+    }
     uk_epilogue_apply(uk_epilogue_type(d), d->ops, d->num_ops, row_buf, cols, row0 + i, col0, d->cpu_data);
     uk_epilogue_store(d->out_type, row_buf, (char*)d->out + ((row0 + i) * d->out_stride0 + col0) * out_size,
                       cols);

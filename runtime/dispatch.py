@@ -1,5 +1,6 @@
 """Executing a planned matmul: fill the C dispatch descriptor and run it on
 the pool with the GIL released (cffi releases it around every C call)."""
+import threading
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
@@ -207,9 +208,9 @@ _SETTINGS = ("UKERNELS_ISA", "UKERNELS_NUM_THREADS", "UKERNELS_SPIN_US", "UKERNE
 _settings = None  # ukernels._env.snapshot_fn(_SETTINGS), made on first use
 
 
-def small_call_key(a: np.ndarray, b: Optional[np.ndarray]) -> Optional[tuple]:
-    """The replay key of matmul(a, b) (2-D ndarrays; b None: a Linear's own weight), or None
-    when it cannot replay (an operand the C side would not read as it is)."""
+def small_call_key(a: np.ndarray, b: Optional[np.ndarray], backend: str = "auto") -> Optional[tuple]:
+    """The replay key of matmul(a, b, backend=backend) (2-D ndarrays; b None: a Linear's own
+    weight), or None when it cannot replay (an operand the C side would not read as it is)."""
     if not (a.flags.aligned and (b is None or b.flags.aligned)):
         return None
     global _settings
@@ -217,8 +218,21 @@ def small_call_key(a: np.ndarray, b: Optional[np.ndarray]) -> Optional[tuple]:
         from ukernels._env import snapshot_fn
         _settings = snapshot_fn(_SETTINGS)
     if b is None:
-        return (a.dtype, a.shape, a.strides, threads._requested, _settings())
-    return (a.dtype, b.dtype, a.shape, b.shape, a.strides, b.strides, threads._requested, _settings())
+        return (a.dtype, a.shape, a.strides, threads._requested, threads.current_limit(), _settings())
+    return (a.dtype, b.dtype, a.shape, b.shape, a.strides, b.strides, threads._requested, threads.current_limit(),
+            _settings(), backend)
+
+
+class _ReplayWork(threading.local):
+    """This thread's work area for replayed calls (one buffer, grown as needed; ``busy`` while a
+    replay on this thread uses it, so a re-entered call -- a signal handler -- takes a lease)."""
+    array: Optional[np.ndarray] = None
+    pointer = None
+    nbytes = 0
+    busy = False
+
+
+_replay_work = _ReplayWork()
 
 
 def run_small(key: tuple, a: np.ndarray, b: Optional[np.ndarray], table: Optional[dict] = None
@@ -228,20 +242,47 @@ def run_small(key: tuple, a: np.ndarray, b: Optional[np.ndarray], table: Optiona
     hit = (_small if table is None else table).get(key)
     if hit is None:
         return None
-    template, shape, out_dtype, work_bytes, _keep = hit
+    template, shape, out_dtype, work_bytes, _keep, contiguous = hit
     out = np.empty(shape, out_dtype)
-    with workspace.lease() as ws:
-        status = lib.uk_matmul_run_replay(template, address_of(a), ffi.NULL if b is None else address_of(b),
-                                          ffi.from_buffer(out), ffi.cast("void*", ws.address("replay", work_bytes)))
+    pa = ffi.from_buffer(a) if contiguous[0] else ffi.cast("void*", a.ctypes.data)
+    pb = ffi.NULL if b is None else ffi.from_buffer(b) if contiguous[1] else ffi.cast("void*", b.ctypes.data)
+    w = _replay_work
+    if w.busy or w.nbytes < work_bytes:
+        if w.busy:  # re-entered: a leased buffer of its own
+            with workspace.lease() as ws:
+                status = lib.uk_matmul_run_replay(template, pa, pb, ffi.from_buffer(out),
+                                                  ffi.cast("void*", ws.address("replay", work_bytes)))
+            if status != lib.UK_STATUS_OK:
+                raise UkernelError("uk_matmul_run", status)
+            return out
+        w.array = np.empty(work_bytes + 64, np.uint8)
+        base = w.array.ctypes.data
+        w.pointer, w.nbytes = ffi.cast("void*", base + (-base % 64)), work_bytes
+    w.busy = True
+    try:
+        status = lib.uk_matmul_run_replay(template, pa, pb, ffi.from_buffer(out), w.pointer)
+    finally:
+        w.busy = False
     if status != lib.UK_STATUS_OK:
         raise UkernelError("uk_matmul_run", status)
     return out
 
 
+def _same_data(view: np.ndarray, arr: np.ndarray) -> bool:
+    """Whether ``view`` (the 3-D operand the C side read) is ``arr``'s memory, not a converted copy."""
+    return view.ctypes.data == arr.ctypes.data
+
+
+def _buffer_ok(arr: np.ndarray) -> bool:
+    """Whether ffi.from_buffer can pass ``arr`` (as address_of does)."""
+    return bool(arr.flags.c_contiguous and arr.size)
+
+
 def _record_small(table: dict, key: tuple, d, keep: tuple, shape, out_dtype, lhs_bytes: int, rhs_bytes: int,
-                  scratch_bytes: int) -> None:
+                  scratch_bytes: int, contiguous: tuple) -> None:
     """Keeps descriptor ``d`` for replays (uk_matmul_run_replay): its buffers become offsets into
-    one work area, each 64-byte aligned; ``keep``: what its pointers need alive (the resolution,
+    one work area, each 64-byte aligned; ``contiguous``: whether a and b (the key fixes their
+    strides) are non-empty C-contiguous arrays, passed as buffers; ``keep``: what its pointers need alive (the resolution,
     the epilogue's C ops and arrays, a prepacked rhs)."""
     t = ffi.new("uk_matmul_desc_t*", d[0])
     t.a = t.b = t.out = ffi.NULL  # each replay's operands
@@ -254,7 +295,7 @@ def _record_small(table: dict, key: tuple, d, keep: tuple, shape, out_dtype, lhs
     t.scratch = ffi.cast("void*", scratch_at)
     if len(table) >= _SMALL_MAX:
         table.clear()
-    table[key] = (t, shape, out_dtype, scratch_at + align(scratch_bytes), keep)
+    table[key] = (t, shape, out_dtype, scratch_at + align(scratch_bytes), keep, contiguous)
 
 
 def _writable_in_place(out: Optional[np.ndarray], N: int, a: np.ndarray, b: Optional[np.ndarray]) -> bool:
@@ -359,10 +400,11 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
             if armed:
                 interrupt.disarm()
         if (small_key is not None and status == lib.UK_STATUS_OK and given is None and not armed
-                and plan.threads <= 1 and B == 1 and a.ndim == 2 and a3.base is a
-                and (packed is not None or b3.base is b)):
+                and plan.threads <= 1 and B == 1 and a.ndim == 2 and _same_data(a3, a)
+                and (packed is not None or _same_data(b3, b))):
             _record_small(_small if small_table is None else small_table, small_key, d,
-                          (r, c_ops, keep, packed), result.shape, result.dtype, lhs_bytes, rhs_bytes, scratch_bytes)
+                          (r, c_ops, keep, packed), result.shape, result.dtype, lhs_bytes, rhs_bytes, scratch_bytes,
+                          (_buffer_ok(a), b is None or _buffer_ok(b)))
         del keep, c_ops
     if status == lib.UK_STATUS_CANCELLED:  # Ctrl-C: Python's handler raises here, or the call runs again
         interrupt.deliver()

@@ -10,10 +10,12 @@ back-to-back calls: ~90 GFLOP/s with no spin, bimodal 70/170 with 200 us,
 mostly 150-190 with 1000 us). Set it to 0 on a machine shared with other
 busy processes.
 """
+import contextlib
 import os
+import threading
 import warnings
 from functools import lru_cache
-from typing import Optional
+from typing import Iterator, Optional
 
 from ukernels._env import getenv
 from ukernels._lib import ffi, lib
@@ -28,6 +30,7 @@ MAX_SPIN_US = 10_000_000  # 10 s
 _lock = ForkSafeLock()
 _pool = None  # cdata uk_pool_t* with a destructor
 _requested: Optional[int] = None
+_local = threading.local()  # .limit: thread_limit() on this thread, else absent
 
 
 @lru_cache(maxsize=None)
@@ -67,9 +70,31 @@ def get_num_threads() -> int:
     raw = getenv(SPIN_ENV)
     if raw is not None:
         _parse_int(SPIN_ENV, raw, 0, MAX_SPIN_US, "microseconds, 0 to never spin")
-    if _requested is not None:
-        return _requested
-    return _int_env(NUM_THREADS_ENV, 1, MAX_THREADS, "a thread count >= 1") or usable_cores()
+    n = _requested if _requested is not None else (
+        _int_env(NUM_THREADS_ENV, 1, MAX_THREADS, "a thread count >= 1") or usable_cores())
+    limit = getattr(_local, "limit", None)
+    return n if limit is None or limit >= n else limit
+
+
+@contextlib.contextmanager
+def thread_limit(n: int) -> Iterator[None]:
+    """Calls made on *this* Python thread inside the block use at most ``n`` threads
+    (other threads are unaffected). For code that already runs one task per core (a Dask
+    worker thread, a thread pool of your own): with W such threads, ``thread_limit(cores //
+    W)`` keeps W x ukernels threads within the cores. Nests; the innermost limit applies."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"thread_limit(n): n must be an int >= 1, got {n!r}")
+    previous = getattr(_local, "limit", None)
+    _local.limit = n
+    try:
+        yield
+    finally:
+        _local.limit = previous
+
+
+def current_limit() -> Optional[int]:
+    """The thread_limit in force on this thread (None: none)."""
+    return getattr(_local, "limit", None)
 
 
 _warned_oversubscribed = False

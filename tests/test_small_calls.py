@@ -117,3 +117,42 @@ def test_replays_from_many_threads_at_once():
     for t in ts:
         t.join()
     assert errors == []
+
+
+def test_reentered_replay_uses_its_own_work_area(monkeypatch):
+    """A replay entered while this thread's replay work area is in use (a signal handler
+    calling matmul mid-call) must take a buffer of its own and still be exact."""
+    rng = np.random.default_rng(5)
+    a, b = _ints(rng, (12, 20), np.float32), _ints(rng, (20, 9), np.float32)
+    dispatch._small.clear()
+    ukernels.matmul(a, b)  # recorded
+    work = dispatch._replay_work
+    monkeypatch.setattr(work, "busy", True)
+    before = work.pointer
+    np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)
+    assert work.busy and work.pointer is before  # untouched by the re-entered call
+
+
+def test_replayed_strided_operands_are_exact():
+    """Keys fix the strides: views with gaps are passed by address, not as buffers."""
+    rng = np.random.default_rng(6)
+    dispatch._small.clear()
+    for _ in range(3):
+        big_a, big_b = _ints(rng, (16, 40), np.float32), _ints(rng, (40, 22), np.float32)
+        a, b = big_a[::2, 3:33], big_b[5:35, 4:13]  # rows with gaps (unit inner strides)
+        assert not a.flags.c_contiguous and not b.flags.c_contiguous
+        np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)
+    assert len(dispatch._small) == 1
+
+
+def test_explicit_ukernel_backend_replays_under_its_own_key():
+    rng = np.random.default_rng(7)
+    a, b = _ints(rng, (10, 24), np.float32), _ints(rng, (24, 12), np.float32)
+    dispatch._small.clear()
+    for _ in range(3):
+        np.testing.assert_array_equal(ukernels.matmul(a, b, backend="ukernel"), a @ b)
+    assert len(dispatch._small) == 1
+    np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)  # "auto": a key of its own
+    assert len(dispatch._small) == 2
+    np.testing.assert_array_equal(ukernels.matmul(a, b, backend="codegen"), a @ b)  # never replayed
+    assert len(dispatch._small) == 2

@@ -1,4 +1,7 @@
 """Concurrency: many Python threads calling at once, pool resizing."""
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -58,3 +61,43 @@ def test_resizing_the_pool_while_other_threads_compute():
             t.join()
         ukernels.set_num_threads(old)
     assert not errors, errors[0]
+
+
+_STEER_CHILD = r"""
+import os, sys, time, numpy as np, ukernels
+a = np.arange(256 * 256, dtype=np.float32).reshape(256, 256) % 7  # large enough for 2 threads
+b = np.arange(256 * 512, dtype=np.float32).reshape(256, 512) % 5
+want = a.astype(np.float64) @ b
+for _ in range(3):  # UKERNELS_SPIN_US=0: the worker sleeps between calls and is woken each time
+    time.sleep(0.05)  # (time to reach its sleep even on a loaded machine)
+    assert np.array_equal(ukernels.matmul(a, b), want)
+pid = os.getpid()
+allowed = os.sched_getaffinity(0)
+masks = {int(t): os.sched_getaffinity(int(t)) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid}
+print(sorted(allowed), sorted(sorted(m) for m in masks.values()))
+steered = [m for m in masks.values() if len(m) == len(allowed) - 1 and m < allowed]
+sys.exit(0 if steered else 3)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="steering pool workers needs Linux and at least 2 usable CPUs")
+def test_sleeping_workers_are_woken_off_the_callers_cpu():
+    """uk_pool.c: before waking sleeping workers the caller restricts them to its own CPUs
+    minus the one it runs on (a woken worker placed on the caller's CPU waited behind it)."""
+    env = dict(os.environ, UKERNELS_NUM_THREADS="2", UKERNELS_SPIN_US="0")
+    env.pop("UKERNELS_ISA", None)
+    r = subprocess.run([sys.executable, "-c", _STEER_CHILD], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and at least 2 usable CPUs")
+def test_a_caller_limited_to_one_cpu_leaves_worker_masks_alone():
+    env = dict(os.environ, UKERNELS_NUM_THREADS="2", UKERNELS_SPIN_US="0")
+    env.pop("UKERNELS_ISA", None)
+    cpu = min(os.sched_getaffinity(0))
+    child = ("import os, sys\nos.sched_setaffinity(0, {%d})\n" % cpu) + _STEER_CHILD.replace("sys.exit(0 if steered else 3)",
+                                                                                                "sys.exit(3 if steered else 0)")
+    r = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr

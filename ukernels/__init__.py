@@ -10,7 +10,8 @@ Public API::
     ukernels.matmul(a, b, *, bias=None, activation=None, epilogue=(), out_dtype=None, backend="auto")
     ukernels.ops: BiasAdd, Residual, Scale, Clamp, Relu, Relu6, Gelu, Silu, Sigmoid, Tanh, Requantize
     ukernels.Linear(weight, bias=None, activation=None, epilogue=(), layout="nk", backend="auto")
-    ukernels.set_num_threads(n) / ukernels.get_num_threads()
+    ukernels.set_num_threads(n) / ukernels.get_num_threads() / ukernels.thread_limit(n) (this thread only)
+    ukernels.dask.matmul(A, B, ...) / ukernels.dask.linear(lin, x)  (Dask arrays; optional extra)
     ukernels.workspace_bytes() / ukernels.release_workspace()  (this thread's reusable buffers)
     ukernels.explain(M, N, K, dtype=..., backend=..., source=False) -> dict
     ukernels.info() -> dict
@@ -20,12 +21,12 @@ from ukernels.explain import explain
 from ukernels.info import info
 from ukernels.linear import Linear
 from ukernels.matmul import matmul
-from ukernels.runtime.threads import get_num_threads, set_num_threads
+from ukernels.runtime.threads import get_num_threads, set_num_threads, thread_limit
 from ukernels.runtime.workspace import release_workspace, workspace_bytes
 
 __version__ = "0.1.0"
-__all__ = ["matmul", "Linear", "ops", "explain", "set_num_threads", "get_num_threads", "workspace_bytes",
-           "release_workspace", "info", "__version__"]
+__all__ = ["matmul", "Linear", "ops", "explain", "set_num_threads", "get_num_threads", "thread_limit",
+           "workspace_bytes", "release_workspace", "info", "__version__"]
 
 
 def __getattr__(name: str):

@@ -1,4 +1,4 @@
-"""Command line: ``python -m ukernels info | demo | explain``."""
+"""Command line: ``python -m ukernels info | demo | explain | bench``."""
 import argparse
 import json
 import sys
@@ -20,15 +20,25 @@ def main(argv: Optional[List[str]] = None) -> int:
                       help="input dtype (float32, float16, bfloat16, int8, int16) or a triple name (u8s8s32, ...)")
     p_ex.add_argument("--backend", default="auto", choices=["auto", "ukernel", "codegen"])
     p_ex.add_argument("--source", action="store_true", help="also print the generated C source (codegen)")
+    p_bench = sub.add_parser("bench", help="benchmark this machine: ukernels beside numpy, torch, onnxruntime, "
+                                           "IREE; writes a report, JSON and charts")
+    from ukernels.benchmark import add_arguments
+    add_arguments(p_bench)
     args = parser.parse_args(argv)
     try:
-        return _run(args)
+        return _run(args, argv)
     except (ValueError, TypeError, RuntimeError) as exc:  # bad environment or arguments: one line, no traceback
         print(f"ukernels {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. an output directory that cannot be written
+        print(f"ukernels {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return 2
 
 
-def _run(args) -> int:
+def _run(args, argv: Optional[List[str]] = None) -> int:
+    if args.command == "bench":
+        from ukernels.benchmark import run
+        return run(args, argv[1:] if argv is not None else None)
     if args.command == "explain":
         from ukernels.explain import explain, format_explain
         print(format_explain(explain(args.M, args.N, args.K, dtype=args.dtype, backend=args.backend,

@@ -116,6 +116,7 @@ int uk_matmul_pack_rhs(const uk_matmul_desc_t* desc, uk_pool_t* pool);
 
 int uk_bench_mmt4d_repeat(const uk_mmt4d_params_t* params, int64_t reps);
 uint64_t uk_probe_read(const void* buf, int64_t bytes, int32_t streams);
+float uk_probe_triad(float* a, const float* b, const float* c, float s, int64_t n);
 double uk_probe_fma_peak_avx2(int64_t iterations);
 double uk_probe_dot_peak_avx512(int32_t which, int64_t iterations);
 const char* uk_build_compiler(void);
@@ -140,6 +141,7 @@ const char* uk_build_compiler(void) {
 const char* uk_build_flags(void) { return UK_BUILD_FLAGS; }
 int uk_bench_mmt4d_repeat(const uk_mmt4d_params_t* params, int64_t reps);
 uint64_t uk_probe_read(const void* buf, int64_t bytes, int32_t streams);
+float uk_probe_triad(float* a, const float* b, const float* c, float s, int64_t n);
 #if defined(__x86_64__)
 double uk_probe_fma_peak_avx2(int64_t iterations);
 double uk_probe_dot_peak_avx512(int32_t which, int64_t iterations);

@@ -31,6 +31,7 @@ import json
 import os
 import struct
 import tempfile
+import uuid
 from dataclasses import fields as dc_fields, is_dataclass, replace as dc_replace
 from typing import Any, BinaryIO, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -302,6 +303,7 @@ class Linear:
         self._lock = ForkSafeLock()
         self._packs: Dict[Tuple[int, int], PackedRhs] = {}
         self._replays: Dict[tuple, tuple] = {}  # recorded small calls (runtime/dispatch.py: run_small)
+        self._token = uuid.uuid4().hex  # Dask's name for this (immutable) operator
         self._packed_for(cpu.active_isa())
 
     def _epilogue_types(self):
@@ -432,6 +434,17 @@ class Linear:
         out = run_matmul(x2, None, types, lowered, isa, self._backend, packed=_Provider(self, isa),
                          small_key=small_key, small_table=self._replays)
         return out.reshape(*lead, self.out_features)
+
+    def map_blocks(self, x, *, threads: Optional[int] = None):
+        """``self(x)`` over the row chunks of a dask array (``ukernels.dask.linear``; needs the
+        ``dask`` extra). The operator travels to each distributed worker once and is packed
+        there once per worker process."""
+        from ukernels.dask import linear
+        return linear(self, x, threads=threads)
+
+    def __dask_tokenize__(self) -> str:
+        """A token per operator object (its weights are read-only): Dask need not hash them."""
+        return self._token
 
     # ---- pickling (multiprocessing, Dask): the arguments, repacked on arrival -------
 

@@ -274,9 +274,9 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
     """
     small_key = None
     if (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 and bias is None
-            and activation is None and not epilogue and out_dtype is None and backend == "auto"
-            and precision is None and out is None):
-        small_key = small_call_key(a, b)  # a plain call: replayed if one like it ran before
+            and activation is None and not epilogue and out_dtype is None
+            and (backend == "auto" or backend == "ukernel") and precision is None and out is None):
+        small_key = small_call_key(a, b, backend)  # a plain call: replayed if one like it ran before
         if small_key is not None:
             res = run_small(small_key, a, b)
             if res is not None:
