@@ -82,6 +82,28 @@ static int uk_pack_rhs_block(const uk_matmul_desc_t* d, void* dst, int64_t n1, i
   return uk_pack(&p);
 }
 
+/* Packs lhs row tiles [m1, m1 + tm) x K tiles [k1, k1 + tk) of a into dst, laid out
+ * [tm][tk][M0][K0] (for lhs_pack_in_tile). */
+static int uk_pack_lhs_block(const uk_matmul_desc_t* d, void* dst, int64_t m1, int64_t tm, int64_t k1, int64_t tk) {
+  uk_pack_params_t p;
+  memset(&p, 0, sizeof p);
+  p.cpu_data = d->cpu_data;
+  p.in_buffer = d->a;
+  p.in_offset = m1 * d->M0 * d->a_stride0 + k1 * d->K0 * d->a_stride1;
+  p.in_stride0 = d->a_stride0;
+  p.in_stride1 = d->a_stride1;
+  p.in_size0 = d->M - m1 * d->M0;
+  p.in_size1 = d->K - k1 * d->K0;
+  p.out_buffer = dst;
+  p.out_stride0 = tk * d->M0 * d->K0;
+  p.out_size0 = tm;
+  p.out_size1 = tk;
+  p.tile_size0 = d->M0;
+  p.tile_size1 = d->K0;
+  p.flags = uk_pack_flags(d, 0);
+  return uk_pack(&p);
+}
+
 /* Packs lhs row-tiles [t0, t1) (pack_rhs = 0) or rhs column-tiles [t0, t1) of item d. */
 static int uk_pack_range(const uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d, int pack_rhs, int64_t t0,
                          int64_t t1) {
@@ -178,10 +200,28 @@ static int64_t uk_direct_group_blocks(int64_t K1, int64_t kc1) {
   return g;
 }
 
-int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* d) {
-  return d->MC * d->NC * 4 + d->NC * 4 + (d->rhs_pack_in_tile ? (d->KC * d->NC * uk_rhs_bits(d) + 63) / 64 * 8 : 0) +
-         (d->rhs_direct ? d->MC * d->NC * 4 : 0);
+static int32_t uk_lhs_bits(const uk_matmul_desc_t* d) {
+  uk_type_info_t ti;
+  uk_type_info(uk_kernel_type(d), &ti);
+  return ti.lhs_bits;
 }
+
+/* One thread's scratch: the MC x NC accumulator, one output row, then (when used) the in-tile
+ * rhs block, the group accumulator of rhs_direct and the in-tile lhs block; byte offsets. */
+typedef struct {
+  int64_t rhs_block, group_acc, lhs_block, total;
+} uk_scratch_layout_t;
+
+static uk_scratch_layout_t uk_scratch_layout(const uk_matmul_desc_t* d) {
+  uk_scratch_layout_t l;
+  l.rhs_block = d->MC * d->NC * 4 + d->NC * 4;
+  l.group_acc = l.rhs_block + (d->rhs_pack_in_tile ? (d->KC * d->NC * uk_rhs_bits(d) + 63) / 64 * 8 : 0);
+  l.lhs_block = (l.group_acc + (d->rhs_direct ? d->MC * d->NC * 4 : 0) + 63) / 64 * 64;
+  l.total = l.lhs_block + (d->lhs_pack_in_tile ? d->MC * d->KC * uk_lhs_bits(d) / 8 : 0);
+  return l;
+}
+
+int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* d) { return uk_scratch_layout(d).total; }
 
 static void uk_pack_task(void* ctx_, int64_t task, int32_t thread_index) {
   (void)thread_index;
@@ -211,10 +251,11 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
   char* scratch = (char*)d->scratch + (int64_t)thread_index * d->scratch_stride;
   void* acc = scratch;
   const int64_t tile_elems = (int64_t)d->M0 * d->N0;
+  const uk_scratch_layout_t layout = uk_scratch_layout(d);
   char* row_buf = scratch + d->MC * d->NC * 4;
-  char* rhs_block = row_buf + d->NC * 4; /* used when rhs_pack_in_tile */
-  /* rhs_direct: the group accumulator (see UK_DIRECT_GROUP), 8-byte aligned after the rhs block */
-  float* group_acc = (float*)(rhs_block + (d->KC * d->NC * uk_rhs_bits(d) + 63) / 64 * 8);
+  char* rhs_block = scratch + layout.rhs_block;            /* used when rhs_pack_in_tile */
+  float* group_acc = (float*)(scratch + layout.group_acc); /* rhs_direct (see UK_DIRECT_GROUP) */
+  char* lhs_block = scratch + layout.lhs_block;            /* used when lhs_pack_in_tile */
   uk_type_info_t kti;
   uk_type_info(uk_kernel_type(d), &kti);
   const int64_t group = (kti.acc_is_float ? uk_direct_group_blocks(c->K1, kc1) : c->K1) * kc1; /* K tiles per group */
@@ -274,6 +315,13 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
         for (int64_t e = 0; e < tm * tn * tile_elems; ++e) a[e] += group_acc[e];
       }
       continue;
+    }
+    if (d->lhs_pack_in_tile) { /* one workgroup column: this lhs block is used here only */
+      const int status = uk_pack_lhs_block(d, lhs_block, m1, tm, k1, p.K);
+      if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
+      p.lhs_buffer = lhs_block;
+      p.lhs_stride0 = p.K * d->M0 * d->K0;
+      p.lhs_offset = 0;
     }
     if (d->rhs_pack_in_tile) {
       const int status = uk_pack_rhs_block(d, rhs_block, n1, tn, k1, p.K);
@@ -351,6 +399,7 @@ static int uk_matmul_check(const uk_matmul_desc_t* d, int need_scratch) {
       d->KC % d->K0 || !d->mmt4d || (d->rhs_prepacked && d->rhs_pack_in_tile) ||
       (need_scratch && d->scratch_stride < uk_matmul_scratch_bytes(d)))
     return UK_STATUS_BAD_ARGUMENT;
+  if (d->lhs_pack_in_tile && d->rhs_direct) return UK_STATUS_BAD_ARGUMENT;
   if (d->rhs_direct && (!d->rhs_pack_in_tile || d->K0 != 1 || d->b_stride1 != 1 ||
                         (d->kernel_type && d->kernel_type != d->type)))
     return UK_STATUS_BAD_ARGUMENT;
@@ -414,17 +463,18 @@ static void uk_pack_then_tile_task(void* ctx_, int64_t task, int32_t thread_inde
   uk_tile_task(ctx_, task - P, thread_index);
 }
 
-int uk_matmul_run_replay(const uk_matmul_desc_t* t, const void* a, const void* b, void* out, void* work) {
+int uk_matmul_run_replay(const uk_matmul_desc_t* t, const void* a, const void* b, void* out, void* work,
+                         uk_pool_t* pool) {
   if (!t || !work) return UK_STATUS_BAD_ARGUMENT;
   uk_matmul_desc_t d = *t;
   char* w = (char*)work;
   d.a = a;
   d.b = b;
   d.out = out;
-  d.lhs_packed = w + (intptr_t)t->lhs_packed;
+  d.lhs_packed = t->lhs_pack_in_tile ? NULL : w + (intptr_t)t->lhs_packed;
   d.rhs_packed = t->rhs_prepacked ? t->rhs_packed : t->rhs_pack_in_tile ? NULL : w + (intptr_t)t->rhs_packed;
   d.scratch = w + (intptr_t)t->scratch;
-  return uk_matmul_run(&d, NULL);
+  return uk_matmul_run(&d, pool);
 }
 
 int uk_matmul_run(const uk_matmul_desc_t* d, uk_pool_t* pool) {
@@ -434,6 +484,7 @@ int uk_matmul_run(const uk_matmul_desc_t* d, uk_pool_t* pool) {
   uk_dispatch_ctx_t c;
   uk_ctx_init(&c, d, d->pack_tasks_hint > 0 ? d->pack_tasks_hint : 1);
   if (d->rhs_prepacked || d->rhs_pack_in_tile) c.rhs_tasks = 0;
+  if (d->lhs_pack_in_tile) c.lhs_tasks = 0;
   if (c.K1 == 0) c.lhs_tasks = c.rhs_tasks = 0;
   uk_pool_run(pool, uk_pack_then_tile_task, &c,
               c.items * (c.lhs_tasks + c.nmb * c.nnb) + c.rhs_items * c.rhs_tasks, d->max_threads);

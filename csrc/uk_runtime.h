@@ -98,7 +98,9 @@ typedef struct uk_matmul_desc_t {
                                     scratch right before using them (BLIS order; for M <= MC,
                                     where every rhs block is used by one workgroup only) */
   void* scratch;                 /* per thread: MC*NC + NC accumulator elements (4 bytes each),
-                                    then KC*NC rhs elements when rhs_pack_in_tile */
+                                    then KC*NC rhs elements when rhs_pack_in_tile, MC*NC group
+                                    sums with rhs_direct, MC*KC lhs elements (64-byte aligned)
+                                    with lhs_pack_in_tile: uk_matmul_scratch_bytes */
   int64_t scratch_stride;        /* bytes between threads' scratch areas */
   uk_mmt4d_fn_t mmt4d;           /* the ukernel: uk_mmt4d or a generated function */
   uint32_t mmt4d_flags;          /* extra flags, e.g. UK_FLAG_ALLOW_GENERIC_FALLBACK */
@@ -131,6 +133,10 @@ typedef struct uk_matmul_desc_t {
                                     is packed once), op operands + i*data_batch_stride; workspaces hold
                                     batch lhs panels and batch (or 1, shared) rhs panels. 0 or 1: one */
   int64_t a_batch_stride, b_batch_stride, out_batch_stride;
+  int32_t lhs_pack_in_tile;      /* 1: each workgroup packs its MC x KC lhs blocks into its scratch
+                                    right before using them (for N <= NC, where every lhs block is
+                                    used by one workgroup only); lhs_packed is then unused. Not
+                                    with rhs_direct */
 } uk_matmul_desc_t;
 
 /* Returned by uk_matmul_run when *desc->cancel was set: the output is incomplete. */
@@ -151,12 +157,13 @@ const volatile int32_t* uk_interrupt_flag(void);
 
 int uk_matmul_run(const uk_matmul_desc_t* desc, uk_pool_t* pool);
 
-/* A recorded small call run again on the calling thread: `desc` as uk_matmul_run takes it,
+/* A recorded small call run again (on `pool`, or NULL: the calling thread): `desc` as uk_matmul_run takes it,
  * except that its lhs_packed, rhs_packed (unless rhs_pack_in_tile or rhs_prepacked: then as
  * uk_matmul_run reads them) and scratch fields hold byte offsets into `work` (64-byte aligned,
  * large enough) instead of addresses; a, b and out replace desc's. Saves the caller filling a
  * descriptor per call. */
-int uk_matmul_run_replay(const uk_matmul_desc_t* desc, const void* a, const void* b, void* out, void* work);
+int uk_matmul_run_replay(const uk_matmul_desc_t* desc, const void* a, const void* b, void* out, void* work,
+                         uk_pool_t* pool);
 
 /* Packs b [K][N] into rhs_packed as uk_matmul_run would (for prepacking). */
 int uk_matmul_pack_rhs(const uk_matmul_desc_t* desc, uk_pool_t* pool);

@@ -182,6 +182,7 @@ def _desc_template(r: Resolution, types: ElementTypes, isa: str, B: int):
     t.M0, t.N0, t.K0 = plan.M0, plan.N0, plan.K0
     t.MC, t.NC, t.KC = plan.MC, plan.NC, plan.KC
     t.rhs_pack_in_tile, t.rhs_direct = int(plan.rhs_pack_in_tile), int(plan.rhs_direct)
+    t.lhs_pack_in_tile = int(plan.lhs_pack_in_tile)
     nthreads = max(plan.threads, 1)
     t.scratch_stride = plan.scratch_bytes_per_thread
     t.mmt4d, t.mmt4d_flags = r.fn, r.flags
@@ -195,8 +196,8 @@ def _desc_template(r: Resolution, types: ElementTypes, isa: str, B: int):
 
 
 # ---- small plain calls: matmul(a, b) with nothing else, replayed ------------------------------
-# A call below interrupt.MIN_FLOPS on one thread, with no epilogue, out, precision or backend
-# choice, whose operands the C side reads as they are, is recorded after it ran: its filled
+# A call below interrupt.MIN_FLOPS (on the calling thread or the pool), with no epilogue, out,
+# precision or backend choice but "ukernel", whose operands the C side reads as they are, is recorded after it ran: its filled
 # descriptor (everything but the operand and buffer addresses) under a key of dtypes, shapes,
 # strides and every setting the slow path reads (ISA, threads, codegen environment). The next
 # such call with the same key copies it and runs -- none of the validation, epilogue lowering,
@@ -246,12 +247,13 @@ def run_small(key: tuple, a: np.ndarray, b: Optional[np.ndarray], table: Optiona
     out = np.empty(shape, out_dtype)
     pa = ffi.from_buffer(a) if contiguous[0] else ffi.cast("void*", a.ctypes.data)
     pb = ffi.NULL if b is None else ffi.from_buffer(b) if contiguous[1] else ffi.cast("void*", b.ctypes.data)
+    pool = threads.get_pool() if template.max_threads > 1 else ffi.NULL
     w = _replay_work
     if w.busy or w.nbytes < work_bytes:
         if w.busy:  # re-entered: a leased buffer of its own
             with workspace.lease() as ws:
                 status = lib.uk_matmul_run_replay(template, pa, pb, ffi.from_buffer(out),
-                                                  ffi.cast("void*", ws.address("replay", work_bytes)))
+                                                  ffi.cast("void*", ws.address("replay", work_bytes)), pool)
             if status != lib.UK_STATUS_OK:
                 raise UkernelError("uk_matmul_run", status)
             return out
@@ -259,10 +261,12 @@ def run_small(key: tuple, a: np.ndarray, b: Optional[np.ndarray], table: Optiona
         base = w.array.ctypes.data
         w.pointer, w.nbytes = ffi.cast("void*", base + (-base % 64)), work_bytes
     w.busy = True
+    work = w.array  # this frame keeps it alive (a daemon thread may still be here at interpreter exit)
     try:
-        status = lib.uk_matmul_run_replay(template, pa, pb, ffi.from_buffer(out), w.pointer)
+        status = lib.uk_matmul_run_replay(template, pa, pb, ffi.from_buffer(out), w.pointer, pool)
     finally:
         w.busy = False
+    del work
     if status != lib.UK_STATUS_OK:
         raise UkernelError("uk_matmul_run", status)
     return out
@@ -373,7 +377,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         d.out_stride0 = out3.strides[1] // eo if M > 1 else N
         d.out_batch_stride = out3.strides[0] // eo
         d.out_type = epilogue.out_type
-        lhs_bytes = plan.lhs_packed_bytes * B
+        lhs_bytes = 0 if plan.lhs_pack_in_tile else plan.lhs_packed_bytes * B
         d.lhs_packed = ffi.cast("void*", ws.address("lhs", lhs_bytes))
         rhs_bytes = 0
         if packed is not None:
@@ -399,8 +403,9 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         finally:
             if armed:
                 interrupt.disarm()
-        if (small_key is not None and status == lib.UK_STATUS_OK and given is None and not armed
-                and plan.threads <= 1 and B == 1 and a.ndim == 2 and _same_data(a3, a)
+        if (small_key is not None and status == lib.UK_STATUS_OK and given is None
+                and 2 * M * N * K < interrupt.MIN_FLOPS  # (on any thread: a replay never arms Ctrl-C)
+                and B == 1 and a.ndim == 2 and _same_data(a3, a)
                 and (packed is not None or _same_data(b3, b))):
             _record_small(_small if small_table is None else small_table, small_key, d,
                           (r, c_ops, keep, packed), result.shape, result.dtype, lhs_bytes, rhs_bytes, scratch_bytes,

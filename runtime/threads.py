@@ -70,10 +70,17 @@ def get_num_threads() -> int:
     raw = getenv(SPIN_ENV)
     if raw is not None:
         _parse_int(SPIN_ENV, raw, 0, MAX_SPIN_US, "microseconds, 0 to never spin")
-    n = _requested if _requested is not None else (
-        _int_env(NUM_THREADS_ENV, 1, MAX_THREADS, "a thread count >= 1") or usable_cores())
+    n = _configured()
     limit = getattr(_local, "limit", None)
     return n if limit is None or limit >= n else limit
+
+
+def _configured() -> int:
+    """The process-wide count (set_num_threads, else the variable, else the cores): the pool's
+    size. A thread_limit only lowers how many of its threads one call uses."""
+    if _requested is not None:
+        return _requested
+    return _int_env(NUM_THREADS_ENV, 1, MAX_THREADS, "a thread count >= 1") or usable_cores()
 
 
 @contextlib.contextmanager
@@ -127,12 +134,13 @@ def spin_us() -> int:
 
 
 def get_pool():
-    """The pool sized for ``get_num_threads()`` (created or resized lazily).
+    """The pool sized for the process-wide thread count (created or resized lazily; a
+    thread_limit never resizes it: calls under one use fewer of its threads).
 
     The returned object keeps the pool alive; a pool replaced by a resize is
     destroyed only when the last caller using it lets go."""
     global _pool
-    n = get_num_threads()
+    n = _configured()
     pool = _pool
     if pool is not None and lib.uk_pool_size(pool) == n:
         return pool

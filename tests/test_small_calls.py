@@ -156,3 +156,32 @@ def test_explicit_ukernel_backend_replays_under_its_own_key():
     assert len(dispatch._small) == 2
     np.testing.assert_array_equal(ukernels.matmul(a, b, backend="codegen"), a @ b)  # never replayed
     assert len(dispatch._small) == 2
+
+
+def test_calls_on_the_pool_replay_too(monkeypatch):
+    """Products big enough for 2 threads (but below the Ctrl-C threshold) replay on the pool."""
+    from ukernels.runtime import threads
+    monkeypatch.setattr(threads, "_requested", 2)
+    rng = np.random.default_rng(8)
+    dispatch._small.clear()
+    for _ in range(4):
+        a, b = _ints(rng, (256, 192), np.float32), _ints(rng, (192, 160), np.float32)
+        assert ukernels.explain(256, 160, 192)["threads"] == 2
+        np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)
+    assert len(dispatch._small) == 1
+    (template, *_), = dispatch._small.values()
+    assert template.max_threads == 2
+
+
+def test_products_above_the_ctrl_c_threshold_are_never_recorded_on_any_thread():
+    """A replay never arms the Ctrl-C handler, so a product the main thread would arm it for
+    must not be recorded -- not even when it first runs on another thread."""
+    from ukernels.runtime import interrupt
+    rng = np.random.default_rng(9)
+    a, b = _ints(rng, (400, 400), np.float32), _ints(rng, (400, 400), np.float32)
+    assert 2 * 400 ** 3 >= interrupt.MIN_FLOPS
+    dispatch._small.clear()
+    t = threading.Thread(target=lambda: [ukernels.matmul(a, b) for _ in range(2)])
+    t.start()
+    t.join()
+    assert len(dispatch._small) == 0

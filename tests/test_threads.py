@@ -101,3 +101,15 @@ def test_a_caller_limited_to_one_cpu_leaves_worker_masks_alone():
                                                                                                 "sys.exit(3 if steered else 0)")
     r = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_thread_limit_never_resizes_the_pool():
+    from ukernels.runtime import threads
+    rng = np.random.default_rng(9)
+    a, b = rng.integers(-4, 5, (256, 256)).astype(np.float32), rng.integers(-4, 5, (256, 256)).astype(np.float32)
+    ukernels.matmul(a, b)
+    pool = threads.get_pool()
+    with ukernels.thread_limit(1):
+        np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)
+        assert threads.get_pool() is pool
+    assert threads.get_pool() is pool

@@ -103,6 +103,7 @@ typedef struct uk_matmul_desc_t {
   int64_t group_size;
   int64_t batch;
   int64_t a_batch_stride, b_batch_stride, out_batch_stride;
+  int32_t lhs_pack_in_tile;
 } uk_matmul_desc_t;
 static const int UK_STATUS_CANCELLED;
 int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* desc);
@@ -111,7 +112,8 @@ void uk_interrupt_disarm(void);
 const volatile int32_t* uk_interrupt_flag(void);
 int uk_epilogue_check(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops, int32_t out_type);
 int uk_matmul_run(const uk_matmul_desc_t* desc, uk_pool_t* pool);
-int uk_matmul_run_replay(const uk_matmul_desc_t* desc, const void* a, const void* b, void* out, void* work);
+int uk_matmul_run_replay(const uk_matmul_desc_t* desc, const void* a, const void* b, void* out, void* work,
+                         uk_pool_t* pool);
 int uk_matmul_pack_rhs(const uk_matmul_desc_t* desc, uk_pool_t* pool);
 
 int uk_bench_mmt4d_repeat(const uk_mmt4d_params_t* params, int64_t reps);

@@ -55,6 +55,7 @@ def explain(M: int, N: int, K: int, *, dtype="float32", backend: str = "auto",
         "rhs_packing": ("none: rows of b read in place (a contiguous b; a partial last column tile is "
                         "packed)" if p.rhs_direct else "in-tile (per workgroup, before use)" if p.rhs_pack_in_tile
                         else "separate parallel phase"),
+        "lhs_packing": "in-tile (per workgroup, before use)" if p.lhs_pack_in_tile else "separate parallel phase",
     }
     if r.kernel is not None:
         info["kernel_path"] = r.kernel.path

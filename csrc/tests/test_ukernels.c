@@ -329,6 +329,11 @@ static void* run_matmul_job(void* arg) {
   d.a = a; d.a_stride0 = K; d.a_stride1 = 1; d.b = b; d.b_stride0 = N; d.b_stride1 = 1;
   d.out = out; d.out_stride0 = N; d.M0 = M0; d.N0 = N0; d.K0 = K0; d.MC = MC; d.NC = NC; d.KC = KC;
   d.lhs_packed = lhs; d.rhs_packed = rhs;
+  /* jobs 0-3: each combination of packing the lhs / rhs blocks in tile (per workgroup, right
+   * before use; valid for any blocking, the planner uses them for one workgroup column / row) */
+  d.lhs_pack_in_tile = job->seed & 1;
+  d.rhs_pack_in_tile = (job->seed >> 1) & 1;
+  if (d.lhs_pack_in_tile) d.lhs_packed = NULL; /* unused: a read of it would fault */
   d.scratch_stride = uk_matmul_scratch_bytes(&d);
   d.scratch = scratch = malloc((size_t)(d.scratch_stride * 2));
   d.mmt4d = uk_mmt4d; d.mmt4d_flags = UK_FLAG_ALLOW_GENERIC_FALLBACK; d.cpu_data = &job->bits;
@@ -361,7 +366,7 @@ static void test_matmul_on_pool(uint64_t host) {
   run_matmul_job(&solo);
   CHECK(solo.failures == 0, "single-threaded matmul failed");
   uk_pool_destroy(pool);
-  printf("matmul dispatch: 3 concurrent callers on one pool + 1 without a pool\n");
+  printf("matmul dispatch: 3 concurrent callers on one pool + 1 without a pool (lhs/rhs packed in tile or not)\n");
 }
 
 /* UK_FLAG_GROUP_SCALES: s8s8 and s8s4 tiles (one-row tiles in groups of UK_TILE_GROUP and

@@ -102,6 +102,7 @@ def run(args: argparse.Namespace, argv: Optional[List[str]] = None) -> int:
                                settings.settle)
     skipped = {p: why for p in peers if (why := P.unavailable(p))}
     live = [p for p in peers if p not in skipped]
+    P.configure(threads)
     t0 = time.time()
     if not args.no_progress:
         print("measuring the machine (peaks, bandwidth) ...", file=sys.stderr, flush=True)

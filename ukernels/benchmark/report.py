@@ -43,6 +43,8 @@ def summary_rows(data: Dict) -> List[Dict]:
                "decode": _is_decode(rs[0])}
         peak = peak_per_core(machine, WORKLOADS[w].peak) * t if w in WORKLOADS else 0.0
         row["fraction_of_peak"] = ours.gflops / peak if ours and peak else None
+        row["ratio_to_each_peer"] = {r.impl: ours.gflops / r.gflops for r in rs
+                                     if ours and r.status == "ok" and r.library != "ukernels" and r.gflops > 0}
         bw = machine.get("read_gbs", {}).get(str(t))
         row["weight_gbs"] = ours.weight_gbs if ours else None
         row["fraction_of_bandwidth"] = ours.weight_gbs / bw if ours and bw and row["decode"] else None
@@ -84,11 +86,13 @@ def markdown(data: Dict, charts: Sequence[str]) -> str:
            f"(calls per block adapted to the shape), the median of each block, the median over blocks; "
            f"± is the spread of the block medians. All libraries run on the same thread count "
            f"(numpy's BLAS: {data['blas_pinning']}; torch: set_num_threads; onnxruntime: intra_op_num_threads; "
-           f"IREE: task topology). GFLOP/s = 2MNK (x batch) / time; decode shapes (M <= 16) also show the "
+           f"IREE: local-task with that many workers, one count per process: the largest). GFLOP/s = 2MNK (x batch) / time; decode shapes (M <= 16) also show the "
            f"weight's bytes per second.", ""]
     if data["skipped_peers"]:
         out += ["Peers skipped: " + "; ".join(f"**{p}**: {why}" for p, why in data["skipped_peers"].items()), ""]
-    rows = {(r["workload"], r["shape"], r["threads"]): r for r in summary_rows(data)}
+    summary = summary_rows(data)
+    out += summary_markdown(summary, data)
+    rows = {(r["workload"], r["shape"], r["threads"]): r for r in summary}
     results = [Result(**r) for r in data["results"]]
     by_workload: "OrderedDict[str, List[Result]]" = OrderedDict()
     for r in results:
@@ -100,14 +104,16 @@ def markdown(data: Dict, charts: Sequence[str]) -> str:
         out += [f"## {w}: {wl.title}", ""]
         if wl.note:
             out += [f"_{wl.note}._", ""]
-        out.append("| shape | threads | " + " | ".join(impls) + " | ukernels / best peer | of peak | of read bw |")
-        out.append("|---|---|" + "---|" * len(impls) + "---|---|---|")
+        out.append("| shape | threads | " + " | ".join(impls) + " | ukernels / best peer | ukernels / each peer "
+                   "| of peak | of read bw |")
+        out.append("|---|---|" + "---|" * len(impls) + "---|---|---|---|")
         notes = OrderedDict()
         for (ww, shape, t), group in _groups(rs).items():
             cells = {r.impl: r for r in group}
             row = rows[(ww, shape, t)]
             ratio = f"**{row['ratio']:.2f}x** {row['peer']}" if row["ratio"] else "-"
-            out.append(f"| {shape} | {t} | " + " | ".join(_cell(cells.get(i)) for i in impls) + f" | {ratio} | "
+            each = ", ".join(f"{_short(i)} {x:.2f}" for i, x in row["ratio_to_each_peer"].items()) or "-"
+            out.append(f"| {shape} | {t} | " + " | ".join(_cell(cells.get(i)) for i in impls) + f" | {ratio} | {each} | "
                        f"{_fmt(row['fraction_of_peak'] and row['fraction_of_peak'] * 100, '.0f')}% | "
                        f"{_fmt(row['fraction_of_bandwidth'] and row['fraction_of_bandwidth'] * 100, '.0f')}% |"
                        .replace("-%", "-"))
@@ -123,6 +129,40 @@ def markdown(data: Dict, charts: Sequence[str]) -> str:
             if os.path.basename(c).startswith(f"{w}_"):
                 out += [f"![{w}]({os.path.basename(c)})", ""]
     return "\n".join(out) + "\n"
+
+
+def summary_markdown(summary: List[Dict], data: Dict) -> List[str]:
+    """The summary table: per workload and shape, ukernels' best against the best peer at each
+    thread count (the section the README's Performance section is made from)."""
+    threads = data["settings"]["threads"]
+    out = ["## Summary", "",
+           "ukernels' best implementation (either backend) against the best peer that ran, GFLOP/s "
+           "(decode shapes: the weight's GB/s in parentheses), and the ratio.", "",
+           "| workload | shape | " + " | ".join(f"{t}T ukernels | {t}T best peer | {t}T ratio" for t in threads) + " |",
+           "|---|---|" + "---|---|---|" * len(threads)]
+    by = OrderedDict()
+    for r in summary:
+        by.setdefault((r["workload"], r["shape"]), {})[r["threads"]] = r
+    for (w, shape), per in by.items():
+        cells = []
+        for t in threads:
+            r = per.get(t)
+            if r is None or r["ours_gflops"] is None:
+                cells += ["-", "-", "-"]
+                continue
+            ours = f"{r['ours_gflops']:.1f}" + (f" ({r['weight_gbs']:.1f} GB/s)" if r["decode"] else "")
+            peer = f"{r['peer_gflops']:.1f} {_short(r['peer'])}" if r["peer"] else "-"
+            cells += [ours, peer, f"{r['ratio']:.2f}x" if r["ratio"] else "-"]
+        out.append(f"| {w} | {shape} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def _short(impl: str) -> str:
+    """A peer implementation's library name for the summary."""
+    for lib in ("numpy", "torch", "onnxruntime", "IREE"):
+        if impl.startswith(lib):
+            return lib
+    return impl.split()[0]
 
 
 def table(data: Dict) -> str:
