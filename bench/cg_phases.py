@@ -5,9 +5,9 @@
 
 Each case runs in a child under ``valgrind --tool=callgrind --toggle-collect=uk_matmul_run``
 (only the C dispatch is counted; valgrind 3.19 has no AVX-512, so the AVX2 level runs, on one
-thread) and is split with callgrind_annotate's inclusive costs into: the ukernel (tile
-functions), the lhs pack (the SIMD lhs pack and its portable edges), the rhs pack (the
-portable 16x1 row copies), write-back (the rest of the tile task: copying accumulator rows
+thread) and is split with callgrind_annotate's exclusive costs into: the ukernel (tile
+functions), the lhs pack (the SIMD lhs pack), the portable packs ("rhs pack": the rhs's
+16x1 row copies, and the lhs's partial edge panels), write-back (the rest of the tile task: copying accumulator rows
 to the output, epilogue) and the rest (dispatch, pool). Percentages of uk_matmul_run.
 """
 import os
@@ -32,14 +32,21 @@ else:
 """
 
 
-def inclusive(annotate: str, pattern: str) -> int:
-    """Sum of the inclusive Ir of functions matching ``pattern`` (callgrind_annotate lines)."""
-    total = 0
+def costs(annotate: str, pattern: str) -> list:
+    """The Ir of each callgrind_annotate line whose function matches ``pattern`` (a function
+    inlined from several source files has a line per file)."""
+    out = []
     for line in annotate.splitlines():
         m = re.match(r"\s*([\d,]+)\s+(?:\([^)]*\)\s+)?\S*:(\S+)", line)
         if m and re.search(pattern, m.group(2)):
-            total += int(m.group(1).replace(",", ""))
-    return total
+            out.append(int(m.group(1).replace(",", "")))
+    return out
+
+
+def summed(annotate: str, pattern: str) -> int:
+    """The sum of a pattern's exclusive costs (inclusive ones would count a function once per
+    line: take the largest line instead, as main() does for the total)."""
+    return sum(costs(annotate, pattern))
 
 
 def run(kind: str, shape: str) -> dict:
@@ -53,11 +60,11 @@ def run(kind: str, shape: str) -> dict:
                               check=True, capture_output=True, text=True).stdout
         excl = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", out],
                               check=True, capture_output=True, text=True).stdout
-    total = inclusive(incl, r"^uk_matmul_run$")
-    tile = inclusive(excl, r"^uk_mmt4d_tile_")
-    lhs = inclusive(incl, r"^uk_pack_lhs_f32_avx2$")
-    rhs = inclusive(excl, r"^uk_pack_x32$") + inclusive(excl, r"^uk_pack_impl_x32")
-    wb = inclusive(excl, r"^(uk_tile_task|uk_pack_then_tile_task|__memcpy|__memmove|memcpy|uk_epilogue)")
+    total = max(costs(incl, r"^uk_matmul_run$") or [0])
+    tile = summed(excl, r"^uk_mmt4d_tile_")
+    lhs = summed(excl, r"^uk_pack_lhs_f32_avx2('\d+)?$")
+    rhs = summed(excl, r"^uk_pack_(x32|impl_x32)('\d+)?$")
+    wb = summed(excl, r"^(uk_tile_task|uk_pack_then_tile_task|__memcpy|__memmove|memcpy|uk_epilogue)")
     return {"total": total, "ukernel": tile, "lhs pack": lhs, "rhs pack": rhs, "write-back": wb,
             "other": total - tile - lhs - rhs - wb}
 
