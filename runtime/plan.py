@@ -247,6 +247,11 @@ DIRECT_KC = 8
 ONE_ROW_MAX_M = 512  # rows up to which one workgroup row is planned (see plan_matmul)
 
 
+def ACC_L2_SHARE(l2: int) -> int:  # noqa: N802 - a planner constant, as a function of L2
+    """Bytes of L2 the MC x NC accumulator may take (see plan_matmul)."""
+    return l2 // 4
+
+
 def direct_kc(M0: int, K: int) -> int:
     """K block of an rhs read in place: 8 rows, i.e. 8 side-by-side read streams. More rows
     lose twice (measured, plain matmul 1..32 x 4096 x 4096 vs numpy, 1 thread, KC 4/8/16/32:
@@ -311,7 +316,13 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
     N1 = max(1, _ceil_div(N, N0))
     M1 = max(1, _ceil_div(M, M0))
 
-    kc1 = max(1, (l1d // 2) // ((M0 + N0) * K0 * esize))
+    # K block: one lhs and one rhs micro-panel fill L1 (the hardware prefetcher streams the
+    # next rhs panel from L2). The accumulator (MC x NC, 4-byte elements) is held to a
+    # quarter of L2 and the rhs block (KC x NC) to half. Measured here (Zen 4, L1d 32 KiB, L2
+    # 1 MiB; f32 16x16x1, 1 thread, GFLOP/s, numpy alongside): 2048^3 76.7 with the earlier
+    # L1/2 and L2/8 (32x1024, KC 128) vs 100.6 with these (128x512, KC 256), numpy 100.1;
+    # 1024^3 92.7 vs 98.4 (numpy 95.8); 256x4096x1024 90.6 vs 96.0 (256x256; numpy 86.2).
+    kc1 = max(1, l1d // ((M0 + N0) * K0 * esize))
     if M1 == 1 and prepacked:
         # One row of tiles over a prepacked rhs: each packed panel is read once,
         # and long K blocks stream it without restarts (measured on Linear at
@@ -337,17 +348,18 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
         # one-row tiles (csrc/uk_mmt4d_internal.h: UK_TILE_GROUP) needs several per call
         nc1 = max(nc1, STREAM_NC_TILES)
     nc1 = min(nc1, N1)
-    mc1 = max(1, (l2 // 8) // (nc1 * N0 * M0 * acc_size))
+    mc1 = max(1, ACC_L2_SHARE(l2) // (nc1 * N0 * M0 * acc_size))
     mc1 = min(mc1, M1)
     if not direct and M1 > mc1 and M1 * M0 <= ONE_ROW_MAX_M:
         # Up to ONE_ROW_MAX_M rows: one workgroup row (all of M) and narrower columns, so each
         # rhs block is read (and, unless prepacked, packed in tile) once per call instead of
-        # once per MC rows. Measured here (Zen 4, GFLOP/s, interleaved with numpy's): matmul
-        # 256x4096x1024 1T 88 -> 97 (MC x NC 32x1024 -> 256x128), 2T 175; 512x4096x1024 1T
-        # 92.6 -> 98.5 (512x64); Linear 256x4096x1024 1T 98 -> 103-105, 2T 189 -> 201-205.
-        # Not above: 1024^3 1T 101.9 (32x1024) vs 90.9-95.3 (256x128 .. 1024x32).
+        # once per MC rows. Measured here (Zen 4, GFLOP/s, interleaved with numpy's; KC 128 and
+        # an L2/8 accumulator then): matmul 256x4096x1024 1T 88 -> 97 (MC x NC 32x1024 ->
+        # 256x128), 2T 175; 512x4096x1024 1T 92.6 -> 98.5 (512x64); Linear 256x4096x1024 1T
+        # 98 -> 103-105, 2T 189 -> 201-205. Not above: 1024^3 1T 101.9 (32x1024) vs 90.9-95.3
+        # (256x128 .. 1024x32).
         mc1 = M1
-        nc1 = max(1, min(nc1, (l2 // 8) // (mc1 * M0 * N0 * acc_size)))
+        nc1 = max(1, min(nc1, ACC_L2_SHARE(l2) // (mc1 * M0 * N0 * acc_size)))
     if direct:
         mc1 = M1  # one workgroup row: b is streamed once
         nc1 = max(1, min(nc1, (l2 // 4) // (mc1 * M0 * N0 * acc_size)))  # the accumulator stays in L2

@@ -73,6 +73,12 @@ def _np_linear(inp, s, t):
     return [("numpy gelu(x @ W.T + b)", lambda: gelu_tanh(x @ wt + bias))]
 
 
+def _np_layer(inp, s, t):
+    x, w = inp.arrays["x"], inp.arrays["w"]
+    wt = np.ascontiguousarray(w.T)
+    return [("numpy x @ W.T", lambda: x @ wt)]
+
+
 def _np_int8(inp, s, t):
     a, b, m = inp.arrays["a"], inp.arrays["b"], inp.meta
     af, bf, mult = a.astype(np.float64), b.astype(np.float64), m["mult"].astype(np.float64)
@@ -123,6 +129,12 @@ def _torch_linear(inp, s, t):
     F = torch.nn.functional
     x, w, bias = (torch.from_numpy(inp.arrays[k]) for k in ("x", "w", "bias"))
     return [("torch F.gelu(F.linear)", _inference(torch, lambda: F.gelu(F.linear(x, w, bias))))]
+
+
+def _torch_layer(inp, s, t):
+    torch = _torch(t)
+    x, w = (torch.from_numpy(inp.arrays[k]) for k in ("x", "w"))
+    return [("torch F.linear", _inference(torch, lambda: torch.nn.functional.linear(x, w)))]
 
 
 def _torch_int8(inp, s, t):
@@ -215,6 +227,16 @@ def _ort_linear(inp, s, t):
                [helper.make_tensor_value_info("Y", TP.FLOAT, [s.M, s.N])],
                [nh.from_array(np.ascontiguousarray(w.T), "Wt"), nh.from_array(bias, "bias")])
     return [("onnxruntime MatMul+Add+Gelu", _ort_run(_ort_session(m, t), {"X": x}))]
+
+
+def _ort_layer(inp, s, t):
+    _, helper, TP, nh = _onnx()
+    x, w = inp.arrays["x"], inp.arrays["w"]
+    m = _model([helper.make_node("MatMul", ["X", "Wt"], ["Y"])],
+               [helper.make_tensor_value_info("X", TP.FLOAT, [s.M, s.K])],
+               [helper.make_tensor_value_info("Y", TP.FLOAT, [s.M, s.N])],
+               [nh.from_array(np.ascontiguousarray(w.T), "Wt")])
+    return [("onnxruntime MatMul (initializer)", _ort_run(_ort_session(m, t), {"X": x}))]
 
 
 def _ort_int8(inp, s, t):
@@ -347,8 +369,26 @@ func.func @lin(%x: {X}) -> {Y} {{
     return [("IREE matmul+bias+gelu (weights constant)", lambda: f(x).to_host())]
 
 
+def _iree_layer(inp, s, t):
+    x, w = inp.arrays["x"], inp.arrays["w"]
+    if w.nbytes > IREE_MAX_CONSTANT_BYTES:
+        raise NotApplicable(f"weight of {w.nbytes >> 20} MiB: too large to embed as an MLIR constant here")
+    X, W, Y = f"tensor<{s.M}x{s.K}xf32>", f"tensor<{s.K}x{s.N}xf32>", f"tensor<{s.M}x{s.N}xf32>"
+    mlir = f"""func.func @layer(%x: {X}) -> {Y} {{
+  %w = arith.constant {_iree_const(np.ascontiguousarray(w.T))} : {W}
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : {Y}
+  %f = linalg.fill ins(%z : f32) outs(%e : {Y}) -> {Y}
+  %r = linalg.matmul ins(%x, %w : {X}, {W}) outs(%f : {Y}) -> {Y}
+  return %r : {Y}
+}}"""
+    f = _iree_compile(mlir, t, "layer")
+    return [("IREE linalg.matmul (weights constant)", lambda: f(x).to_host())]
+
+
 _BUILDERS = {
-    ("numpy", "matmul"): _np_matmul, ("numpy", "linear"): _np_linear, ("numpy", "int8"): _np_int8,
+    ("numpy", "matmul"): _np_matmul, ("numpy", "linear"): _np_linear, ("numpy", "layer"): _np_layer,
+    ("torch", "layer"): _torch_layer, ("onnxruntime", "layer"): _ort_layer, ("iree", "layer"): _iree_layer, ("numpy", "int8"): _np_int8,
     ("numpy", "bf16"): _np_bf16, ("numpy", "int4"): _np_int4, ("numpy", "batched"): _np_batched,
     ("torch", "matmul"): _torch_matmul, ("torch", "linear"): _torch_linear, ("torch", "int8"): _torch_int8,
     ("torch", "bf16"): _torch_bf16, ("torch", "int4"): _torch_int4, ("torch", "batched"): _torch_batched,

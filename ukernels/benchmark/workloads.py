@@ -125,6 +125,23 @@ def _ours_linear(inp: Inputs, s: Shape):
     return _backends(build, "Linear")
 
 
+# --- layer: f32 layer without epilogue, weight prepacked ----------------------------------
+def _make_layer(s: Shape, rng) -> Inputs:
+    x = rng.standard_normal((s.M, s.K), dtype=np.float32)
+    w = rng.standard_normal((s.N, s.K), dtype=np.float32)
+    return Inputs({"x": x, "w": w}, x.astype(np.float64) @ w.T.astype(np.float64))
+
+
+def _ours_layer(inp: Inputs, s: Shape):
+    x, w = inp.arrays["x"], inp.arrays["w"]
+
+    def build(backend):
+        lin = ukernels.Linear(w, backend=backend)
+        lin(x)
+        return lambda: lin(x)
+    return _backends(build, "Linear")
+
+
 # --- int8: s8 x s8 -> s32, requantized to int8 per output channel ------------------------
 def _make_int8(s: Shape, rng) -> Inputs:
     a = rng.integers(-128, 128, (s.M, s.K), dtype=np.int8)
@@ -219,6 +236,8 @@ WORKLOADS: Dict[str, Workload] = {w.name: w for w in [
              _make_linear, _ours_linear, _float_check(2e-6, 5e-4), lambda s: s.K * s.N * 4,
              note="numpy's peer uses the tanh approximation of GELU (numpy has no vectorised erf); "
                   "checked with a tolerance that admits it"),
+    Workload("layer", "f32 layer x @ W^T without epilogue; weight prepacked (an initializer / constant for "
+             "onnxruntime and IREE)", _make_layer, _ours_layer, _float_check(2e-6), lambda s: s.K * s.N * 4),
     Workload("int8", "int8 x int8 -> int32, requantized to int8 per output channel", _make_int8, _ours_int8,
              _int_check(1), lambda s: s.K * s.N, peak="int8",
              note="results may differ from the exact one by 1 where float rounding of the multiplier differs"),
