@@ -5,11 +5,12 @@ with the reason (reported in the results, never silently dropped).
 
 Thread counts: numpy's BLAS through threadpoolctl (the runner's context), torch through
 torch.set_num_threads, onnxruntime per session (intra_op_num_threads), IREE per device
-(local-task with t workers: one count per process, the largest requested). Idle peer threads are asked not to spin (OMP_WAIT_POLICY=PASSIVE for
-torch's OpenMP, set before torch is imported; session.intra_op.allow_spinning=0 for
-onnxruntime): spinning threads take the other core from whatever runs next."""
+(local-task with t workers: one count per process, the largest requested). Every library
+keeps its default idle behaviour (onnxruntime's and OpenMP's threads spin briefly after a
+call, as ukernels' pool does for UKERNELS_SPIN_US): users run them that way, and the runner
+lets the machine settle before each timed block, so a spinning thread never overlaps
+another library's block."""
 import importlib
-import os
 import warnings
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -34,8 +35,6 @@ def import_module(name: str):
 
 def unavailable(peer: str) -> Optional[str]:
     """None when the peer imports, else why not and the package to install."""
-    if peer == "torch":
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     for mod in _MODULES[peer]:
         try:
             import_module(mod)
@@ -187,7 +186,6 @@ def _ort_session(model, t: int):
     ort = import_module("onnxruntime")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = t, 1
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 

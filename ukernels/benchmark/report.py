@@ -76,7 +76,7 @@ def markdown(data: Dict, charts: Sequence[str]) -> str:
            f"- Caches: {'; '.join(m['caches'])}",
            "- Peak of one core (probe: independent chains of one instruction): "
            + (", ".join(f"{k} {x:.1f} G ops/s" for k, x in m["peaks_gops_per_core"].items()) or "not measured"),
-           "- Read bandwidth (8 sequential streams per thread): "
+           "- Read bandwidth (best of a C probe with 1 and 8 sequential streams per thread and numpy's SIMD reduction): "
            + ", ".join(f"{t}T {x:.1f} GB/s" for t, x in m["read_gbs"].items())
            + "; STREAM triad: " + ", ".join(f"{t}T {x:.1f} GB/s" for t, x in m["triad_gbs"].items()),
            "", "## Versions", "", ", ".join(f"{k} {x}" for k, x in v.items()), "",
@@ -243,3 +243,30 @@ def write(data: Dict, out_dir: str) -> Dict[str, object]:
         if why:
             f.write(f"\n_{why}._\n")
     return {"report": md_path, "json": json_path, "charts": chart_paths, "charts_skipped": why}
+
+
+def readme_section(data: Dict, chart_dir: str) -> str:
+    """The README's "Performance" section from a run's results.json: the machine, versions,
+    the summary table and the charts (paths relative to the README)."""
+    m, v = data["machine"], data["versions"]
+    peaks = m["peaks_gops_per_core"]
+    lines = ["## Performance", "",
+             f"Generated from one run of `{data['command'].strip()}` on {data['date']} "
+             f"({data['seconds'] / 60:.0f} min): {m['cpu']}, {m['usable_cores']} vCPUs, ISA `{m['isa']}` "
+             f"({', '.join(m['features'])}); one core's f32 FMA peak {m['f32_peak_gflops_per_core']:.0f} GFLOP/s"
+             + (f", bf16 {peaks['bf16 vdpbf16ps']:.0f}" if "bf16 vdpbf16ps" in peaks else "")
+             + (f", int8 {peaks['int8 vpdpbusd']:.0f} G ops/s" if "int8 vpdpbusd" in peaks else "")
+             + "; read bandwidth " + ", ".join(f"{t}T {x:.1f} GB/s" for t, x in m["read_gbs"].items()) + ". "
+             + "Versions: " + ", ".join(f"{k} {x}" for k, x in v.items()) + ". "
+             f"The full report (every implementation, spreads, fractions of peak and bandwidth, reasons "
+             f"for anything not measured) is [`{chart_dir}/report.md`]({chart_dir}/report.md), the raw "
+             f"results [`{chart_dir}/results.json`]({chart_dir}/results.json). A shared 2-vCPU VM: "
+             "blocks whose spread is large were disturbed; ratios within ~5% are noise.", ""]
+    body = summary_markdown(summary_rows(data), data)
+    lines += body[2:]  # the table (its own heading and intro dropped)
+    for c in data.get("charts", []):
+        if any(c.startswith(p) for p in ("matmul_compute", "layer_compute", "linear_compute", "int8_compute",
+                                           "int4_decode")):
+            lines += [f"![{c[:-4]}]({chart_dir}/{c})", ""]
+    return "\n".join(lines)
+

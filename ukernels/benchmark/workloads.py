@@ -159,12 +159,17 @@ def _make_int8(s: Shape, rng) -> Inputs:
 
 def _ours_int8(inp: Inputs, s: Shape):
     a, b, m = inp.arrays["a"], inp.arrays["b"], inp.meta
+    ep = [O.Requantize(m["mult"], m["zp"], np.int8)]
 
-    def build(backend):
-        ep = [O.Requantize(m["mult"], m["zp"], np.int8)]
+    def build(backend):  # both operands per call
         ukernels.matmul(a, b, epilogue=ep, backend=backend)
         return lambda: ukernels.matmul(a, b, epilogue=ep, backend=backend)
-    return _backends(build, "matmul + Requantize")
+
+    def build_layer(backend):  # the weight prepacked, as the peers' quantized layers hold it
+        lin = ukernels.Linear(b, epilogue=ep, layout="kn", backend=backend)
+        lin(a)
+        return lambda: lin(a)
+    return _backends(build, "matmul + Requantize") + _backends(build_layer, "Linear int8 + Requantize")
 
 
 # --- bf16: bf16 x bf16 -> f32 ---------------------------------------------------------------
@@ -238,7 +243,8 @@ WORKLOADS: Dict[str, Workload] = {w.name: w for w in [
                   "checked with a tolerance that admits it"),
     Workload("layer", "f32 layer x @ W^T without epilogue; weight prepacked (an initializer / constant for "
              "onnxruntime and IREE)", _make_layer, _ours_layer, _float_check(2e-6), lambda s: s.K * s.N * 4),
-    Workload("int8", "int8 x int8 -> int32, requantized to int8 per output channel", _make_int8, _ours_int8,
+    Workload("int8", "int8 x int8 -> int32, requantized to int8 per output channel (the peers' layers hold "
+             "the weight prepacked; ukernels both ways)", _make_int8, _ours_int8,
              _int_check(1), lambda s: s.K * s.N, peak="int8",
              note="results may differ from the exact one by 1 where float rounding of the multiplier differs"),
     Workload("bf16", "bfloat16 x bfloat16 -> f32 matmul", _make_bf16, _ours_bf16, _float_check(1e-2),
