@@ -13,8 +13,6 @@ thread per worker thread (threadpoolctl in each worker), like ukernels' own rule
 """
 import argparse
 import logging
-import statistics
-import time
 import warnings
 
 import numpy as np
@@ -26,22 +24,13 @@ from threadpoolctl import threadpool_limits
 
 import ukernels
 import ukernels.dask as ud
+from ukernels._timing import median_time
 
 
 def _pin_blas(n=1):
     from threadpoolctl import threadpool_limits as tl
     tl(n)
     return n
-
-
-def timed(fn, reps):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
 
 
 def main():
@@ -65,14 +54,14 @@ def main():
         flops = 2 * M * N * K
         ukernels.set_num_threads(2)
         with threadpool_limits(2):
-            t_plain = timed(lambda: ukernels.matmul(a, b), args.reps)
-            t_np = timed(lambda: a @ b, args.reps)
+            t_plain = median_time(lambda: ukernels.matmul(a, b), args.reps)
+            t_np = median_time(lambda: a @ b, args.reps)
         print(f"\n{M}x{N}x{K}: plain ukernels.matmul (2 threads) {flops / t_plain / 1e9:.1f} GFLOP/s; "
               f"numpy (2 threads) {flops / t_np / 1e9:.1f}")
         with dask.config.set(scheduler="threads"), threadpool_limits(1):
             A, B = da.from_array(a, chunks=chunk), da.from_array(b, chunks=chunk)
-            t_u = timed(lambda: ud.matmul(A, B).compute(), args.reps)
-            t_d = timed(lambda: (A @ B).compute(), args.reps)
+            t_u = median_time(lambda: ud.matmul(A, B).compute(), args.reps)
+            t_d = median_time(lambda: (A @ B).compute(), args.reps)
         print(f"  threaded scheduler: ukernels.dask {flops / t_u / 1e9:.1f}, dask numpy blocks "
               f"{flops / t_d / 1e9:.1f} GFLOP/s ({t_d / t_u:.2f}x); overhead vs plain {t_u / t_plain:.2f}x")
         for label, kw in configs:
@@ -82,8 +71,8 @@ def main():
                 A = client.persist(da.from_array(a, chunks=chunk))
                 B = client.persist(da.from_array(b, chunks=chunk))
                 wait([A, B])
-                t_u = timed(lambda: client.compute(ud.matmul(A, B)).result(), args.reps)
-                t_d = timed(lambda: client.compute(A @ B).result(), args.reps)
+                t_u = median_time(lambda: client.compute(ud.matmul(A, B)).result(), args.reps)
+                t_d = median_time(lambda: client.compute(A @ B).result(), args.reps)
             print(f"  {label}: ukernels.dask {flops / t_u / 1e9:.1f}, dask numpy blocks {flops / t_d / 1e9:.1f} "
                   f"GFLOP/s ({t_d / t_u:.2f}x); overhead vs plain {t_u / t_plain:.2f}x")
     # batch inference
@@ -93,7 +82,7 @@ def main():
     lin = ukernels.Linear(w)
     flops = 2 * rows * N * K
     ukernels.set_num_threads(2)
-    t_plain = timed(lambda: lin(x), args.layer_reps)
+    t_plain = median_time(lambda: lin(x), args.layer_reps)
     print(f"\nLinear 4096x4096 over {rows} rows: plain Linear (2 threads) {flops / t_plain / 1e9:.1f} GFLOP/s")
     wt = np.ascontiguousarray(w.T)
     for label, kw in configs:
@@ -102,9 +91,9 @@ def main():
             client.run(_pin_blas)
             X = client.persist(da.from_array(x, chunks=(chunk, K)))
             wait(X)
-            t_u = timed(lambda: client.compute(lin.map_blocks(X)).result(), args.layer_reps)
+            t_u = median_time(lambda: client.compute(lin.map_blocks(X)).result(), args.layer_reps)
             W = da.from_array(wt, chunks=(K, N))  # one block: sent to each worker once, like the Linear
-            t_d = timed(lambda: client.compute(X @ W).result(), args.layer_reps)
+            t_d = median_time(lambda: client.compute(X @ W).result(), args.layer_reps)
         print(f"  {label}: ukernels.dask.linear {flops / t_u / 1e9:.1f}, dask X @ W on numpy blocks "
               f"{flops / t_d / 1e9:.1f} GFLOP/s ({t_d / t_u:.2f}x); overhead vs plain {t_u / t_plain:.2f}x")
 

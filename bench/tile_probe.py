@@ -1,7 +1,6 @@
 """Shared by bench/ scripts: one tile kernel alone (uk_mmt4d repeated in C over one lhs
 micro-panel and a few rhs micro-panels, so operands stay in L1), and the throughput of the
 instruction it is built on (probes in csrc/arch/x86_64/uk_probe_*.c)."""
-import time
 from typing import Optional, Tuple
 
 import numpy as np
@@ -9,6 +8,7 @@ import numpy as np
 from ukernels._lib import ffi, lib
 from ukernels._timing import median_time
 from ukernels.abi import cpu_data_for
+from ukernels.benchmark.machine import best_rate
 
 # per triple on AVX-512 with the dot-product features: the instruction its tile is built on
 # (uk_probe_dot_peak_avx512's `which`: 0 vfmadd231ps, 1 vdpbf16ps, 2 vpdpwssd, 3 vpdpbusd)
@@ -42,22 +42,13 @@ def tile_kernel_gops(types, isa: str, tile: Tuple[int, int, int], K: int = 256, 
 
 def fma_peak_avx2() -> float:
     """GFLOP/s of one core running independent 256-bit FMAs (best of 5)."""
-    return _best(lambda: lib.uk_probe_fma_peak_avx2(20_000_000))
+    return best_rate(lambda: lib.uk_probe_fma_peak_avx2(20_000_000), 5)
 
 
 def dot_peak_avx512(which: int) -> float:
     """G ops/s of one core running the AVX-512 instruction ``which`` (see DOT_INSTRUCTIONS);
     the caller checks the CPU has it."""
-    return _best(lambda: lib.uk_probe_dot_peak_avx512(which, 5_000_000))
-
-
-def _best(run, tries: int = 5) -> float:
-    best = 0.0
-    for _ in range(tries):
-        t0 = time.perf_counter()
-        ops = run()
-        best = max(best, ops / (time.perf_counter() - t0) / 1e9)
-    return best
+    return best_rate(lambda: lib.uk_probe_dot_peak_avx512(which, 5_000_000), 5)
 
 
 def instruction_for(types_name: str, function_name: str) -> Optional[Tuple[int, str]]:

@@ -17,7 +17,7 @@ _AVX512_DOTS = [("f32 vfmadd231ps zmm", 0, "UK_CPU_X86_AVX512_BASE"), ("bf16 vdp
                 ("s16 vpdpwssd", 2, "UK_CPU_X86_AVX512_VNNI"), ("int8 vpdpbusd", 3, "UK_CPU_X86_AVX512_VNNI")]
 
 
-def _best(run: Callable[[], float], tries: int) -> float:
+def best_rate(run: Callable[[], float], tries: int) -> float:
     """Best G ops/s of ``run`` (which returns the ops it did) over ``tries``."""
     best = 0.0
     for _ in range(tries):
@@ -35,11 +35,11 @@ def instruction_peaks(quick: bool) -> Dict[str, float]:
     tries = 3 if quick else 5
     peaks = {}
     if bits & lib.UK_CPU_X86_AVX2_FMA:
-        peaks["f32 vfmadd231ps ymm"] = _best(lambda: lib.uk_probe_fma_peak_avx2(10_000_000), tries)
+        peaks["f32 vfmadd231ps ymm"] = best_rate(lambda: lib.uk_probe_fma_peak_avx2(10_000_000), tries)
     if bits & lib.UK_CPU_X86_AVX512_BASE:
         for name, which, feature in _AVX512_DOTS:
             if bits & getattr(lib, feature):
-                peaks[name] = _best(lambda w=which: lib.uk_probe_dot_peak_avx512(w, 2_500_000), tries)
+                peaks[name] = best_rate(lambda w=which: lib.uk_probe_dot_peak_avx512(w, 2_500_000), tries)
     return peaks
 
 

@@ -87,7 +87,10 @@ def markdown(data: Dict, charts: Sequence[str]) -> str:
            f"± is the spread of the block medians. All libraries run on the same thread count "
            f"(numpy's BLAS: {data['blas_pinning']}; torch: set_num_threads; onnxruntime: intra_op_num_threads; "
            f"IREE: local-task with that many workers, one count per process: the largest). GFLOP/s = 2MNK (x batch) / time; decode shapes (M <= 16) also show the "
-           f"weight's bytes per second.", ""]
+           f"workload's weight bytes per second (the int4 layer's 4-bit weight for every implementation, "
+           f"whatever a peer reads instead), and its fraction of the measured read bandwidth: a weight that fits "
+           f"in the last-level cache is read from it in back-to-back calls, so fractions above 100% mean "
+           f"cache-resident weights, not a broken probe.", ""]
     if data["skipped_peers"]:
         out += ["Peers skipped: " + "; ".join(f"**{p}**: {why}" for p, why in data["skipped_peers"].items()), ""]
     summary = summary_rows(data)
@@ -197,7 +200,7 @@ def charts(data: Dict, out_dir: str) -> Tuple[List[str], Optional[str]]:
             if not rs:
                 continue
             threads = sorted({r.threads for r in rs})
-            fig, axes = plt.subplots(1, len(threads), figsize=(6.5 * len(threads), 4.2), squeeze=False)
+            fig, axes = plt.subplots(1, len(threads), figsize=(6.5 * len(threads), 5.2), squeeze=False)
             for ax, t in zip(axes[0], threads):
                 rt = [r for r in rs if r.threads == t]
                 shapes = list(OrderedDict.fromkeys(r.shape for r in rt))
@@ -220,7 +223,7 @@ def charts(data: Dict, out_dir: str) -> Tuple[List[str], Optional[str]]:
                 ax.set_xticks([j + 0.4 - width / 2 for j in range(len(shapes))])
                 ax.set_xticklabels(shapes, rotation=20, fontsize=8)
                 ax.set_title(f"{w}{' (decode)' if decode else ''}, {t} thread{'s' if t > 1 else ''}")
-                ax.legend(fontsize=7)
+                ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
             fig.tight_layout()
             path = os.path.join(out_dir, f"{w}_{'decode' if decode else 'compute'}.png")
             fig.savefig(path, dpi=90)
@@ -261,7 +264,8 @@ def readme_section(data: Dict, chart_dir: str) -> str:
              f"The full report (every implementation, spreads, fractions of peak and bandwidth, reasons "
              f"for anything not measured) is [`{chart_dir}/report.md`]({chart_dir}/report.md), the raw "
              f"results [`{chart_dir}/results.json`]({chart_dir}/results.json). A shared 2-vCPU VM: "
-             "blocks whose spread is large were disturbed; ratios within ~5% are noise.", ""]
+             "blocks whose spread is large were disturbed; ratios within ~5% are noise. Decode-shaped weights "
+             "up to the 32 MiB last-level cache stay in it across back-to-back calls.", ""]
     body = summary_markdown(summary_rows(data), data)
     lines += body[2:]  # the table (its own heading and intro dropped)
     for c in data.get("charts", []):

@@ -11,6 +11,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence
 import numpy as np
 
 import ukernels
+from ukernels._timing import median_time
 from ukernels.benchmark import peers as P
 from ukernels.benchmark.shapes import Shape
 from ukernels.benchmark.workloads import NotApplicable, Workload
@@ -79,16 +80,6 @@ def blas_pinning() -> str:
     return "threadpoolctl" if importlib.util.find_spec("threadpoolctl") else "not pinned (pip install threadpoolctl)"
 
 
-def _block(fn: Callable[[], object], calls: int) -> float:
-    """Median time of ``calls`` back-to-back calls."""
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def _build(workload: Workload, inp, shape: Shape, threads: int, peers: Sequence[str],
            record: Callable[..., None]) -> List[Impl]:
     impls = []
@@ -140,8 +131,7 @@ def run_case(workload: Workload, shape: Shape, inp, threads: int, peers: Sequenc
             for im in checked:
                 if threads > 1 and settings.settle:
                     time.sleep(settings.settle)
-                im.fn()  # one warm call after the pause, not timed
-                im.times.append(_block(im.fn, im.calls))
+                im.times.append(median_time(im.fn, im.calls))  # (a warm call after the pause first)
     flops = shape.flops * inp.batch
     wbytes = workload.weight_bytes(shape)
     for im in checked:
