@@ -204,9 +204,39 @@ static void uk_pack_x32(const uk_pack_params_t* p) {
   uk_pack_impl_x32(p, T0, T1);
 }
 
+#if defined(__x86_64__)
+static void uk_pack_x16(const uk_pack_params_t* p);
+
+/* The lhs of 16-bit pairs (K0 = 2, no conversion): a pair is 32 bits, so the packed layout
+ * [M1][K1][T0][2] is the f32 lhs layout [M1][K1][T0] over pairs, and the AVX2 8x8 transposes
+ * pack the full row panels x the first multiple of 8 pairs; the portable code does the rest
+ * (an odd last column, partial panels). Measured: bf16 4096x128x4096 spent 47% of its time in
+ * the portable pack of this lhs. Returns 0, having done nothing, for other layouts. */
+static int uk_pack_lhs_pairs_simd(const uk_pack_params_t* p) {
+  if ((p->flags & ~(uint32_t)0xFF) != 0 || p->tile_size1 != 2 || p->in_stride1 != 1 || (p->in_stride0 & 1) ||
+      (p->in_offset & 1) || (p->out_offset & 1) || (p->out_stride0 & 1))
+    return 0;
+  uk_pack_params_t q = *p;
+  q.flags = UK_PACK_TYPE_F32;
+  q.tile_size1 = 1;
+  q.in_stride0 = p->in_stride0 / 2;
+  q.in_offset = p->in_offset / 2;
+  q.in_size1 = p->in_size1 / 2; /* whole pairs */
+  q.out_stride0 = p->out_stride0 / 2;
+  q.out_offset = p->out_offset / 2;
+  const int64_t pairs = uk_pack_lhs_f32_avx2(&q);
+  if (pairs <= 0) return 0;
+  const int64_t T0 = p->tile_size0;
+  const int64_t full_panels = p->in_size0 / T0 < p->out_size0 ? p->in_size0 / T0 : p->out_size0;
+  uk_pack_rest(p, full_panels, pairs, uk_pack_x16);
+  return 1;
+}
+#endif
+
 static void uk_pack_x16(const uk_pack_params_t* p) {
   const int64_t T0 = p->tile_size0, T1 = p->tile_size1;
 #if defined(__x86_64__)
+  if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX2_FMA) && uk_pack_lhs_pairs_simd(p)) return;
   if (p->cpu_data && (p->cpu_data[0] & UK_CPU_X86_AVX512_BASE) && uk_pack_rhs_simd(p, uk_pack_rhs_pairs_avx512, uk_pack_x16))
     return;
 #endif
