@@ -40,12 +40,17 @@ static uint32_t uk_epilogue_type(const uk_matmul_desc_t* d) {
 /* The type the ukernel computes (desc->kernel_type, or the input triple). */
 static uint32_t uk_kernel_type(const uk_matmul_desc_t* d) { return d->kernel_type ? d->kernel_type : d->type; }
 
+/* Bits of one packed element of an operand (side 0: lhs, 1: rhs) in the kernel type. */
+static int32_t uk_operand_bits(const uk_matmul_desc_t* d, int side) {
+  uk_type_info_t k;
+  uk_type_info(uk_kernel_type(d), &k);
+  return side ? k.rhs_bits : k.lhs_bits;
+}
+
 /* Pack flags for one operand (side 0: lhs, 1: rhs): the element size of the
  * packed layout, plus the widening conversion when the kernel type is wider. */
 static uint32_t uk_pack_flags(const uk_matmul_desc_t* d, int side) {
-  uk_type_info_t k;
-  uk_type_info(uk_kernel_type(d), &k);
-  const int32_t bits = side ? k.rhs_bits : k.lhs_bits;
+  const int32_t bits = uk_operand_bits(d, side);
   uint32_t flags = bits == 32 ? UK_PACK_TYPE_F32 : bits == 16 ? UK_PACK_TYPE_X16 : bits == 8 ? UK_PACK_TYPE_I8
                                                                                     : UK_PACK_TYPE_S4;
   if (d->kernel_type && d->kernel_type != d->type)
@@ -53,93 +58,50 @@ static uint32_t uk_pack_flags(const uk_matmul_desc_t* d, int side) {
              : d->type == UK_TYPE_F16F16F32 ? UK_PACK_WIDEN_F16 : UK_PACK_WIDEN_BF16;
   return flags;
 }
-static int32_t uk_rhs_bits(const uk_matmul_desc_t* d) {
-  uk_type_info_t ti;
-  uk_type_info(uk_kernel_type(d), &ti);
-  return ti.rhs_bits;
-}
 
-/* Packs rhs tiles [n1, n1 + tn) x K tiles [k1, k1 + tk) of b into dst, laid out
- * [tn][tk][N0][K0] (for rhs_pack_in_tile). */
-static int uk_pack_rhs_block(const uk_matmul_desc_t* d, void* dst, int64_t n1, int64_t tn,
-                             int64_t k1, int64_t tk) {
+/* Packs tiles [t, t + tt) of one operand (side 0: lhs row tiles of a; 1: rhs column tiles of
+ * b) over K tiles [k1, k1 + tk) into dst at element offset out_offset, laid out
+ * [tt][tk][T0][K0]: the pack phase's ranges (all of K, into lhs_packed / rhs_packed) and the
+ * in-tile blocks (rhs_pack_in_tile, lhs_pack_in_tile, into scratch). */
+static int uk_pack_block(const uk_matmul_desc_t* d, int side, void* dst, int64_t out_offset, int64_t t,
+                         int64_t tt, int64_t k1, int64_t tk) {
+  const int64_t T0 = side ? d->N0 : d->M0;
   uk_pack_params_t p;
   memset(&p, 0, sizeof p);
   p.cpu_data = d->cpu_data;
-  p.in_buffer = d->b;
-  p.in_offset = k1 * d->K0 * d->b_stride0 + n1 * d->N0 * d->b_stride1;
-  p.in_stride0 = d->b_stride0;
-  p.in_stride1 = d->b_stride1;
-  p.in_size0 = d->K - k1 * d->K0;
-  p.in_size1 = d->N - n1 * d->N0;
-  p.out_buffer = dst;
-  p.out_stride0 = tk * d->N0 * d->K0;
-  p.out_size0 = tn;
-  p.out_size1 = tk;
-  p.tile_size0 = d->N0;
-  p.tile_size1 = d->K0;
-  p.flags = uk_pack_flags(d, 1) | UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER;
-  return uk_pack(&p);
-}
-
-/* Packs lhs row tiles [m1, m1 + tm) x K tiles [k1, k1 + tk) of a into dst, laid out
- * [tm][tk][M0][K0] (for lhs_pack_in_tile). */
-static int uk_pack_lhs_block(const uk_matmul_desc_t* d, void* dst, int64_t m1, int64_t tm, int64_t k1, int64_t tk) {
-  uk_pack_params_t p;
-  memset(&p, 0, sizeof p);
-  p.cpu_data = d->cpu_data;
-  p.in_buffer = d->a;
-  p.in_offset = m1 * d->M0 * d->a_stride0 + k1 * d->K0 * d->a_stride1;
-  p.in_stride0 = d->a_stride0;
-  p.in_stride1 = d->a_stride1;
-  p.in_size0 = d->M - m1 * d->M0;
-  p.in_size1 = d->K - k1 * d->K0;
-  p.out_buffer = dst;
-  p.out_stride0 = tk * d->M0 * d->K0;
-  p.out_size0 = tm;
-  p.out_size1 = tk;
-  p.tile_size0 = d->M0;
-  p.tile_size1 = d->K0;
-  p.flags = uk_pack_flags(d, 0);
-  return uk_pack(&p);
-}
-
-/* Packs lhs row-tiles [t0, t1) (pack_rhs = 0) or rhs column-tiles [t0, t1) of item d. */
-static int uk_pack_range(const uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d, int pack_rhs, int64_t t0,
-                         int64_t t1) {
-  uk_pack_params_t p;
-  memset(&p, 0, sizeof p);
-  p.cpu_data = d->cpu_data;
-  p.out_size1 = c->K1;
-  p.out_size0 = t1 - t0;
-  if (!pack_rhs) {
+  if (!side) {
     p.in_buffer = d->a;
-    p.in_offset = t0 * d->M0 * d->a_stride0;
+    p.in_offset = t * d->M0 * d->a_stride0 + k1 * d->K0 * d->a_stride1;
     p.in_stride0 = d->a_stride0;
     p.in_stride1 = d->a_stride1;
-    p.in_size0 = d->M - t0 * d->M0;
-    p.in_size1 = d->K;
-    p.out_buffer = d->lhs_packed;
-    p.out_stride0 = c->K1 * d->M0 * d->K0;
-    p.out_offset = t0 * p.out_stride0;
-    p.tile_size0 = d->M0;
-    p.tile_size1 = d->K0;
+    p.in_size0 = d->M - t * d->M0;
+    p.in_size1 = d->K - k1 * d->K0;
     p.flags = uk_pack_flags(d, 0);
-  } else {
+  } else { /* b is [K][N]: its columns run along the tiles */
     p.in_buffer = d->b;
-    p.in_offset = t0 * d->N0 * d->b_stride1;
+    p.in_offset = k1 * d->K0 * d->b_stride0 + t * d->N0 * d->b_stride1;
     p.in_stride0 = d->b_stride0;
     p.in_stride1 = d->b_stride1;
-    p.in_size0 = d->K;
-    p.in_size1 = d->N - t0 * d->N0;
-    p.out_buffer = d->rhs_packed;
-    p.out_stride0 = c->K1 * d->N0 * d->K0;
-    p.out_offset = t0 * p.out_stride0;
-    p.tile_size0 = d->N0;
-    p.tile_size1 = d->K0;
+    p.in_size0 = d->K - k1 * d->K0;
+    p.in_size1 = d->N - t * d->N0;
     p.flags = uk_pack_flags(d, 1) | UK_PACK_TRANSPOSE_INNER | UK_PACK_TRANSPOSE_OUTER;
   }
+  p.out_buffer = dst;
+  p.out_offset = out_offset;
+  p.out_stride0 = tk * T0 * d->K0;
+  p.out_size0 = tt;
+  p.out_size1 = tk;
+  p.tile_size0 = (int32_t)T0;
+  p.tile_size1 = d->K0;
   return uk_pack(&p);
+}
+
+/* Packs lhs row-tiles [t0, t1) (pack_rhs = 0) or rhs column-tiles [t0, t1) of item d, all of K. */
+static int uk_pack_range(const uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d, int pack_rhs, int64_t t0,
+                         int64_t t1) {
+  const int64_t T0 = pack_rhs ? d->N0 : d->M0;
+  return uk_pack_block(d, pack_rhs, pack_rhs ? d->rhs_packed : d->lhs_packed, t0 * c->K1 * T0 * d->K0, t0,
+                       t1 - t0, 0, c->K1);
 }
 
 /* A batch item seen as a single call: the descriptor with its operand, output, workspace and
@@ -200,12 +162,6 @@ static int64_t uk_direct_group_blocks(int64_t K1, int64_t kc1) {
   return g;
 }
 
-static int32_t uk_lhs_bits(const uk_matmul_desc_t* d) {
-  uk_type_info_t ti;
-  uk_type_info(uk_kernel_type(d), &ti);
-  return ti.lhs_bits;
-}
-
 /* One thread's scratch: the MC x NC accumulator, one output row, then (when used) the in-tile
  * rhs block, the group accumulator of rhs_direct and the in-tile lhs block; byte offsets. */
 typedef struct {
@@ -215,9 +171,9 @@ typedef struct {
 static uk_scratch_layout_t uk_scratch_layout(const uk_matmul_desc_t* d) {
   uk_scratch_layout_t l;
   l.rhs_block = d->MC * d->NC * 4 + d->NC * 4;
-  l.group_acc = l.rhs_block + (d->rhs_pack_in_tile ? (d->KC * d->NC * uk_rhs_bits(d) + 63) / 64 * 8 : 0);
+  l.group_acc = l.rhs_block + (d->rhs_pack_in_tile ? (d->KC * d->NC * uk_operand_bits(d, 1) + 63) / 64 * 8 : 0);
   l.lhs_block = (l.group_acc + (d->rhs_direct ? d->MC * d->NC * 4 : 0) + 63) / 64 * 64;
-  l.total = l.lhs_block + (d->lhs_pack_in_tile ? d->MC * d->KC * uk_lhs_bits(d) / 8 : 0);
+  l.total = l.lhs_block + (d->lhs_pack_in_tile ? d->MC * d->KC * uk_operand_bits(d, 0) / 8 : 0);
   return l;
 }
 
@@ -299,7 +255,7 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
         if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
       }
       if (direct < tn) { /* the partial last column tile: packed, as rhs_pack_in_tile does */
-        int status = uk_pack_rhs_block(d, rhs_block, n1 + direct, tn - direct, k1, p.K);
+        int status = uk_pack_block(d, 1, rhs_block, 0, n1 + direct, tn - direct, k1, p.K);
         if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
         p.rhs_buffer = rhs_block;
         p.rhs_offset = 0;
@@ -317,14 +273,14 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
       continue;
     }
     if (d->lhs_pack_in_tile) { /* one workgroup column: this lhs block is used here only */
-      const int status = uk_pack_lhs_block(d, lhs_block, m1, tm, k1, p.K);
+      const int status = uk_pack_block(d, 0, lhs_block, 0, m1, tm, k1, p.K);
       if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
       p.lhs_buffer = lhs_block;
       p.lhs_stride0 = p.K * d->M0 * d->K0;
       p.lhs_offset = 0;
     }
     if (d->rhs_pack_in_tile) {
-      const int status = uk_pack_rhs_block(d, rhs_block, n1, tn, k1, p.K);
+      const int status = uk_pack_block(d, 1, rhs_block, 0, n1, tn, k1, p.K);
       if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
       p.rhs_buffer = rhs_block;
       p.rhs_stride0 = p.K * d->N0 * d->K0;

@@ -109,26 +109,41 @@ def _parse_size(text: str) -> int:
 
 
 @lru_cache(maxsize=None)
-def cache_sizes() -> Tuple[int, int]:
-    """(L1d, L2) bytes per core of cpu0, from sysfs; defaults if unreadable."""
-    l1d, l2 = DEFAULT_L1D, DEFAULT_L2
+def cache_entries() -> Tuple[Dict[str, str], ...]:
+    """cpu0's cache levels as sysfs describes them (each a dict of its level, type, size and
+    shared_cpu_list files' text, absent files left out), in index order; those read before an
+    unreadable one (none off Linux)."""
+    out = []
     base = "/sys/devices/system/cpu/cpu0/cache"
     try:
         for entry in sorted(os.listdir(base)):
             if not entry.startswith("index"):
                 continue
-            d = os.path.join(base, entry)
-            with open(os.path.join(d, "level")) as f:
-                level = int(f.read())
-            with open(os.path.join(d, "type")) as f:
-                kind = f.read().strip()
-            with open(os.path.join(d, "size")) as f:
-                size = _parse_size(f.read())
+            info = {}
+            for name in ("level", "type", "size", "shared_cpu_list"):
+                path = os.path.join(base, entry, name)
+                if name == "shared_cpu_list" and not os.path.exists(path):
+                    continue
+                with open(path) as f:
+                    info[name] = f.read().strip()
+            out.append(info)
+    except OSError:
+        pass
+    return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def cache_sizes() -> Tuple[int, int]:
+    """(L1d, L2) bytes per core of cpu0, from sysfs; defaults if unreadable."""
+    l1d, l2 = DEFAULT_L1D, DEFAULT_L2
+    try:
+        for e in cache_entries():
+            level, kind, size = int(e["level"]), e["type"], _parse_size(e["size"])
             if level == 1 and kind in ("Data", "Unified"):
                 l1d = size
             elif level == 2 and kind in ("Data", "Unified"):
                 l2 = size
-    except (OSError, ValueError):
+    except ValueError:
         pass
     return l1d, l2
 

@@ -34,7 +34,7 @@ import numpy as np
 
 import ukernels
 from ukernels import ops as O
-from ukernels.matmul import _typed, build_epilogue, shorthand_ops
+from ukernels.matmul import BACKENDS, _typed, build_epilogue, shorthand_ops
 from ukernels.runtime.threads import thread_limit, usable_cores
 
 try:
@@ -136,14 +136,14 @@ def _fill_residuals(ops: List[O.EpilogueOp], blocks: List[np.ndarray]) -> List[O
             and isinstance(op.residual, _DaskOperand) else op for op in ops]
 
 
-def _slice_op(op: O.EpilogueOp, rows: slice, cols: slice, M: int, N: int) -> O.EpilogueOp:
+def _slice_op(op: O.EpilogueOp, rows: slice, cols: slice) -> O.EpilogueOp:
     """``op`` with its array operands cut to the output block [rows, cols]."""
     if not is_dataclass(op):
         return op
     changes = {}
     for f in fields(op):
         v = getattr(op, f.name)
-        if isinstance(v, (np.ndarray, list, tuple)) and not isinstance(v, _DaskOperand):
+        if isinstance(v, (np.ndarray, list, tuple)):  # (a _DaskOperand is none of these)
             arr = np.asarray(v)
             axis = getattr(op, "axis", "column")
             if arr.ndim == 2:
@@ -194,16 +194,16 @@ def matmul(A, B, *, bias=None, activation: Optional[str] = None, epilogue: Seque
     _check_threads(threads)
     if isinstance(split_every, bool) or not isinstance(split_every, int) or split_every < 2:
         raise ValueError(f"split_every must be an int >= 2, got {split_every!r}")
-    if backend not in ("auto", "ukernel", "codegen"):
-        raise ValueError(f"backend must be one of ['auto', 'ukernel', 'codegen'], got {backend!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
     if not isinstance(A, da.Array) and isinstance(B, da.Array):
-        A = _as_dask(A, "A", (chunks if chunks != "auto" else "auto", B.chunks[0]))
+        A = _as_dask(A, "A", (chunks, B.chunks[0]))
     A = _as_dask(A, "A", chunks)
     if not isinstance(B, da.Array):
         arr = np.asarray(B)
         if arr.ndim != 2:
             raise ValueError(f"B must be 2-D, got shape {arr.shape}")
-        B = da.from_array(arr, chunks=(A.chunks[1], "auto" if chunks == "auto" else chunks))
+        B = da.from_array(arr, chunks=(A.chunks[1], chunks))
     if A.ndim != 2 or B.ndim != 2:
         raise ValueError(f"A and B must be 2-D, got shapes {A.shape} and {B.shape}")
     (M, K), (K2, N) = A.shape, B.shape
@@ -254,7 +254,7 @@ def matmul(A, B, *, bias=None, activation: Optional[str] = None, epilogue: Seque
                     dsk[key] = (_add, parts[g:g + split_every])
                     nxt.append(key)
                 parts, level = nxt, level + 1
-            block_ops = [_slice_op(op, rows, cols, M, N) for op in ops]
+            block_ops = [_slice_op(op, rows, cols) for op in ops]
             dsk[(name, i, j)] = (_last, (A.name, i, nk - 1), (B.name, nk - 1, j), parts[0] if parts else None,
                                  block_ops, [(r.name, i, j) for r in residuals], last_kw, threads)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[A, B] + residuals)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ukernels import cpu
 from ukernels._lib import ffi, lib
-from ukernels.runtime.plan import cache_sizes
+from ukernels.runtime.plan import cache_entries, cache_sizes
 
 # uk_probe_dot_peak_avx512's `which`, with the CPU feature bit each instruction needs
 _AVX512_DOTS = [("f32 vfmadd231ps zmm", 0, "UK_CPU_X86_AVX512_BASE"), ("bf16 vdpbf16ps", 1, "UK_CPU_X86_AVX512_BF16"),
@@ -94,23 +94,10 @@ def triad_bandwidth(threads: int, mib: int, tries: int) -> float:
 
 
 def _cache_levels() -> List[str]:
-    """Each cache level as Linux describes cpu0's ("L1d 48 KiB", ...); empty elsewhere."""
-    out = []
-    root = "/sys/devices/system/cpu/cpu0/cache"
-    try:
-        for entry in sorted(os.listdir(root)):
-            if not entry.startswith("index"):
-                continue
-            d = os.path.join(root, entry)
-
-            def read(name, d=d):
-                with open(os.path.join(d, name)) as f:
-                    return f.read().strip()
-            kind = {"Data": "d", "Instruction": "i", "Unified": ""}.get(read("type"), "")
-            out.append(f"L{read('level')}{kind} {read('size')} shared by CPUs {read('shared_cpu_list')}")
-    except (OSError, ValueError):
-        return []
-    return out
+    """Each cache level as Linux describes cpu0's ("L1d 48K shared by CPUs 0", ...); empty elsewhere."""
+    kinds = {"Data": "d", "Instruction": "i", "Unified": ""}
+    return [f"L{e['level']}{kinds.get(e['type'], '')} {e['size']} shared by CPUs {e.get('shared_cpu_list', '?')}"
+            for e in cache_entries()]
 
 
 def measure(threads: List[int], quick: bool) -> Dict[str, object]:

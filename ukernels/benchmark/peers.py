@@ -206,35 +206,40 @@ def _ort_run(sess, feeds):
     return lambda: sess.run(None, feeds)[0]
 
 
-def _ort_matmul(inp, s, t):
+def _ort_both_inputs(a: np.ndarray, b: np.ndarray, out_shape, t: int):
+    """A MatMul graph of two run-time inputs (2-D or stacked)."""
     _, helper, TP, _ = _onnx()
-    a, b = inp.arrays["a"], inp.arrays["b"]
     m = _model([helper.make_node("MatMul", ["A", "B"], ["Y"])],
                [helper.make_tensor_value_info("A", TP.FLOAT, list(a.shape)),
                 helper.make_tensor_value_info("B", TP.FLOAT, list(b.shape))],
-               [helper.make_tensor_value_info("Y", TP.FLOAT, [s.M, s.N])], [])
-    return [("onnxruntime MatMul", _ort_run(_ort_session(m, t), {"A": a, "B": b}))]
+               [helper.make_tensor_value_info("Y", TP.FLOAT, list(out_shape))], [])
+    return _ort_run(_ort_session(m, t), {"A": a, "B": b})
+
+
+def _ort_weight_layer(inp, s, t, with_bias_gelu: bool):
+    """x @ W^T with W^T an initializer; then + bias and Gelu (opset 20+: the exact, erf form)."""
+    _, helper, TP, nh = _onnx()
+    x, w = inp.arrays["x"], inp.arrays["w"]
+    inits = [nh.from_array(np.ascontiguousarray(w.T), "Wt")]
+    nodes = [helper.make_node("MatMul", ["X", "Wt"], ["XW" if with_bias_gelu else "Y"])]
+    if with_bias_gelu:
+        nodes += [helper.make_node("Add", ["XW", "bias"], ["Z"]), helper.make_node("Gelu", ["Z"], ["Y"])]
+        inits.append(nh.from_array(inp.arrays["bias"], "bias"))
+    m = _model(nodes, [helper.make_tensor_value_info("X", TP.FLOAT, [s.M, s.K])],
+               [helper.make_tensor_value_info("Y", TP.FLOAT, [s.M, s.N])], inits)
+    return _ort_run(_ort_session(m, t), {"X": x})
+
+
+def _ort_matmul(inp, s, t):
+    return [("onnxruntime MatMul", _ort_both_inputs(inp.arrays["a"], inp.arrays["b"], (s.M, s.N), t))]
 
 
 def _ort_linear(inp, s, t):
-    _, helper, TP, nh = _onnx()
-    x, w, bias = inp.arrays["x"], inp.arrays["w"], inp.arrays["bias"]
-    nodes = [helper.make_node("MatMul", ["X", "Wt"], ["XW"]), helper.make_node("Add", ["XW", "bias"], ["Z"]),
-             helper.make_node("Gelu", ["Z"], ["Y"])]  # opset 20+: exact (erf) GELU
-    m = _model(nodes, [helper.make_tensor_value_info("X", TP.FLOAT, [s.M, s.K])],
-               [helper.make_tensor_value_info("Y", TP.FLOAT, [s.M, s.N])],
-               [nh.from_array(np.ascontiguousarray(w.T), "Wt"), nh.from_array(bias, "bias")])
-    return [("onnxruntime MatMul+Add+Gelu", _ort_run(_ort_session(m, t), {"X": x}))]
+    return [("onnxruntime MatMul+Add+Gelu", _ort_weight_layer(inp, s, t, True))]
 
 
 def _ort_layer(inp, s, t):
-    _, helper, TP, nh = _onnx()
-    x, w = inp.arrays["x"], inp.arrays["w"]
-    m = _model([helper.make_node("MatMul", ["X", "Wt"], ["Y"])],
-               [helper.make_tensor_value_info("X", TP.FLOAT, [s.M, s.K])],
-               [helper.make_tensor_value_info("Y", TP.FLOAT, [s.M, s.N])],
-               [nh.from_array(np.ascontiguousarray(w.T), "Wt")])
-    return [("onnxruntime MatMul (initializer)", _ort_run(_ort_session(m, t), {"X": x}))]
+    return [("onnxruntime MatMul (initializer)", _ort_weight_layer(inp, s, t, False))]
 
 
 def _ort_int8(inp, s, t):
@@ -263,21 +268,13 @@ def _ort_int4(inp, s, t):
 
 
 def _ort_batched(inp, s, t):
-    _, helper, TP, _ = _onnx()
-    a, b = inp.arrays["a"], inp.arrays["b"]
-    m = _model([helper.make_node("MatMul", ["A", "B"], ["Y"])],
-               [helper.make_tensor_value_info("A", TP.FLOAT, list(a.shape)),
-                helper.make_tensor_value_info("B", TP.FLOAT, list(b.shape))],
-               [helper.make_tensor_value_info("Y", TP.FLOAT, [BATCH, s.M, s.N])], [])
-    return [("onnxruntime MatMul (3-D)", _ort_run(_ort_session(m, t), {"A": a, "B": b}))]
+    return [("onnxruntime MatMul (3-D)", _ort_both_inputs(inp.arrays["a"], inp.arrays["b"], (BATCH, s.M, s.N), t))]
 
 
 # --- IREE ----------------------------------------------------------------------------------------
 _IREE_FLAGS = ["--iree-llvmcpu-target-cpu=host", "--iree-opt-data-tiling", "--iree-llvmcpu-enable-ukernels=all"]
 _iree_configs: Dict[int, object] = {}
 IREE_MAX_CONSTANT_BYTES = 64 << 20  # larger weights make the MLIR text (hex) too slow to compile
-
-
 _iree_task_workers: List[int] = []  # set by configure(): the local-task driver's worker count
 
 
@@ -319,34 +316,24 @@ def _iree_const(arr: np.ndarray) -> str:
     return f'dense<"0x{arr.tobytes().hex().upper()}">'
 
 
-def _iree_matmul(inp, s, t):
-    a, b = inp.arrays["a"], inp.arrays["b"]
-    A, B, Y = f"tensor<{s.M}x{s.K}xf32>", f"tensor<{s.K}x{s.N}xf32>", f"tensor<{s.M}x{s.N}xf32>"
-    mlir = f"""func.func @mm(%a: {A}, %b: {B}) -> {Y} {{
-  %z = arith.constant 0.0 : f32
-  %e = tensor.empty() : {Y}
-  %f = linalg.fill ins(%z : f32) outs(%e : {Y}) -> {Y}
-  %r = linalg.matmul ins(%a, %b : {A}, {B}) outs(%f : {Y}) -> {Y}
-  return %r : {Y}
-}}"""
-    f = _iree_compile(mlir, t, "mm")
-    return [("IREE linalg.matmul (data tiling, ukernels)", lambda: f(a, b).to_host())]
-
-
-def _iree_linear(inp, s, t):
-    x, w, bias = inp.arrays["x"], inp.arrays["w"], inp.arrays["bias"]
-    if w.nbytes > IREE_MAX_CONSTANT_BYTES:
-        raise NotApplicable(f"weight of {w.nbytes >> 20} MiB: too large to embed as an MLIR constant here")
+def _iree_product(s: Shape, fn: str, weight: Optional[np.ndarray] = None,
+                  bias: Optional[np.ndarray] = None) -> str:
+    """MLIR of ``fn``: x (M x K) @ W (K x N), W the second argument or (``weight``) a constant;
+    with ``bias``, + bias then GELU (erf) as one elementwise op after the matmul."""
     X, W, Y = f"tensor<{s.M}x{s.K}xf32>", f"tensor<{s.K}x{s.N}xf32>", f"tensor<{s.M}x{s.N}xf32>"
-    mlir = f"""#map = affine_map<(d0, d1) -> (d0, d1)>
-#mapb = affine_map<(d0, d1) -> (d1)>
-func.func @lin(%x: {X}) -> {Y} {{
-  %w = arith.constant {_iree_const(np.ascontiguousarray(w.T))} : {W}
-  %bias = arith.constant {_iree_const(bias)} : tensor<{s.N}xf32>
-  %z = arith.constant 0.0 : f32
+    if weight is not None and weight.nbytes > IREE_MAX_CONSTANT_BYTES:
+        raise NotApplicable(f"weight of {weight.nbytes >> 20} MiB: too large to embed as an MLIR constant here")
+    head = "#map = affine_map<(d0, d1) -> (d0, d1)>\n#mapb = affine_map<(d0, d1) -> (d1)>\n" if bias is not None else ""
+    args = f"%x: {X}" if weight is not None else f"%x: {X}, %w: {W}"
+    body = "" if weight is None else f"  %w = arith.constant {_iree_const(weight)} : {W}\n"
+    body += f"""  %z = arith.constant 0.0 : f32
   %e = tensor.empty() : {Y}
   %f = linalg.fill ins(%z : f32) outs(%e : {Y}) -> {Y}
   %m = linalg.matmul ins(%x, %w : {X}, {W}) outs(%f : {Y}) -> {Y}
+"""
+    if bias is None:
+        return f"{head}func.func @{fn}({args}) -> {Y} {{\n{body}  return %m : {Y}\n}}"
+    body += f"""  %bias = arith.constant {_iree_const(bias)} : tensor<{s.N}xf32>
   %r = linalg.generic {{indexing_maps = [#map, #mapb, #map], iterator_types = ["parallel", "parallel"]}}
       ins(%m, %bias : {Y}, tensor<{s.N}xf32>) outs(%e : {Y}) {{
     ^bb0(%v: f32, %c: f32, %o: f32):
@@ -361,43 +348,44 @@ func.func @lin(%x: {X}) -> {Y} {{
       %g = arith.mulf %q, %h : f32
       linalg.yield %g : f32
   }} -> {Y}
-  return %r : {Y}
-}}"""
-    f = _iree_compile(mlir, t, "lin")
+"""
+    return f"{head}func.func @{fn}({args}) -> {Y} {{\n{body}  return %r : {Y}\n}}"
+
+
+def _iree_matmul(inp, s, t):
+    a, b = inp.arrays["a"], inp.arrays["b"]
+    f = _iree_compile(_iree_product(s, "mm"), t, "mm")
+    return [("IREE linalg.matmul (data tiling, ukernels)", lambda: f(a, b).to_host())]
+
+
+def _iree_linear(inp, s, t):
+    x, w = inp.arrays["x"], inp.arrays["w"]
+    f = _iree_compile(_iree_product(s, "lin", np.ascontiguousarray(w.T), inp.arrays["bias"]), t, "lin")
     return [("IREE matmul+bias+gelu (weights constant)", lambda: f(x).to_host())]
 
 
 def _iree_layer(inp, s, t):
     x, w = inp.arrays["x"], inp.arrays["w"]
-    if w.nbytes > IREE_MAX_CONSTANT_BYTES:
-        raise NotApplicable(f"weight of {w.nbytes >> 20} MiB: too large to embed as an MLIR constant here")
-    X, W, Y = f"tensor<{s.M}x{s.K}xf32>", f"tensor<{s.K}x{s.N}xf32>", f"tensor<{s.M}x{s.N}xf32>"
-    mlir = f"""func.func @layer(%x: {X}) -> {Y} {{
-  %w = arith.constant {_iree_const(np.ascontiguousarray(w.T))} : {W}
-  %z = arith.constant 0.0 : f32
-  %e = tensor.empty() : {Y}
-  %f = linalg.fill ins(%z : f32) outs(%e : {Y}) -> {Y}
-  %r = linalg.matmul ins(%x, %w : {X}, {W}) outs(%f : {Y}) -> {Y}
-  return %r : {Y}
-}}"""
-    f = _iree_compile(mlir, t, "layer")
+    f = _iree_compile(_iree_product(s, "layer", np.ascontiguousarray(w.T)), t, "layer")
     return [("IREE linalg.matmul (weights constant)", lambda: f(x).to_host())]
 
 
 _BUILDERS = {
-    ("numpy", "matmul"): _np_matmul, ("numpy", "linear"): _np_linear, ("numpy", "layer"): _np_layer,
-    ("torch", "layer"): _torch_layer, ("onnxruntime", "layer"): _ort_layer, ("iree", "layer"): _iree_layer, ("numpy", "int8"): _np_int8,
-    ("numpy", "bf16"): _np_bf16, ("numpy", "int4"): _np_int4, ("numpy", "batched"): _np_batched,
-    ("torch", "matmul"): _torch_matmul, ("torch", "linear"): _torch_linear, ("torch", "int8"): _torch_int8,
-    ("torch", "bf16"): _torch_bf16, ("torch", "int4"): _torch_int4, ("torch", "batched"): _torch_batched,
-    ("onnxruntime", "matmul"): _ort_matmul, ("onnxruntime", "linear"): _ort_linear,
-    ("onnxruntime", "int8"): _ort_int8, ("onnxruntime", "int4"): _ort_int4, ("onnxruntime", "batched"): _ort_batched,
-    ("iree", "matmul"): _iree_matmul, ("iree", "linear"): _iree_linear,
+    ("numpy", "matmul"): _np_matmul, ("numpy", "layer"): _np_layer, ("numpy", "linear"): _np_linear,
+    ("numpy", "int8"): _np_int8, ("numpy", "bf16"): _np_bf16, ("numpy", "int4"): _np_int4,
+    ("numpy", "batched"): _np_batched,
+    ("torch", "matmul"): _torch_matmul, ("torch", "layer"): _torch_layer, ("torch", "linear"): _torch_linear,
+    ("torch", "int8"): _torch_int8, ("torch", "bf16"): _torch_bf16, ("torch", "int4"): _torch_int4,
+    ("torch", "batched"): _torch_batched,
+    ("onnxruntime", "matmul"): _ort_matmul, ("onnxruntime", "layer"): _ort_layer,
+    ("onnxruntime", "linear"): _ort_linear, ("onnxruntime", "int8"): _ort_int8, ("onnxruntime", "int4"): _ort_int4,
+    ("onnxruntime", "batched"): _ort_batched,
+    ("iree", "matmul"): _iree_matmul, ("iree", "layer"): _iree_layer, ("iree", "linear"): _iree_linear,
 }
 _NO_IMPL = {
     ("onnxruntime", "bf16"): "onnxruntime's CPU provider has no bfloat16 MatMul",
-    ("iree", "int8"): "not wired up for IREE in this benchmark (f32 matmul and linear are)",
-    ("iree", "bf16"): "not wired up for IREE in this benchmark (f32 matmul and linear are)",
-    ("iree", "int4"): "not wired up for IREE in this benchmark (f32 matmul and linear are)",
-    ("iree", "batched"): "not wired up for IREE in this benchmark (f32 matmul and linear are)",
+    ("iree", "int8"): "not wired up for IREE in this benchmark (its f32 matmul, layer and linear are)",
+    ("iree", "bf16"): "not wired up for IREE in this benchmark (its f32 matmul, layer and linear are)",
+    ("iree", "int4"): "not wired up for IREE in this benchmark (its f32 matmul, layer and linear are)",
+    ("iree", "batched"): "not wired up for IREE in this benchmark (its f32 matmul, layer and linear are)",
 }
