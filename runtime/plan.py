@@ -9,17 +9,22 @@ of wasting 15/16 of a 16x16 one).
 Cache blocking (BLIS naming), from the L1d/L2 sizes of this CPU:
 
 * KC (K block): the lhs micro-panel (M0 x KC) plus one rhs micro-panel
-  (N0 x KC) fill at most half of L1d, so the lhs micro-panel stays in L1
-  while the ukernel streams rhs micro-panels past it. With a prepacked rhs
-  and a single row of tiles (M <= M0), KC = K streams each panel whole.
+  (N0 x KC) fill L1d, so the lhs micro-panel stays in L1 while the ukernel
+  streams rhs micro-panels past it (the hardware prefetcher brings the next
+  from L2). With a prepacked rhs and a single row of tiles (M <= M0), long K
+  blocks (``MAX_STREAM_K``) stream each panel.
 * NC (workgroup width): the rhs block KC x NC fills at most half of L2, so it
   is reused from L2 by every M0-row step of the workgroup.
-* MC (workgroup height): the MC x NC int32/f32 accumulator fills at most an
-  eighth of L2 (it is revisited once per K block).
+* MC (workgroup height): the MC x NC int32/f32 accumulator fills at most a
+  quarter of L2 (``ACC_L2_SHARE``; it is revisited once per K block).
 * Parallelism: while there are fewer than 4 workgroups per thread, NC and
   then MC are halved (never below one ukernel tile).
 * Threads: one per ``MIN_FLOPS_PER_THREAD`` of work (2*M*N*K), capped at the
   pool size, so tiny products stay on the calling thread.
+* One workgroup column for a prepacked rhs: when NC covers all of N, rows are split
+  instead (also for parallelism, while the row workgroups balance over the threads) and
+  each workgroup packs its own lhs rows right before use (``lhs_pack_in_tile``); up to
+  ``ONE_ROW_MAX_M`` rows, an rhs packed by the call keeps one workgroup row instead.
 * rhs packing: in a separate parallel phase before the tiles, unless there is
   a single workgroup row (M <= MC, e.g. decode-time matvecs): then every rhs
   block is used once, and each workgroup packs its KC x NC block into its own
@@ -365,7 +370,18 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
     nc1 = min(nc1, N1)
     mc1 = max(1, ACC_L2_SHARE(l2) // (nc1 * N0 * M0 * acc_size))
     mc1 = min(mc1, M1)
-    if not direct and M1 > mc1 and M1 * M0 <= ONE_ROW_MAX_M:
+    # A prepacked rhs whose every column fits one workgroup (NC = N): one workgroup column, rows
+    # split -- each workgroup packs its own lhs rows in tile (no pack phase, no barrier, no lhs
+    # written by one core and read by the other), and the KC x N rhs block is reused from L2 by
+    # every row workgroup. Measured here (Linear, median GFLOP/s of interleaved blocks,
+    # `python bench/ab_plan.py SHAPE --threads T OLD`, this plan vs the earlier one-row plan):
+    # 512^3 1T 106 vs 101 (512x128), 2T 213 vs 205 (512x64); 512x384x1024 1T 104 vs 98;
+    # 256^3 2T 199 vs 147 (256x32); 127x255x511 2T 201 vs 186 (128x32); 64x512x512 2T 195 vs
+    # 150 (64x64). Not when this call packs the rhs: both threads' pack tasks write its panels
+    # and every row workgroup reads the other core's half (matmul 127x255x511 2T: the one-row
+    # 128x32 plan 167 vs 157 for 16x256).
+    one_column = nc1 >= N1 and prepacked
+    if not direct and not one_column and M1 > mc1 and M1 * M0 <= ONE_ROW_MAX_M:
         # Up to ONE_ROW_MAX_M rows: one workgroup row (all of M) and narrower columns, so each
         # rhs block is read (and, unless prepacked, packed in tile) once per call instead of
         # once per MC rows. Measured here (Zen 4, GFLOP/s, interleaved with numpy's; KC 128 and
@@ -386,6 +402,16 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
         # (2 KB segments per row prefetch poorly: 1x4096x4096, 2 threads, 0.61x numpy with
         # 8 workgroups)
         want = threads if direct else 4 * threads
+        if one_column and not direct:
+            # rows first; the column stays whole when the row workgroups balance over the
+            # threads (64x512x512 2T: 4 workgroups of 16 rows 195 vs 8 of 16x256 172); 48 rows
+            # make 3 for 2 threads, so columns are split too (48x256x2048 2T: 12 of 16x64 173
+            # vs 3 of 16x256 145)
+            while batch * _ceil_div(M1, mc1) < want and mc1 > 1:
+                mc1 = _ceil_div(mc1, 2)
+            rows = batch * _ceil_div(M1, mc1)
+            if rows >= want or rows % threads == 0:
+                want = 0
         while batch * _ceil_div(M1, mc1) * _ceil_div(N1, nc1) < want and nc1 > 1:
             nc1 = _ceil_div(nc1, 2)
         while batch * _ceil_div(M1, mc1) * _ceil_div(N1, nc1) < want and mc1 > 1 and not direct:

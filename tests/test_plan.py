@@ -102,3 +102,56 @@ def test_skinny_products_pack_lhs_in_tile(prepacked):
     assert q.workgroups[1] > 1 and not q.lhs_pack_in_tile
     r = plan_matmul(F32F32F32, 4, 64, 4096, "avx512", 1, None, False, True)  # b read in place
     assert r.rhs_direct and not r.lhs_pack_in_tile
+
+
+@pytest.fixture
+def zen4_caches(monkeypatch):
+    """The planner on this machine's cache sizes (L1d 32 KiB, L2 1 MiB), whatever the host."""
+    from ukernels.runtime import plan
+    monkeypatch.setattr(plan, "cache_sizes", lambda: (32 * 1024, 1024 * 1024))
+    plan.plan_matmul.cache_clear()
+    yield
+    plan.plan_matmul.cache_clear()
+
+
+@pytest.mark.parametrize("shape", [(512, 512, 512), (256, 256, 256), (127, 255, 511), (64, 512, 512),
+                                   (512, 384, 1024)])
+def test_prepacked_rhs_in_one_workgroup_column_splits_rows(zen4_caches, shape):
+    """Shape class: a prepacked rhs (Linear) whose N fits one workgroup column (NC = N), up to
+    ONE_ROW_MAX_M rows. The rows are split (for the accumulator budget and for threads) and
+    each workgroup packs its own lhs rows in tile; the one-row plan of a wide N would put the
+    lhs through a pack phase read by every column workgroup (and the other core)."""
+    M, N, K = shape
+    for threads in (1, 2):
+        p = plan_matmul(F32F32F32, M, N, K, "avx512", threads, (16, 16, 1), True)
+        assert p.NC >= N and p.workgroups[1] == 1 and p.lhs_pack_in_tile
+        assert p.MC * p.NC * 4 <= 256 * 1024  # the accumulator budget (ACC_L2_SHARE)
+        if p.threads > 1:
+            rows = p.workgroups[0]
+            assert rows % p.threads == 0 or rows >= 4 * p.threads  # balanced over the threads
+
+
+def test_prepacked_rows_that_do_not_balance_also_split_columns(zen4_caches):
+    """48 rows make 3 row workgroups for 2 threads: columns are split too (the lhs then goes
+    through the pack phase)."""
+    p = plan_matmul(F32F32F32, 48, 256, 2048, "avx512", 2, (16, 16, 1), True)
+    assert p.threads == 2 and p.workgroups[0] == 3 and p.workgroups[1] > 1
+    assert p.workgroups[0] * p.workgroups[1] >= 4 * p.threads
+
+
+@pytest.mark.parametrize("shape", [(512, 512, 512), (127, 255, 511)])
+def test_rhs_packed_by_the_call_keeps_one_workgroup_row(zen4_caches, shape):
+    """matmul (the rhs packed by the call) up to ONE_ROW_MAX_M rows: one workgroup row, the rhs
+    packed in tile, even where N would fit one column (rows split over a freshly packed rhs read
+    every panel from the core that packed it)."""
+    M, N, K = shape
+    for threads in (1, 2):
+        p = plan_matmul(F32F32F32, M, N, K, "avx512", threads)
+        assert p.workgroups[0] == 1 and p.rhs_pack_in_tile
+
+
+def test_wide_prepacked_rhs_keeps_one_workgroup_row(zen4_caches):
+    """N beyond one workgroup column (256x4096x1024): the one-row plan as before."""
+    for threads in (1, 2):
+        p = plan_matmul(F32F32F32, 256, 4096, 1024, "avx512", threads, (16, 16, 1), True)
+        assert p.workgroups[0] == 1 and p.workgroups[1] >= 4 * p.threads
