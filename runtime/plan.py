@@ -21,10 +21,12 @@ Cache blocking (BLIS naming), from the L1d/L2 sizes of this CPU:
   then MC are halved (never below one ukernel tile).
 * Threads: one per ``MIN_FLOPS_PER_THREAD`` of work (2*M*N*K), capped at the
   pool size, so tiny products stay on the calling thread.
-* One workgroup column for a prepacked rhs: when NC covers all of N, rows are split
-  instead (also for parallelism, while the row workgroups balance over the threads) and
-  each workgroup packs its own lhs rows right before use (``lhs_pack_in_tile``); up to
-  ``ONE_ROW_MAX_M`` rows, an rhs packed by the call keeps one workgroup row instead.
+* One workgroup column (NC = N) when the whole packed rhs fits an eighth of L3
+  (``l3_size``) and an M0 x N accumulator its budget: rows are split instead (also for
+  parallelism, while the row workgroups balance over the threads), each workgroup packs
+  its own lhs rows right before use (``lhs_pack_in_tile``), and every row workgroup
+  streams the rhs from L3. Up to ``ONE_ROW_MAX_M`` rows, an rhs packed by the call keeps
+  one workgroup row instead (below).
 * rhs packing: in a separate parallel phase before the tiles, unless there is
   a single workgroup row (M <= MC, e.g. decode-time matvecs): then every rhs
   block is used once, and each workgroup packs its KC x NC block into its own
@@ -151,6 +153,21 @@ def cache_sizes() -> Tuple[int, int]:
     except ValueError:
         pass
     return l1d, l2
+
+
+DEFAULT_L3 = 8 * 1024 * 1024
+
+
+@lru_cache(maxsize=None)
+def l3_size() -> int:
+    """Bytes of cpu0's last-level (L3) cache, from sysfs; DEFAULT_L3 if unreadable."""
+    try:
+        for e in cache_entries():
+            if int(e["level"]) == 3 and e["type"] in ("Data", "Unified"):
+                return _parse_size(e["size"])
+    except (ValueError, KeyError):
+        pass
+    return DEFAULT_L3
 
 
 @lru_cache(maxsize=None)
@@ -370,17 +387,25 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
     nc1 = min(nc1, N1)
     mc1 = max(1, ACC_L2_SHARE(l2) // (nc1 * N0 * M0 * acc_size))
     mc1 = min(mc1, M1)
-    # A prepacked rhs whose every column fits one workgroup (NC = N): one workgroup column, rows
-    # split -- each workgroup packs its own lhs rows in tile (no pack phase, no barrier, no lhs
-    # written by one core and read by the other), and the KC x N rhs block is reused from L2 by
-    # every row workgroup. Measured here (Linear, median GFLOP/s of interleaved blocks,
-    # `python bench/ab_plan.py SHAPE --threads T OLD`, this plan vs the earlier one-row plan):
-    # 512^3 1T 106 vs 101 (512x128), 2T 213 vs 205 (512x64); 512x384x1024 1T 104 vs 98;
-    # 256^3 2T 199 vs 147 (256x32); 127x255x511 2T 201 vs 186 (128x32); 64x512x512 2T 195 vs
-    # 150 (64x64). Not when this call packs the rhs: both threads' pack tasks write its panels
-    # and every row workgroup reads the other core's half (matmul 127x255x511 2T: the one-row
-    # 128x32 plan 167 vs 157 for 16x256).
-    one_column = nc1 >= N1 and prepacked
+    # One workgroup column (NC = N; rows split, each workgroup packing its own lhs rows in tile:
+    # no lhs pack phase, no barrier before the tiles, no lhs written by one core and read by
+    # the other) when the whole packed rhs stays in L3 (an eighth of it; every row workgroup
+    # streams it) and an accumulator of M0 rows x N fits its budget. Measured here (median
+    # GFLOP/s of interleaved blocks, `python bench/ab_plan.py SHAPE --kind K --threads T OLD`,
+    # this plan vs the earlier one): Linear 512^3 1T 106 vs 101 (512x128), 2T 213 vs 205
+    # (512x64); 256^3 2T 199 vs 147 (256x32); 127x255x511 2T 201 vs 186 (128x32); 64x512x512
+    # 2T 195 vs 150 (64x64); 1024^3 1T 108 vs 101, 2T 216 vs 203 (64x1024 vs 128x512); matmul
+    # 1024^3 1T 104 vs 97, 2T 191 vs 181; 4096x1024x1024 2T 217 vs 205; 1024x4096x256 2T 192 vs
+    # 181 (16x4096). Not with a larger rhs: 2048x1024x2048 (8 MiB) 2T 192 vs 197, 2048^3
+    # (16 MiB) 1T 90 vs 105. Not, up to ONE_ROW_MAX_M rows, when this call packs the rhs: the
+    # one-row plan packs it in tile; split rows would read panels both threads' pack tasks
+    # wrote, half from the other core (matmul 127x255x511 2T: one-row 167 vs 157).
+    one_column = (not direct and K * N * types.rhs_bits // 8 <= l3_size() // 8
+                  and N1 * N0 * M0 * acc_size <= ACC_L2_SHARE(l2)
+                  and (prepacked or M1 * M0 > ONE_ROW_MAX_M))
+    if one_column:
+        nc1 = N1
+        mc1 = max(1, min(M1, ACC_L2_SHARE(l2) // (N1 * N0 * M0 * acc_size)))
     if not direct and not one_column and M1 > mc1 and M1 * M0 <= ONE_ROW_MAX_M:
         # Up to ONE_ROW_MAX_M rows: one workgroup row (all of M) and narrower columns, so each
         # rhs block is read (and, unless prepacked, packed in tile) once per call instead of

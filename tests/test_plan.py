@@ -106,9 +106,10 @@ def test_skinny_products_pack_lhs_in_tile(prepacked):
 
 @pytest.fixture
 def zen4_caches(monkeypatch):
-    """The planner on this machine's cache sizes (L1d 32 KiB, L2 1 MiB), whatever the host."""
+    """The planner on this machine's cache sizes (L1d 32 KiB, L2 1 MiB, L3 32 MiB), whatever the host."""
     from ukernels.runtime import plan
     monkeypatch.setattr(plan, "cache_sizes", lambda: (32 * 1024, 1024 * 1024))
+    monkeypatch.setattr(plan, "l3_size", lambda: 32 * 1024 * 1024)
     plan.plan_matmul.cache_clear()
     yield
     plan.plan_matmul.cache_clear()
@@ -155,3 +156,26 @@ def test_wide_prepacked_rhs_keeps_one_workgroup_row(zen4_caches):
     for threads in (1, 2):
         p = plan_matmul(F32F32F32, 256, 4096, 1024, "avx512", threads, (16, 16, 1), True)
         assert p.workgroups[0] == 1 and p.workgroups[1] >= 4 * p.threads
+
+
+@pytest.mark.parametrize("prepacked", [False, True], ids=["matmul", "Linear"])
+@pytest.mark.parametrize("shape", [(1024, 1024, 1024), (4096, 1024, 1024), (1024, 4096, 256)])
+def test_rhs_that_stays_in_l3_gets_one_workgroup_column(zen4_caches, shape, prepacked):
+    """Shape class: above ONE_ROW_MAX_M rows (or a prepacked rhs), a whole packed rhs of at
+    most L3/8 and an M0 x N accumulator within budget: NC = N, rows split, the lhs packed in
+    tile by each row workgroup (no lhs pack phase)."""
+    M, N, K = shape
+    for threads in (1, 2):
+        p = plan_matmul(F32F32F32, M, N, K, "avx512", threads, (16, 16, 1) if prepacked else None, prepacked)
+        assert p.NC >= N and p.workgroups[1] == 1 and p.lhs_pack_in_tile and p.workgroups[0] >= 4 * p.threads
+        assert p.MC * p.NC * 4 <= 256 * 1024
+
+
+@pytest.mark.parametrize("shape", [(2048, 2048, 2048), (2048, 1024, 2048), (256, 4096, 1024)])
+def test_rhs_beyond_l3_share_keeps_l2_blocked_columns(zen4_caches, shape):
+    """A packed rhs above L3/8 (16, 8, 16 MiB here) would be streamed from memory by every row
+    workgroup: the L2-blocked plan (several columns, or one workgroup row up to 512 rows)."""
+    M, N, K = shape
+    for prepacked in (False, True):
+        p = plan_matmul(F32F32F32, M, N, K, "avx512", 1, (16, 16, 1) if prepacked else None, prepacked)
+        assert p.workgroups[1] > 1 and p.NC * p.KC * 4 <= 512 * 1024
