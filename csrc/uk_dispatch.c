@@ -420,7 +420,7 @@ static void uk_pack_then_tile_task(void* ctx_, int64_t task, int32_t thread_inde
 }
 
 int uk_matmul_run_replay(const uk_matmul_desc_t* t, const void* a, const void* b, void* out, void* work,
-                         uk_pool_t* pool) {
+                         uk_pool_t* pool, const volatile int32_t* cancel) {
   if (!t || !work) return UK_STATUS_BAD_ARGUMENT;
   uk_matmul_desc_t d = *t;
   char* w = (char*)work;
@@ -430,6 +430,7 @@ int uk_matmul_run_replay(const uk_matmul_desc_t* t, const void* a, const void* b
   d.lhs_packed = t->lhs_pack_in_tile ? NULL : w + (intptr_t)t->lhs_packed;
   d.rhs_packed = t->rhs_prepacked ? t->rhs_packed : t->rhs_pack_in_tile ? NULL : w + (intptr_t)t->rhs_packed;
   d.scratch = w + (intptr_t)t->scratch;
+  d.cancel = cancel;
   return uk_matmul_run(&d, pool);
 }
 

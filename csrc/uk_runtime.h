@@ -160,10 +160,10 @@ int uk_matmul_run(const uk_matmul_desc_t* desc, uk_pool_t* pool);
 /* A recorded small call run again (on `pool`, or NULL: the calling thread): `desc` as uk_matmul_run takes it,
  * except that its lhs_packed, rhs_packed (unless rhs_pack_in_tile or rhs_prepacked: then as
  * uk_matmul_run reads them) and scratch fields hold byte offsets into `work` (64-byte aligned,
- * large enough) instead of addresses; a, b and out replace desc's. Saves the caller filling a
- * descriptor per call. */
+ * large enough) instead of addresses; a, b and out replace desc's, and cancel its cancel flag
+ * (NULL: never). Saves the caller filling a descriptor per call. */
 int uk_matmul_run_replay(const uk_matmul_desc_t* desc, const void* a, const void* b, void* out, void* work,
-                         uk_pool_t* pool);
+                         uk_pool_t* pool, const volatile int32_t* cancel);
 
 /* Packs b [K][N] into rhs_packed as uk_matmul_run would (for prepacking). */
 int uk_matmul_pack_rhs(const uk_matmul_desc_t* desc, uk_pool_t* pool);

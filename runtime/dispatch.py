@@ -196,13 +196,18 @@ def _desc_template(r: Resolution, types: ElementTypes, isa: str, B: int):
 
 
 # ---- small plain calls: matmul(a, b) with nothing else, replayed ------------------------------
-# A call below interrupt.MIN_FLOPS (on the calling thread or the pool), with no epilogue, out,
-# precision or backend choice but "ukernel", whose operands the C side reads as they are, is recorded after it ran: its filled
-# descriptor (everything but the operand and buffer addresses) under a key of dtypes, shapes,
-# strides and every setting the slow path reads (ISA, threads, codegen environment). The next
-# such call with the same key copies it and runs -- none of the validation, epilogue lowering,
-# planning and resolution lookups in between (8x8x8: see the closing note of issue 10).
+# A call with no epilogue, out, precision or backend choice but "ukernel", whose operands the C
+# side reads as they are and whose work area (packed operands and scratch) is at most
+# REPLAY_MAX_WORK bytes, is recorded after it ran: its filled descriptor (everything but the
+# operand and buffer addresses) under a key of dtypes, shapes, strides and every setting the slow
+# path reads (ISA, threads, codegen environment). The next such call with the same key copies it
+# and runs -- none of the validation, epilogue lowering, planning and resolution lookups in
+# between (8x8x8: see the closing note of issue 10; 400^3 to 512^3 on 2 threads: 35-60 us of
+# 0.6-1.4 ms). A replay arms the Ctrl-C handler as the slow path does (interrupt.should_arm).
 _SMALL_MAX = 256
+# Largest work area a replay keeps per thread (it stays allocated for the thread's replays;
+# calls with larger workspaces take the slow path, whose workspace release_workspace() frees)
+REPLAY_MAX_WORK = 16 * 1024 * 1024
 _small: Dict[tuple, tuple] = {}
 _SETTINGS = ("UKERNELS_ISA", "UKERNELS_NUM_THREADS", "UKERNELS_SPIN_US", "UKERNELS_KERNEL_PATH",
              "UKERNELS_CACHE_DIR", "CC")
@@ -243,30 +248,37 @@ def run_small(key: tuple, a: np.ndarray, b: Optional[np.ndarray], table: Optiona
     hit = (_small if table is None else table).get(key)
     if hit is None:
         return None
-    template, shape, out_dtype, work_bytes, _keep, contiguous = hit
+    template, shape, out_dtype, work_bytes, _keep, contiguous, flops = hit
     out = np.empty(shape, out_dtype)
     pa = ffi.from_buffer(a) if contiguous[0] else ffi.cast("void*", a.ctypes.data)
     pb = ffi.NULL if b is None else ffi.from_buffer(b) if contiguous[1] else ffi.cast("void*", b.ctypes.data)
     pool = threads.get_pool() if template.max_threads > 1 else ffi.NULL
     w = _replay_work
-    if w.busy or w.nbytes < work_bytes:
+    armed = interrupt.should_arm(flops)
+    cancel = interrupt.arm() if armed else ffi.NULL
+    try:
         if w.busy:  # re-entered: a leased buffer of its own
             with workspace.lease() as ws:
                 status = lib.uk_matmul_run_replay(template, pa, pb, ffi.from_buffer(out),
-                                                  ffi.cast("void*", ws.address("replay", work_bytes)), pool)
-            if status != lib.UK_STATUS_OK:
-                raise UkernelError("uk_matmul_run", status)
-            return out
-        w.array = np.empty(work_bytes + 64, np.uint8)
-        base = w.array.ctypes.data
-        w.pointer, w.nbytes = ffi.cast("void*", base + (-base % 64)), work_bytes
-    w.busy = True
-    work = w.array  # this frame keeps it alive (a daemon thread may still be here at interpreter exit)
-    try:
-        status = lib.uk_matmul_run_replay(template, pa, pb, ffi.from_buffer(out), w.pointer, pool)
+                                                  ffi.cast("void*", ws.address("replay", work_bytes)), pool, cancel)
+        else:
+            if w.nbytes < work_bytes:
+                w.array = np.empty(work_bytes + 64, np.uint8)
+                base = w.array.ctypes.data
+                w.pointer, w.nbytes = ffi.cast("void*", base + (-base % 64)), work_bytes
+            w.busy = True
+            work = (w.array, w.pointer)  # this frame keeps the array alive (a daemon thread may still be here at exit)
+            try:
+                status = lib.uk_matmul_run_replay(template, pa, pb, ffi.from_buffer(out), work[1], pool, cancel)
+            finally:
+                w.busy = False
+            del work
     finally:
-        w.busy = False
-    del work
+        if armed:
+            interrupt.disarm()
+    if status == lib.UK_STATUS_CANCELLED:  # Ctrl-C: Python's handler raises here, or the call runs again
+        interrupt.deliver()
+        return run_small(key, a, b, table)
     if status != lib.UK_STATUS_OK:
         raise UkernelError("uk_matmul_run", status)
     return out
@@ -290,6 +302,7 @@ def _record_small(table: dict, key: tuple, d, keep: tuple, shape, out_dtype, lhs
     the epilogue's C ops and arrays, a prepacked rhs)."""
     t = ffi.new("uk_matmul_desc_t*", d[0])
     t.a = t.b = t.out = ffi.NULL  # each replay's operands
+    t.cancel = ffi.NULL  # each replay's (run_small arms it)
     align = lambda n: (n + 63) // 64 * 64  # noqa: E731
     rhs_at = align(lhs_bytes)
     scratch_at = rhs_at + align(rhs_bytes)
@@ -297,9 +310,12 @@ def _record_small(table: dict, key: tuple, d, keep: tuple, shape, out_dtype, lhs
     if not t.rhs_prepacked:
         t.rhs_packed = ffi.cast("void*", rhs_at)
     t.scratch = ffi.cast("void*", scratch_at)
+    work_bytes = scratch_at + align(scratch_bytes)
+    if work_bytes > REPLAY_MAX_WORK:
+        return
     if len(table) >= _SMALL_MAX:
         table.clear()
-    table[key] = (t, shape, out_dtype, scratch_at + align(scratch_bytes), keep, contiguous)
+    table[key] = (t, shape, out_dtype, work_bytes, keep, contiguous, 2 * t.M * t.N * t.K * max(1, t.batch))
 
 
 def _writable_in_place(out: Optional[np.ndarray], N: int, a: np.ndarray, b: Optional[np.ndarray]) -> bool:
@@ -404,7 +420,6 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
             if armed:
                 interrupt.disarm()
         if (small_key is not None and status == lib.UK_STATUS_OK and given is None
-                and 2 * M * N * K < interrupt.MIN_FLOPS  # (on any thread: a replay never arms Ctrl-C)
                 and B == 1 and a.ndim == 2 and _same_data(a3, a)
                 and (packed is not None or _same_data(b3, b))):
             _record_small(_small if small_table is None else small_table, small_key, d,

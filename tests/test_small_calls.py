@@ -173,15 +173,37 @@ def test_calls_on_the_pool_replay_too(monkeypatch):
     assert template.max_threads == 2
 
 
-def test_products_above_the_ctrl_c_threshold_are_never_recorded_on_any_thread():
-    """A replay never arms the Ctrl-C handler, so a product the main thread would arm it for
-    must not be recorded -- not even when it first runs on another thread."""
+def test_replays_arm_ctrl_c_and_rerun_a_cancelled_call(monkeypatch):
+    """Products above the Ctrl-C threshold replay too (recorded on any thread), and a replay
+    arms the handler as the slow path does: a cancelled replay is re-run to a complete result
+    once Python's handlers ran without raising (the real signal: test_reliability.py)."""
+    from ukernels._lib import ffi
     from ukernels.runtime import interrupt
     rng = np.random.default_rng(9)
     a, b = _ints(rng, (400, 400), np.float32), _ints(rng, (400, 400), np.float32)
     assert 2 * 400 ** 3 >= interrupt.MIN_FLOPS
     dispatch._small.clear()
-    t = threading.Thread(target=lambda: [ukernels.matmul(a, b) for _ in range(2)])
+    t = threading.Thread(target=lambda: ukernels.matmul(a, b))  # recorded on another thread
     t.start()
     t.join()
+    assert len(dispatch._small) == 1
+    flag = ffi.new("int32_t*", 1)  # as if SIGINT had arrived: the first replay stops at once
+    armed, asked = [], []
+    monkeypatch.setattr(interrupt, "should_arm", lambda flops: asked.append(flops) or True)
+    monkeypatch.setattr(interrupt, "arm", lambda: armed.append(1) or (flag if len(armed) == 1 else ffi.NULL))
+    monkeypatch.setattr(interrupt, "disarm", lambda: armed.append(-1))
+    out = ukernels.matmul(a, b)
+    np.testing.assert_array_equal(out, a @ b)
+    assert asked[0] == 2 * 400 ** 3 and armed == [1, -1, 1, -1]  # armed, cancelled, re-run armed
+
+
+def test_replays_keep_at_most_their_work_area_cap(monkeypatch):
+    """A call whose packed operands and scratch exceed REPLAY_MAX_WORK is never recorded (a
+    replay's work area stays allocated for its thread)."""
+    monkeypatch.setattr(dispatch, "REPLAY_MAX_WORK", 64 * 1024)
+    rng = np.random.default_rng(3)
+    a, b = _ints(rng, (300, 300), np.float32), _ints(rng, (300, 300), np.float32)
+    dispatch._small.clear()
+    for _ in range(2):
+        np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)
     assert len(dispatch._small) == 0
