@@ -50,8 +50,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--kind", choices=("matmul", "linear"), default="linear",
                     help="matmul(a, b) packs b per call; linear: a prepacked Linear without epilogue")
-    ap.add_argument("--dtype", choices=("float32", "int8"), default="float32",
-                    help="int8: int8 x int8 -> int32 (GOP/s)")
+    ap.add_argument("--dtype", choices=("float32", "int8", "int4"), default="float32",
+                    help="int8: int8 x int8 -> int32 (GOP/s); int4: a Linear of int4 weights, groups of 32 "
+                         "(float32 activations; --kind linear)")
     ap.add_argument("--seconds", type=float, default=15.0)
     args = ap.parse_intermixed_args()
     M, N, K = map(int, args.shape.lower().split("x"))
@@ -61,6 +62,13 @@ def main() -> None:
     if args.dtype == "int8":
         a = rng.integers(-128, 128, (M, K), dtype=np.int8)
         b = rng.integers(-128, 128, (K, N), dtype=np.int8)
+    elif args.dtype == "int4":
+        if args.kind != "linear" or K % 32:
+            raise SystemExit("--dtype int4 needs --kind linear and K a multiple of 32")
+        a = rng.standard_normal((M, K), dtype=np.float32)
+        q = rng.integers(-8, 8, (N, K), dtype=np.int8)
+        scales = rng.uniform(0.01, 0.02, (N, K // 32)).astype(np.float32)
+        b = (q.reshape(N, K // 32, 32) * scales[:, :, None]).reshape(N, K).T
     else:
         a = rng.standard_normal((M, K), dtype=np.float32)
         b = rng.standard_normal((K, N), dtype=np.float32)
@@ -69,6 +77,10 @@ def main() -> None:
     lins = []
 
     def make(name):
+        if args.dtype == "int4":
+            lin = ukernels.Linear.from_quantized(q, scales, group_size=32, bits=4, backend="ukernel")
+            lins.append(lin)
+            return lambda: lin(a)
         if args.kind == "linear":
             lin = ukernels.Linear(np.ascontiguousarray(b.T))
             lins.append(lin)
@@ -90,7 +102,8 @@ def main() -> None:
     for n, f in zip(names, fns):
         select(n)
         err = np.abs(f() - ref).max()
-        if not err < (0.5 if args.dtype == "int8" else 1e-3 * np.sqrt(K)):
+        tol = {"int8": 0.5, "int4": 0.05 * np.abs(ref).max()}.get(args.dtype, 1e-3 * np.sqrt(K))
+        if not err < tol:
             raise SystemExit(f"{n}: wrong result (max error {err})")
     flop = 2 * M * N * K
     reps = max(3, int(2e-3 / (flop / 100e9 / args.threads)))
