@@ -223,10 +223,10 @@ def small_call_key(a: np.ndarray, b: Optional[np.ndarray], backend: str = "auto"
     if _settings is None:
         from ukernels._env import snapshot_fn
         _settings = snapshot_fn(_SETTINGS)
+    limit = threads._local.limit  # (threads.current_limit(), inlined: this is the per-call path)
     if b is None:
-        return (a.dtype, a.shape, a.strides, threads._requested, threads.current_limit(), _settings())
-    return (a.dtype, b.dtype, a.shape, b.shape, a.strides, b.strides, threads._requested, threads.current_limit(),
-            _settings(), backend)
+        return (a.dtype, a.shape, a.strides, threads._requested, limit, _settings())
+    return (a.dtype, b.dtype, a.shape, b.shape, a.strides, b.strides, threads._requested, limit, _settings(), backend)
 
 
 class _ReplayWork(threading.local):
@@ -248,19 +248,19 @@ def run_small(key: tuple, a: np.ndarray, b: Optional[np.ndarray], table: Optiona
     hit = (_small if table is None else table).get(key)
     if hit is None:
         return None
-    template, shape, out_dtype, work_bytes, _keep, contiguous, flops = hit
+    template, shape, out_dtype, work_bytes, _keep, contiguous, flops, pooled = hit
     out = np.empty(shape, out_dtype)
-    pa = ffi.from_buffer(a) if contiguous[0] else ffi.cast("void*", a.ctypes.data)
-    pb = ffi.NULL if b is None else ffi.from_buffer(b) if contiguous[1] else ffi.cast("void*", b.ctypes.data)
-    pool = threads.get_pool() if template.max_threads > 1 else ffi.NULL
+    pa = _from_buffer(a) if contiguous[0] else ffi.cast("void*", a.ctypes.data)
+    pb = _NULL if b is None else _from_buffer(b) if contiguous[1] else ffi.cast("void*", b.ctypes.data)
+    pool = threads.get_pool() if pooled else _NULL
     w = _replay_work
-    armed = interrupt.should_arm(flops)
-    cancel = interrupt.arm() if armed else ffi.NULL
+    armed = flops >= interrupt.MIN_FLOPS and interrupt.should_arm(flops)
+    cancel = interrupt.arm() if armed else _NULL
     try:
         if w.busy:  # re-entered: a leased buffer of its own
             with workspace.lease() as ws:
-                status = lib.uk_matmul_run_replay(template, pa, pb, ffi.from_buffer(out),
-                                                  ffi.cast("void*", ws.address("replay", work_bytes)), pool, cancel)
+                status = _run_replay(template, pa, pb, _from_buffer(out),
+                                     ffi.cast("void*", ws.address("replay", work_bytes)), pool, cancel)
         else:
             if w.nbytes < work_bytes:
                 w.array = np.empty(work_bytes + 64, np.uint8)
@@ -269,19 +269,23 @@ def run_small(key: tuple, a: np.ndarray, b: Optional[np.ndarray], table: Optiona
             w.busy = True
             work = (w.array, w.pointer)  # this frame keeps the array alive (a daemon thread may still be here at exit)
             try:
-                status = lib.uk_matmul_run_replay(template, pa, pb, ffi.from_buffer(out), work[1], pool, cancel)
+                status = _run_replay(template, pa, pb, _from_buffer(out), work[1], pool, cancel)
             finally:
                 w.busy = False
             del work
     finally:
         if armed:
             interrupt.disarm()
-    if status == lib.UK_STATUS_CANCELLED:  # Ctrl-C: Python's handler raises here, or the call runs again
-        interrupt.deliver()
-        return run_small(key, a, b, table)
-    if status != lib.UK_STATUS_OK:
+    if status != _OK:
+        if status == lib.UK_STATUS_CANCELLED:  # Ctrl-C: Python's handler raises here, or the call runs again
+            interrupt.deliver()
+            return run_small(key, a, b, table)
         raise UkernelError("uk_matmul_run", status)
     return out
+
+
+# run_small's per-call names, bound once
+_OK, _NULL, _from_buffer, _run_replay = lib.UK_STATUS_OK, ffi.NULL, ffi.from_buffer, lib.uk_matmul_run_replay
 
 
 def _same_data(view: np.ndarray, arr: np.ndarray) -> bool:
@@ -315,7 +319,8 @@ def _record_small(table: dict, key: tuple, d, keep: tuple, shape, out_dtype, lhs
         return
     if len(table) >= _SMALL_MAX:
         table.clear()
-    table[key] = (t, shape, out_dtype, work_bytes, keep, contiguous, 2 * t.M * t.N * t.K * max(1, t.batch))
+    table[key] = (t, shape, out_dtype, work_bytes, keep, contiguous, 2 * t.M * t.N * t.K * max(1, t.batch),
+                  t.max_threads > 1)
 
 
 def _writable_in_place(out: Optional[np.ndarray], N: int, a: np.ndarray, b: Optional[np.ndarray]) -> bool:

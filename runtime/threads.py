@@ -30,7 +30,13 @@ MAX_SPIN_US = 10_000_000  # 10 s
 _lock = ForkSafeLock()
 _pool = None  # cdata uk_pool_t* with a destructor
 _requested: Optional[int] = None
-_local = threading.local()  # .limit: thread_limit() on this thread, else absent
+class _Local(threading.local):
+    """Per-thread state: ``limit``, the thread_limit() in force on this thread (None: none).
+    A class default, so reading it never raises and catches AttributeError (0.7 us per call)."""
+    limit: Optional[int] = None
+
+
+_local = _Local()
 
 
 @lru_cache(maxsize=None)
@@ -71,7 +77,7 @@ def get_num_threads() -> int:
     if raw is not None:
         _parse_int(SPIN_ENV, raw, 0, MAX_SPIN_US, "microseconds, 0 to never spin")
     n = _configured()
-    limit = getattr(_local, "limit", None)
+    limit = _local.limit
     return n if limit is None or limit >= n else limit
 
 
@@ -91,7 +97,7 @@ def thread_limit(n: int) -> Iterator[None]:
     W)`` keeps W x ukernels threads within the cores. Nests; the innermost limit applies."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"thread_limit(n): n must be an int >= 1, got {n!r}")
-    previous = getattr(_local, "limit", None)
+    previous = _local.limit
     _local.limit = n
     try:
         yield
@@ -101,7 +107,7 @@ def thread_limit(n: int) -> Iterator[None]:
 
 def current_limit() -> Optional[int]:
     """The thread_limit in force on this thread (None: none)."""
-    return getattr(_local, "limit", None)
+    return _local.limit
 
 
 _warned_oversubscribed = False

@@ -389,7 +389,6 @@ class Linear:
 
     def __call__(self, x, *, epilogue: Sequence[O.EpilogueOp] = (), out_dtype=None) -> np.ndarray:
         """epilogue(x @ W) for x of shape (..., in_features); the result has shape (..., out_features)."""
-        from ukernels.matmul import _as_operand
         small_key = None
         if (type(x) is np.ndarray and x.ndim == 2 and not epilogue and out_dtype is None and self._quant is None
                 and self._precision is None and self._weight_dtype is None):
@@ -398,6 +397,7 @@ class Linear:
                 res = run_small(small_key, x, None, self._replays)
                 if res is not None:
                     return res
+        from ukernels.matmul import _as_operand  # (here, not above: the replay path skips the import)
         x_in = x
         x = np.asarray(x)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
