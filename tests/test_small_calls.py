@@ -207,3 +207,35 @@ def test_replays_keep_at_most_their_work_area_cap(monkeypatch):
     for _ in range(2):
         np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)
     assert len(dispatch._small) == 0
+
+
+def test_a_replayed_call_runs_only_its_few_python_frames():
+    """The replay path's cost is counted, not timed: matmul / Linear -> small_call_key (+ the
+    settings snapshot) -> run_small -> the C call: at most 5 Python frames, a bounded number of
+    bytecodes and no import statement (an in-function import cost 0.8 us per call, as much as
+    the C call of an 8x8x8 product)."""
+    import dis
+    import sys
+    rng = np.random.default_rng(4)
+    a, b = _ints(rng, (8, 8), np.float32), _ints(rng, (8, 8), np.float32)
+    lin = ukernels.Linear(np.ascontiguousarray(b.T))
+    for fn in (lambda: ukernels.matmul(a, b), lambda: lin(a)):
+        fn()
+        fn()  # recorded: the next one replays
+        calls, ops = [], []
+
+        def trace(frame, event, arg):
+            frame.f_trace_opcodes = True
+            if event == "call":
+                calls.append(frame.f_code.co_name)
+            elif event == "opcode":
+                ops.append(dis.opname[frame.f_code.co_code[frame.f_lasti]])
+            return trace
+        previous = sys.gettrace()
+        sys.settrace(trace)
+        try:
+            fn()
+        finally:
+            sys.settrace(previous)
+        assert "run_small" in calls and len(calls) <= 5, calls  # lambda, entry, key, settings, run_small
+        assert "IMPORT_NAME" not in ops and len(ops) <= 300, (len(ops), calls)
