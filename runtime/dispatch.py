@@ -1,6 +1,5 @@
 """Executing a planned matmul: fill the C dispatch descriptor and run it on
 the pool with the GIL released (cffi releases it around every C call)."""
-import threading
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
@@ -229,16 +228,7 @@ def small_call_key(a: np.ndarray, b: Optional[np.ndarray], backend: str = "auto"
     return (a.dtype, b.dtype, a.shape, b.shape, a.strides, b.strides, threads._requested, limit, _settings(), backend)
 
 
-class _ReplayWork(threading.local):
-    """This thread's work area for replayed calls (one buffer, grown as needed; ``busy`` while a
-    replay on this thread uses it, so a re-entered call -- a signal handler -- takes a lease)."""
-    array: Optional[np.ndarray] = None
-    pointer = None
-    nbytes = 0
-    busy = False
-
-
-_replay_work = _ReplayWork()
+_replay_work = workspace.replay_area  # this thread's replay work area (runtime/workspace.py)
 
 
 def run_small(key: tuple, a: np.ndarray, b: Optional[np.ndarray], table: Optional[dict] = None

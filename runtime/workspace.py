@@ -79,10 +79,24 @@ def lease() -> Lease:
     return Lease(bufs, True)
 
 
+class _ReplayArea(threading.local):
+    """This thread's work area for replayed calls (runtime/dispatch.py: run_small): one buffer,
+    grown as needed up to dispatch.REPLAY_MAX_WORK; ``busy`` while a replay on this thread uses
+    it, so a re-entered call (a signal handler) takes a lease instead. A running replay holds
+    the array in its own frame, so releasing it here never frees memory a call still uses."""
+    array = None
+    pointer = None
+    nbytes = 0
+    busy = False
+
+
+replay_area = _ReplayArea()
+
+
 def workspace_bytes() -> int:
-    """Bytes of workspace held by the calling thread."""
+    """Bytes of workspace held by the calling thread (leased buffers and the replay area)."""
     bufs = getattr(_local, "bufs", None) or {}
-    return sum(b.nbytes for b in bufs.values())
+    return sum(b.nbytes for b in bufs.values()) + replay_area.nbytes
 
 
 def release_workspace() -> None:
@@ -90,3 +104,5 @@ def release_workspace() -> None:
     Buffers a call on this thread is still using stay alive until that call ends."""
     _local.bufs = {}
     _local.busy = getattr(_local, "busy", False)
+    replay_area.array = replay_area.pointer = None
+    replay_area.nbytes = 0

@@ -239,3 +239,20 @@ def test_a_replayed_call_runs_only_its_few_python_frames():
             sys.settrace(previous)
         assert "run_small" in calls and len(calls) <= 5, calls  # lambda, entry, key, settings, run_small
         assert "IMPORT_NAME" not in ops and len(ops) <= 300, (len(ops), calls)
+
+
+def test_release_workspace_frees_the_replay_work_area():
+    """The replay work area (up to REPLAY_MAX_WORK per thread) counts in workspace_bytes() and
+    release_workspace() frees it; the next replay allocates it again and stays exact."""
+    rng = np.random.default_rng(5)
+    a, b = _ints(rng, (64, 48), np.float32), _ints(rng, (48, 40), np.float32)
+    dispatch._small.clear()
+    ukernels.release_workspace()
+    for _ in range(2):
+        np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)  # recorded, then replayed
+    area = dispatch._replay_work.nbytes
+    assert area > 0 and ukernels.workspace_bytes() >= area
+    ukernels.release_workspace()
+    assert dispatch._replay_work.nbytes == 0 and ukernels.workspace_bytes() == 0
+    np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)
+    assert dispatch._replay_work.nbytes == area
