@@ -252,17 +252,18 @@ def run_small(key: tuple, a: np.ndarray, b: Optional[np.ndarray], table: Optiona
                 status = _run_replay(template, pa, pb, _from_buffer(out),
                                      ffi.cast("void*", ws.address("replay", work_bytes)), pool, cancel)
         else:
-            if w.nbytes < work_bytes:
-                w.array = np.empty(work_bytes + 64, np.uint8)
-                base = w.array.ctypes.data
-                w.pointer, w.nbytes = ffi.cast("void*", base + (-base % 64)), work_bytes
+            # one snapshot of the area (array, pointer, bytes): this frame keeps the array alive
+            # (a release, a signal handler's call or interpreter exit may drop the thread's own)
+            buf = w.buf
+            if buf is None or buf[2] < work_bytes:
+                array = np.empty(work_bytes + 64, np.uint8)
+                base = array.ctypes.data
+                buf = w.buf = (array, ffi.cast("void*", base + (-base % 64)), work_bytes)
             w.busy = True
-            work = (w.array, w.pointer)  # this frame keeps the array alive (a daemon thread may still be here at exit)
             try:
-                status = _run_replay(template, pa, pb, _from_buffer(out), work[1], pool, cancel)
+                status = _run_replay(template, pa, pb, _from_buffer(out), buf[1], pool, cancel)
             finally:
                 w.busy = False
-            del work
     finally:
         if armed:
             interrupt.disarm()

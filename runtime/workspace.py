@@ -80,13 +80,14 @@ def lease() -> Lease:
 
 
 class _ReplayArea(threading.local):
-    """This thread's work area for replayed calls (runtime/dispatch.py: run_small): one buffer,
-    grown as needed up to dispatch.REPLAY_MAX_WORK; ``busy`` while a replay on this thread uses
-    it, so a re-entered call (a signal handler) takes a lease instead. A running replay holds
-    the array in its own frame, so releasing it here never frees memory a call still uses."""
-    array = None
-    pointer = None
-    nbytes = 0
+    """This thread's work area for replayed calls (runtime/dispatch.py: run_small), grown as
+    needed up to dispatch.REPLAY_MAX_WORK. ``buf`` is (array, aligned pointer, bytes), replaced
+    whole by one assignment: a signal handler that runs between two statements of a release or
+    a replay (and calls ukernels itself) sees the old area or the new one, never half of each,
+    and a replay holds its tuple in its own frame, so releasing never frees memory a call still
+    uses. ``busy`` while a replay on this thread is in its C call (a re-entered call takes a
+    lease instead)."""
+    buf = None
     busy = False
 
 
@@ -96,7 +97,8 @@ replay_area = _ReplayArea()
 def workspace_bytes() -> int:
     """Bytes of workspace held by the calling thread (leased buffers and the replay area)."""
     bufs = getattr(_local, "bufs", None) or {}
-    return sum(b.nbytes for b in bufs.values()) + replay_area.nbytes
+    area = replay_area.buf
+    return sum(b.nbytes for b in bufs.values()) + (area[2] if area is not None else 0)
 
 
 def release_workspace() -> None:
@@ -104,5 +106,4 @@ def release_workspace() -> None:
     Buffers a call on this thread is still using stay alive until that call ends."""
     _local.bufs = {}
     _local.busy = getattr(_local, "busy", False)
-    replay_area.array = replay_area.pointer = None
-    replay_area.nbytes = 0
+    replay_area.buf = None

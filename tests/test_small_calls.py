@@ -128,9 +128,9 @@ def test_reentered_replay_uses_its_own_work_area(monkeypatch):
     ukernels.matmul(a, b)  # recorded
     work = dispatch._replay_work
     monkeypatch.setattr(work, "busy", True)
-    before = work.pointer
+    before = work.buf
     np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)
-    assert work.busy and work.pointer is before  # untouched by the re-entered call
+    assert work.busy and work.buf is before  # untouched by the re-entered call
 
 
 def test_replayed_strided_operands_are_exact():
@@ -250,9 +250,9 @@ def test_release_workspace_frees_the_replay_work_area():
     ukernels.release_workspace()
     for _ in range(2):
         np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)  # recorded, then replayed
-    area = dispatch._replay_work.nbytes
+    area = dispatch._replay_work.buf[2]
     assert area > 0 and ukernels.workspace_bytes() >= area
     ukernels.release_workspace()
-    assert dispatch._replay_work.nbytes == 0 and ukernels.workspace_bytes() == 0
+    assert dispatch._replay_work.buf is None and ukernels.workspace_bytes() == 0
     np.testing.assert_array_equal(ukernels.matmul(a, b), a @ b)
-    assert dispatch._replay_work.nbytes == area
+    assert dispatch._replay_work.buf[2] == area
