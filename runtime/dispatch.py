@@ -222,7 +222,7 @@ def small_call_key(a: np.ndarray, b: Optional[np.ndarray], backend: str = "auto"
     if _settings is None:
         from ukernels._env import snapshot_fn
         _settings = snapshot_fn(_SETTINGS)
-    limit = threads._local.limit  # (threads.current_limit(), inlined: this is the per-call path)
+    limit = threads._local.limit  # the thread_limit in force on this thread (None: none)
     if b is None:
         return (a.dtype, a.shape, a.strides, threads._requested, limit, _settings())
     return (a.dtype, b.dtype, a.shape, b.shape, a.strides, b.strides, threads._requested, limit, _settings(), backend)
@@ -295,19 +295,19 @@ def _record_small(table: dict, key: tuple, d, keep: tuple, shape, out_dtype, lhs
     one work area, each 64-byte aligned; ``contiguous``: whether a and b (the key fixes their
     strides) are non-empty C-contiguous arrays, passed as buffers; ``keep``: what its pointers need alive (the resolution,
     the epilogue's C ops and arrays, a prepacked rhs)."""
-    t = ffi.new("uk_matmul_desc_t*", d[0])
-    t.a = t.b = t.out = ffi.NULL  # each replay's operands
-    t.cancel = ffi.NULL  # each replay's (run_small arms it)
     align = lambda n: (n + 63) // 64 * 64  # noqa: E731
     rhs_at = align(lhs_bytes)
     scratch_at = rhs_at + align(rhs_bytes)
+    work_bytes = scratch_at + align(scratch_bytes)
+    if work_bytes > REPLAY_MAX_WORK:
+        return
+    t = ffi.new("uk_matmul_desc_t*", d[0])
+    t.a = t.b = t.out = ffi.NULL  # each replay's operands
+    t.cancel = ffi.NULL  # each replay's (run_small arms it)
     t.lhs_packed = ffi.cast("void*", 0)
     if not t.rhs_prepacked:
         t.rhs_packed = ffi.cast("void*", rhs_at)
     t.scratch = ffi.cast("void*", scratch_at)
-    work_bytes = scratch_at + align(scratch_bytes)
-    if work_bytes > REPLAY_MAX_WORK:
-        return
     if len(table) >= _SMALL_MAX:
         table.clear()
     table[key] = (t, shape, out_dtype, work_bytes, keep, contiguous, 2 * t.M * t.N * t.K * max(1, t.batch),

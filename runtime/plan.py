@@ -385,8 +385,6 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
         # one-row tiles (csrc/uk_mmt4d_internal.h: UK_TILE_GROUP) needs several per call
         nc1 = max(nc1, STREAM_NC_TILES)
     nc1 = min(nc1, N1)
-    mc1 = max(1, ACC_L2_SHARE(l2) // (nc1 * N0 * M0 * acc_size))
-    mc1 = min(mc1, M1)
     # One workgroup column (NC = N; rows split, each workgroup packing its own lhs rows in tile:
     # no lhs pack phase, no barrier before the tiles, no lhs written by one core and read by
     # the other) when the whole packed rhs stays in L3 (an eighth of it; every row workgroup
@@ -405,7 +403,8 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
                   and (prepacked or M1 * M0 > ONE_ROW_MAX_M))
     if one_column:
         nc1 = N1
-        mc1 = max(1, min(M1, ACC_L2_SHARE(l2) // (N1 * N0 * M0 * acc_size)))
+    mc1 = max(1, ACC_L2_SHARE(l2) // (nc1 * N0 * M0 * acc_size))
+    mc1 = min(mc1, M1)
     if not direct and not one_column and M1 > mc1 and M1 * M0 <= ONE_ROW_MAX_M:
         # Up to ONE_ROW_MAX_M rows: one workgroup row (all of M) and narrower columns, so each
         # rhs block is read (and, unless prepacked, packed in tile) once per call instead of
@@ -418,7 +417,7 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
         nc1 = max(1, min(nc1, ACC_L2_SHARE(l2) // (mc1 * M0 * N0 * acc_size)))
     if direct:
         mc1 = M1  # one workgroup row: b is streamed once
-        nc1 = max(1, min(nc1, (l2 // 4) // (mc1 * M0 * N0 * acc_size)))  # the accumulator stays in L2
+        nc1 = max(1, min(nc1, ACC_L2_SHARE(l2) // (mc1 * M0 * N0 * acc_size)))  # the accumulator stays in L2
 
     flops = 2 * M * N * K * batch
     threads = max(1, min(max_threads, flops // MIN_FLOPS_PER_THREAD))

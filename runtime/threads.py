@@ -30,6 +30,8 @@ MAX_SPIN_US = 10_000_000  # 10 s
 _lock = ForkSafeLock()
 _pool = None  # cdata uk_pool_t* with a destructor
 _requested: Optional[int] = None
+
+
 class _Local(threading.local):
     """Per-thread state: ``limit``, the thread_limit() in force on this thread (None: none).
     A class default, so reading it never raises and catches AttributeError (0.7 us per call)."""
@@ -103,11 +105,6 @@ def thread_limit(n: int) -> Iterator[None]:
         yield
     finally:
         _local.limit = previous
-
-
-def current_limit() -> Optional[int]:
-    """The thread_limit in force on this thread (None: none)."""
-    return _local.limit
 
 
 _warned_oversubscribed = False
