@@ -6,9 +6,9 @@ variants alternate in shuffled order every few milliseconds for the whole run).
     python bench/ab_plan.py 512x512x512 --threads 1 --kind matmul 512x128
 
 Each variant is a plan: "plan" (what runtime/plan.py chooses) or MCxNC (multiples of the
-ukernel tile; lhs/rhs in-tile packing follow from the workgroup counts as the planner derives
-them). Every variant's result is checked against float64 first. Prints GFLOP/s: median,
-25th percentile and best block. The planner's rules in runtime/plan.py cite its figures."""
+ukernel tile; lhs/rhs in-tile packing follow from the workgroup counts as the planner's
+in_tile_packing derives them). Every variant's result is checked against float64 first.
+Prints GFLOP/s: median, 25th percentile and best block. The planner's rules in runtime/plan.py cite its figures."""
 import argparse
 import os
 import random
@@ -36,11 +36,10 @@ def _planned(*args, **kw):
     if mc % p.M0 or nc % p.N0:
         raise SystemExit(f"{mc}x{nc} is not a multiple of the ukernel tile {p.M0}x{p.N0}")
     prepacked = args[6] if len(args) > 6 else kw.get("prepacked", False)
-    m_groups = -(-p.M1 // (mc // p.M0))
-    n_groups = -(-p.N1 // (nc // p.N0))
+    rhs_in_tile, lhs_in_tile = plan_mod.in_tile_packing(p.M1, p.N1, mc // p.M0, nc // p.N0, prepacked,
+                                                        p.rhs_direct)
     return plan_mod.MatmulPlan(p.types, p.isa, p.M, p.N, p.K, p.M0, p.N0, p.K0, mc, nc, p.KC, p.threads,
-                               m_groups == 1 and not prepacked and not p.rhs_direct, p.rhs_direct,
-                               n_groups == 1 and not p.rhs_direct)
+                               rhs_in_tile, p.rhs_direct, lhs_in_tile)
 
 
 def main() -> None:

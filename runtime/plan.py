@@ -440,13 +440,22 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
             nc1 = _ceil_div(nc1, 2)
         while batch * _ceil_div(M1, mc1) * _ceil_div(N1, nc1) < want and mc1 > 1 and not direct:
             mc1 = _ceil_div(mc1, 2)
-    # One workgroup row: every rhs block is used by exactly one workgroup, so
-    # pack it right before use (in cache) instead of in a separate phase that
-    # writes and re-reads all of the packed rhs through memory.
-    rhs_pack_in_tile = _ceil_div(M1, mc1) == 1 and not prepacked and not shared
-    # One workgroup column: likewise every lhs block is used by one workgroup: packed right
-    # before use instead of written through memory in a phase of its own and read back
-    # (skinny 4096x128x4096: 79 -> 87 GFLOP/s on 1 thread, 156 -> 173 on 2; numpy 88 / 169).
-    lhs_pack_in_tile = _ceil_div(N1, nc1) == 1 and not direct
+    rhs_pack_in_tile, lhs_pack_in_tile = in_tile_packing(M1, N1, mc1, nc1, prepacked or shared, direct)
     return MatmulPlan(types, isa, M, N, K, M0, N0, K0, mc1 * M0, nc1 * N0, KC, threads, rhs_pack_in_tile,
                       direct, lhs_pack_in_tile)
+
+
+def in_tile_packing(M1: int, N1: int, mc1: int, nc1: int, rhs_packed_once: bool, rhs_direct: bool
+                    ) -> Tuple[bool, bool]:
+    """(rhs_pack_in_tile, lhs_pack_in_tile) of workgroups of mc1 x nc1 tiles over M1 x N1 tiles.
+    ``rhs_packed_once``: the rhs is prepacked, or shared by a batch and packed once.
+
+    One workgroup row: every rhs block is used by exactly one workgroup, so it is packed right
+    before use (in cache) instead of in a separate phase that writes and re-reads all of the
+    packed rhs through memory. One workgroup column: likewise every lhs block is used by one
+    workgroup (skinny 4096x128x4096: 79 -> 87 GFLOP/s on 1 thread, 156 -> 173 on 2; numpy 88 /
+    169). b read in place (rhs_direct) keeps its in-tile block for a partial column tile and
+    packs no lhs in tile."""
+    rhs_in_tile = _ceil_div(M1, mc1) == 1 and not rhs_packed_once
+    lhs_in_tile = _ceil_div(N1, nc1) == 1 and not rhs_direct
+    return rhs_in_tile, lhs_in_tile
