@@ -179,3 +179,21 @@ def test_rhs_beyond_l3_share_keeps_l2_blocked_columns(zen4_caches, shape):
     for prepacked in (False, True):
         p = plan_matmul(F32F32F32, M, N, K, "avx512", 1, (16, 16, 1) if prepacked else None, prepacked)
         assert p.workgroups[1] > 1 and p.NC * p.KC * 4 <= 512 * 1024
+
+
+@pytest.mark.parametrize("entries, expected", [
+    (({"level": "3", "type": "Unified", "size": "32768K"},), 32 * 1024 * 1024),
+    (({"level": "3", "type": "Unified", "size": "lots"},), None),  # unparseable: the default
+    (({"level": "x", "type": "Unified", "size": "8M"},), None),
+    (({"level": "3"},), None),  # missing files
+    (({"level": "2", "type": "Unified", "size": "1M"},), None),  # no L3 listed
+    ((), None),  # no sysfs
+])
+def test_l3_size_reads_sysfs_and_falls_back_on_anything_else(monkeypatch, entries, expected):
+    from ukernels.runtime import plan
+    monkeypatch.setattr(plan, "cache_entries", lambda: entries)
+    plan.l3_size.cache_clear()
+    try:
+        assert plan.l3_size() == (plan.DEFAULT_L3 if expected is None else expected)
+    finally:
+        plan.l3_size.cache_clear()
