@@ -163,7 +163,9 @@ static int64_t uk_direct_group_blocks(int64_t K1, int64_t kc1) {
 }
 
 /* One thread's scratch: the MC x NC accumulator, one output row, then (when used) the in-tile
- * rhs block, the group accumulator of rhs_direct and the in-tile lhs block; byte offsets. */
+ * rhs block, the group accumulator of rhs_direct and the in-tile lhs block; byte offsets, the
+ * total rounded to cache lines. The one definition: Python sizes scratch by
+ * uk_matmul_scratch_bytes. */
 typedef struct {
   int64_t rhs_block, group_acc, lhs_block, total;
 } uk_scratch_layout_t;
@@ -173,7 +175,7 @@ static uk_scratch_layout_t uk_scratch_layout(const uk_matmul_desc_t* d) {
   l.rhs_block = d->MC * d->NC * 4 + d->NC * 4;
   l.group_acc = l.rhs_block + (d->rhs_pack_in_tile ? (d->KC * d->NC * uk_operand_bits(d, 1) + 63) / 64 * 8 : 0);
   l.lhs_block = (l.group_acc + (d->rhs_direct ? d->MC * d->NC * 4 : 0) + 63) / 64 * 64;
-  l.total = l.lhs_block + (d->lhs_pack_in_tile ? d->MC * d->KC * uk_operand_bits(d, 0) / 8 : 0);
+  l.total = (l.lhs_block + (d->lhs_pack_in_tile ? d->MC * d->KC * uk_operand_bits(d, 0) / 8 : 0) + 63) / 64 * 64;
   return l;
 }
 

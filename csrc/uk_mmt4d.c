@@ -4,106 +4,52 @@
 
 #include "uk_mmt4d_internal.h"
 
-#define UK_ENTRY(T, m0, n0, k0, cpu, fn) {T, m0, n0, k0, cpu, fn, #fn, NULL, NULL}
-#define UK_ENTRY_GROUP(T, m0, n0, k0, cpu, fn, group_fn) {T, m0, n0, k0, cpu, fn, #fn, group_fn, NULL}
-#define UK_ENTRY_GROUP_SCALED(T, m0, n0, k0, cpu, fn, group_fn, scaled_fn) \
-  {T, m0, n0, k0, cpu, fn, #fn, group_fn, scaled_fn}
-
+/* The ordered tile table (uk_mmt4d_internal.h): the ISA levels' X-macro rows, oldest first. */
+#undef UK_NO_FN
+#define UK_NO_FN NULL
+#define UK_TILE(T, M0, N0, K0, CPU, FLAGS, PLAN, FN, GROUP_FN, SCALED_FN) \
+  {UK_TYPE_##T, M0, N0, K0, CPU, FLAGS, PLAN, FN, #FN, GROUP_FN, SCALED_FN},
 static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
 #if defined(UK_ARCH_X86_64)
-#define UK_AVX2 UK_CPU_X86_AVX2_FMA
-    UK_ENTRY(UK_TYPE_F32F32F32, 1, 8, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_1x8x1_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_F32F32F32, 2, 8, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_2x8x1_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_F32F32F32, 4, 8, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_4x8x1_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_F32F32F32, 8, 8, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_8x8x1_x86_64_avx2_fma),
-    UK_ENTRY_GROUP(UK_TYPE_F32F32F32, 1, 16, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_1x16x1_x86_64_avx2_fma,
-                   uk_mmt4d_tile_f32f32f32_1x16x1_x4_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_F32F32F32, 2, 16, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_2x16x1_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_F32F32F32, 4, 16, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_4x16x1_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_F32F32F32, 6, 16, 1, UK_AVX2, uk_mmt4d_tile_f32f32f32_6x16x1_x86_64_avx2_fma),
-    UK_ENTRY_GROUP_SCALED(UK_TYPE_S8S8S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_1x8x2_x86_64_avx2_fma,
-                          uk_mmt4d_tile_s8s8s32_1x8x2_x4_x86_64_avx2_fma,
-                          uk_mmt4d_tile_s8s8s32_1x8x2_x4_scaled_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_S8S8S32, 2, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_2x8x2_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_S8S8S32, 4, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_4x8x2_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_S8S8S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s8s32_8x8x2_x86_64_avx2_fma),
-#define UK_AVX2_F16C (UK_CPU_X86_AVX2_FMA | UK_CPU_X86_F16C)
-    UK_ENTRY_GROUP(UK_TYPE_F16F16F32, 1, 16, 1, UK_AVX2_F16C, uk_mmt4d_tile_f16f16f32_1x16x1_x86_64_avx2_fma,
-                   uk_mmt4d_tile_f16f16f32_1x16x1_x4_x86_64_avx2_fma),
-    UK_ENTRY_GROUP(UK_TYPE_BF16BF16F32, 1, 16, 1, UK_AVX2, uk_mmt4d_tile_bf16bf16f32_1x16x1_x86_64_avx2_fma,
-                   uk_mmt4d_tile_bf16bf16f32_1x16x1_x4_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_F16F16F32, 2, 16, 1, UK_AVX2_F16C, uk_mmt4d_tile_f16f16f32_2x16x1_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_BF16BF16F32, 2, 16, 1, UK_AVX2, uk_mmt4d_tile_bf16bf16f32_2x16x1_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_F16F16F32, 4, 16, 1, UK_AVX2_F16C, uk_mmt4d_tile_f16f16f32_4x16x1_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_BF16BF16F32, 4, 16, 1, UK_AVX2, uk_mmt4d_tile_bf16bf16f32_4x16x1_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_F16F16F32, 6, 16, 1, UK_AVX2_F16C, uk_mmt4d_tile_f16f16f32_6x16x1_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_BF16BF16F32, 6, 16, 1, UK_AVX2, uk_mmt4d_tile_bf16bf16f32_6x16x1_x86_64_avx2_fma),
-    UK_ENTRY_GROUP_SCALED(UK_TYPE_S16S16S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_s16s16s32_1x8x2_x86_64_avx2_fma,
-                          uk_mmt4d_tile_s16s16s32_1x8x2_x4_x86_64_avx2_fma,
-                          uk_mmt4d_tile_s16s16s32_1x8x2_x4_scaled_x86_64_avx2_fma),
-    UK_ENTRY_GROUP_SCALED(UK_TYPE_U8S8S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_u8s8s32_1x8x2_x86_64_avx2_fma,
-                          uk_mmt4d_tile_u8s8s32_1x8x2_x4_x86_64_avx2_fma,
-                          uk_mmt4d_tile_u8s8s32_1x8x2_x4_scaled_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_S16S16S32, 2, 8, 2, UK_AVX2, uk_mmt4d_tile_s16s16s32_2x8x2_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_U8S8S32, 2, 8, 2, UK_AVX2, uk_mmt4d_tile_u8s8s32_2x8x2_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_S16S16S32, 4, 8, 2, UK_AVX2, uk_mmt4d_tile_s16s16s32_4x8x2_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_U8S8S32, 4, 8, 2, UK_AVX2, uk_mmt4d_tile_u8s8s32_4x8x2_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_S16S16S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_s16s16s32_8x8x2_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_U8S8S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_u8s8s32_8x8x2_x86_64_avx2_fma),
-    UK_ENTRY_GROUP_SCALED(UK_TYPE_S8S4S32, 1, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s4s32_1x8x2_x86_64_avx2_fma,
-                          uk_mmt4d_tile_s8s4s32_1x8x2_x4_x86_64_avx2_fma,
-                          uk_mmt4d_tile_s8s4s32_1x8x2_x4_scaled_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_S8S4S32, 2, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s4s32_2x8x2_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_S8S4S32, 4, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s4s32_4x8x2_x86_64_avx2_fma),
-    UK_ENTRY(UK_TYPE_S8S4S32, 8, 8, 2, UK_AVX2, uk_mmt4d_tile_s8s4s32_8x8x2_x86_64_avx2_fma),
-#define UK_512 UK_CPU_X86_AVX512_BASE
-    UK_ENTRY(UK_TYPE_F32F32F32, 1, 16, 1, UK_512, uk_mmt4d_tile_f32f32f32_1x16x1_x86_64_avx512_base),
-    UK_ENTRY(UK_TYPE_F32F32F32, 2, 16, 1, UK_512, uk_mmt4d_tile_f32f32f32_2x16x1_x86_64_avx512_base),
-    UK_ENTRY(UK_TYPE_F32F32F32, 4, 16, 1, UK_512, uk_mmt4d_tile_f32f32f32_4x16x1_x86_64_avx512_base),
-    UK_ENTRY(UK_TYPE_F32F32F32, 8, 16, 1, UK_512, uk_mmt4d_tile_f32f32f32_8x16x1_x86_64_avx512_base),
-    UK_ENTRY(UK_TYPE_F32F32F32, 16, 16, 1, UK_512, uk_mmt4d_tile_f32f32f32_16x16x1_x86_64_avx512_base),
-    UK_ENTRY(UK_TYPE_S8S8S32, 1, 16, 2, UK_512, uk_mmt4d_tile_s8s8s32_1x16x2_x86_64_avx512_base),
-    UK_ENTRY(UK_TYPE_S8S8S32, 2, 16, 2, UK_512, uk_mmt4d_tile_s8s8s32_2x16x2_x86_64_avx512_base),
-    UK_ENTRY(UK_TYPE_S8S8S32, 4, 16, 2, UK_512, uk_mmt4d_tile_s8s8s32_4x16x2_x86_64_avx512_base),
-    UK_ENTRY(UK_TYPE_S8S8S32, 8, 16, 2, UK_512, uk_mmt4d_tile_s8s8s32_8x16x2_x86_64_avx512_base),
-    UK_ENTRY(UK_TYPE_S8S8S32, 16, 16, 2, UK_512, uk_mmt4d_tile_s8s8s32_16x16x2_x86_64_avx512_base),
-#define UK_VNNI (UK_CPU_X86_AVX512_BASE | UK_CPU_X86_AVX512_VNNI)
-    UK_ENTRY(UK_TYPE_S8S8S32, 1, 16, 2, UK_VNNI, uk_mmt4d_tile_s8s8s32_1x16x2_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_S8S8S32, 2, 16, 2, UK_VNNI, uk_mmt4d_tile_s8s8s32_2x16x2_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_S8S8S32, 4, 16, 2, UK_VNNI, uk_mmt4d_tile_s8s8s32_4x16x2_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_S8S8S32, 8, 16, 2, UK_VNNI, uk_mmt4d_tile_s8s8s32_8x16x2_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_S8S8S32, 16, 16, 2, UK_VNNI, uk_mmt4d_tile_s8s8s32_16x16x2_x86_64_avx512_vnni),
-#define UK_512_BF16 (UK_CPU_X86_AVX512_BASE | UK_CPU_X86_AVX512_BF16)
-    UK_ENTRY(UK_TYPE_S16S16S32, 1, 16, 2, UK_VNNI, uk_mmt4d_tile_s16s16s32_1x16x2_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_U8S8S32, 1, 16, 4, UK_VNNI, uk_mmt4d_tile_u8s8s32_1x16x4_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_BF16BF16F32, 1, 16, 2, UK_512_BF16, uk_mmt4d_tile_bf16bf16f32_1x16x2_x86_64_avx512_bf16),
-    UK_ENTRY(UK_TYPE_S16S16S32, 2, 16, 2, UK_VNNI, uk_mmt4d_tile_s16s16s32_2x16x2_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_U8S8S32, 2, 16, 4, UK_VNNI, uk_mmt4d_tile_u8s8s32_2x16x4_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_BF16BF16F32, 2, 16, 2, UK_512_BF16, uk_mmt4d_tile_bf16bf16f32_2x16x2_x86_64_avx512_bf16),
-    UK_ENTRY(UK_TYPE_S16S16S32, 4, 16, 2, UK_VNNI, uk_mmt4d_tile_s16s16s32_4x16x2_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_U8S8S32, 4, 16, 4, UK_VNNI, uk_mmt4d_tile_u8s8s32_4x16x4_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_BF16BF16F32, 4, 16, 2, UK_512_BF16, uk_mmt4d_tile_bf16bf16f32_4x16x2_x86_64_avx512_bf16),
-    UK_ENTRY(UK_TYPE_S16S16S32, 8, 16, 2, UK_VNNI, uk_mmt4d_tile_s16s16s32_8x16x2_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_U8S8S32, 8, 16, 4, UK_VNNI, uk_mmt4d_tile_u8s8s32_8x16x4_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_BF16BF16F32, 8, 16, 2, UK_512_BF16, uk_mmt4d_tile_bf16bf16f32_8x16x2_x86_64_avx512_bf16),
-    UK_ENTRY(UK_TYPE_S16S16S32, 16, 16, 2, UK_VNNI, uk_mmt4d_tile_s16s16s32_16x16x2_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_U8S8S32, 16, 16, 4, UK_VNNI, uk_mmt4d_tile_u8s8s32_16x16x4_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_BF16BF16F32, 16, 16, 2, UK_512_BF16, uk_mmt4d_tile_bf16bf16f32_16x16x2_x86_64_avx512_bf16),
-    /* s8 x s8 through vpdpbusd: lhs offset +128, minus 128 x rhs column sums */
-    UK_ENTRY(UK_TYPE_S8S8S32, 1, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s8s32_1x16x4_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_S8S8S32, 2, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s8s32_2x16x4_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_S8S8S32, 4, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s8s32_4x16x4_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_S8S8S32, 8, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s8s32_8x16x4_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_S8S8S32, 16, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s8s32_16x16x4_x86_64_avx512_vnni),
-    /* s8 x s4: nibbles unpacked in registers, then as s8 x s8 */
-    UK_ENTRY(UK_TYPE_S8S4S32, 1, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s4s32_1x16x4_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_S8S4S32, 2, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s4s32_2x16x4_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_S8S4S32, 4, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s4s32_4x16x4_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_S8S4S32, 8, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s4s32_8x16x4_x86_64_avx512_vnni),
-    UK_ENTRY(UK_TYPE_S8S4S32, 16, 16, 4, UK_VNNI, uk_mmt4d_tile_s8s4s32_16x16x4_x86_64_avx512_vnni),
+#include "arch/x86_64/uk_mmt4d_x86_64_avx2_fma_tiles.inl"
+#include "arch/x86_64/uk_mmt4d_x86_64_avx512_base_tiles.inl"
+#include "arch/x86_64/uk_mmt4d_x86_64_avx512_vnni_tiles.inl"
+#include "arch/x86_64/uk_mmt4d_x86_64_avx512_bf16_tiles.inl"
 #endif
-    {0, 0, 0, 0, 0, NULL, NULL, NULL, NULL},
+    {0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL},
 };
+#undef UK_TILE
+
+/* The portable tiles, one per triple (any shape; M0 x N0 x K0: the default register tile). */
+#define UK_GENERIC(T, M0, N0, K0, FN) {UK_TYPE_##T, M0, N0, K0, 0, 0, 1, FN, #FN, NULL, NULL},
+static const uk_mmt4d_tile_entry_t uk_mmt4d_generic_table[] = {
+#include "uk_mmt4d_generic_tiles.inl"
+    {0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL},
+};
+#undef UK_GENERIC
+
+#define UK_TABLE_ROWS ((int64_t)(sizeof uk_mmt4d_tile_table / sizeof uk_mmt4d_tile_table[0]) - 1)
+#define UK_GENERIC_ROWS ((int64_t)(sizeof uk_mmt4d_generic_table / sizeof uk_mmt4d_generic_table[0]) - 1)
+
+int64_t uk_mmt4d_tile_count(void) { return UK_TABLE_ROWS + UK_GENERIC_ROWS; }
+
+int uk_mmt4d_tile_desc(int64_t index, uk_mmt4d_tile_desc_t* out) {
+  if (index < 0 || index >= uk_mmt4d_tile_count() || !out) return UK_STATUS_BAD_ARGUMENT;
+  const int generic = index >= UK_TABLE_ROWS;
+  const uk_mmt4d_tile_entry_t* e = generic ? &uk_mmt4d_generic_table[index - UK_TABLE_ROWS] : &uk_mmt4d_tile_table[index];
+  out->type = e->type;
+  out->M0 = e->M0;
+  out->N0 = e->N0;
+  out->K0 = e->K0;
+  out->required_cpu = e->required_cpu;
+  out->required_flags = e->required_flags;
+  out->plan = e->plan;
+  out->generic = generic;
+  out->has_group = e->group_fn != NULL;
+  out->has_scaled_group = e->scaled_group_fn != NULL;
+  out->name = e->name;
+  return UK_STATUS_OK;
+}
 
 int uk_type_info(uint32_t type, uk_type_info_t* info) {
   /* lhs bytes, rhs bytes, acc bytes, acc is float */
@@ -120,20 +66,13 @@ int uk_type_info(uint32_t type, uk_type_info_t* info) {
 }
 
 static uk_mmt4d_tile_fn_t uk_mmt4d_generic_for(uint32_t type, const char** name) {
-#define UK_GENERIC_CASE(T, fn) case T: *name = #fn; return fn;
-  switch (type) {
-    UK_GENERIC_CASE(UK_TYPE_F32F32F32, uk_mmt4d_tile_f32f32f32_generic)
-    UK_GENERIC_CASE(UK_TYPE_S8S8S32, uk_mmt4d_tile_s8s8s32_generic)
-    UK_GENERIC_CASE(UK_TYPE_F16F16F32, uk_mmt4d_tile_f16f16f32_generic)
-    UK_GENERIC_CASE(UK_TYPE_BF16BF16F32, uk_mmt4d_tile_bf16bf16f32_generic)
-    UK_GENERIC_CASE(UK_TYPE_S16S16S32, uk_mmt4d_tile_s16s16s32_generic)
-    UK_GENERIC_CASE(UK_TYPE_U8S8S32, uk_mmt4d_tile_u8s8s32_generic)
-    UK_GENERIC_CASE(UK_TYPE_S8S4S32, uk_mmt4d_tile_s8s4s32_generic)
-    default:
-      *name = "none";
-      return NULL;
-  }
-#undef UK_GENERIC_CASE
+  for (const uk_mmt4d_tile_entry_t* e = uk_mmt4d_generic_table; e->fn; ++e)
+    if (e->type == type) {
+      *name = e->name;
+      return e->fn;
+    }
+  *name = "none";
+  return NULL;
 }
 
 /* Last matching entry wins: later (newer) ISA lines override older ones. */
@@ -148,7 +87,7 @@ static uk_mmt4d_tile_fn_t uk_mmt4d_select(uint32_t flags, int32_t M0, int32_t N0
   if (scaled_fn) *scaled_fn = NULL;
   for (const uk_mmt4d_tile_entry_t* e = uk_mmt4d_tile_table; e->fn; ++e) {
     if (e->type == type && e->M0 == M0 && e->N0 == N0 && e->K0 == K0 &&
-        (cpu & e->required_cpu) == e->required_cpu) {
+        (cpu & e->required_cpu) == e->required_cpu && (flags & e->required_flags) == e->required_flags) {
       best = e;
     }
   }

@@ -27,24 +27,49 @@ typedef void (*uk_mmt4d_tile_fn_t)(void* out_tile, const void* lhs_panel,
  * prepacked 1x16 f32 panels: 23 GB/s one at a time, 31-33 GB/s two or four at once). */
 #define UK_TILE_GROUP 4
 
+/* The tile table: one X-macro list per ISA level (csrc/arch/<arch>/uk_mmt4d_<arch>_<isa>_tiles.inl),
+ * a row per tile function, oldest ISA first; this header expands them into prototypes and
+ * csrc/uk_mmt4d.c into the ordered table uk_mmt4d selects from (the last row that matches
+ * wins) and that Python reads through uk_mmt4d_tile_desc (runtime/plan.py: the planner's
+ * register tiles). Columns of UK_TILE(TYPE, M0, N0, K0, CPU, FLAGS, PLAN, FN, GROUP_FN, SCALED_FN):
+ *   TYPE       the element-type triple (UK_TYPE_ without its prefix);
+ *   CPU        UK_CPU_* bits that must all be present;
+ *   FLAGS      uk_mmt4d flags the call must carry for this row to apply (UK_FLAG_LHS_S8_SYMMETRIC:
+ *              tiles exact only on an lhs without -128), else 0;
+ *   PLAN       1: the register tile the planner uses for TYPE where this row applies (it
+ *              narrows M0 for small M to the rows of the same N0 x K0 family), else 0;
+ *   GROUP_FN   UK_TILE_GROUP one-row tiles at once (M0 = 1 only), or UK_NO_FN;
+ *   SCALED_FN  the same with UK_FLAG_GROUP_SCALES (integer triples), or UK_NO_FN.
+ * Adding a tile: its function in the ISA's .c file, its row in the ISA's .inl, its tests. */
 typedef struct uk_mmt4d_tile_entry_t {
   uint8_t type;           /* UK_TYPE_* */
   int32_t M0, N0, K0;
   uint64_t required_cpu;  /* all of these bits must be present */
+  uint32_t required_flags; /* all of these flags must be set in the call */
+  int32_t plan;           /* the planner's register tile for this type (see above) */
   uk_mmt4d_tile_fn_t fn;
   const char* name;
   uk_mmt4d_tile_fn_t group_fn; /* UK_TILE_GROUP tiles at once, or NULL */
   uk_mmt4d_tile_fn_t scaled_group_fn; /* the same with UK_FLAG_GROUP_SCALES (integer types), or NULL */
 } uk_mmt4d_tile_entry_t;
 
-/* Portable fallback: any M0/N0/K0. */
-void uk_mmt4d_tile_f32f32f32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_f16f16f32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_bf16bf16f32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s16s16s32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_u8s8s32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s4s32_generic(void*, const void*, const void*, const uk_mmt4d_params_t*);
+/* Prototypes of every tile function in the tables (a row without a group variant names
+ * UK_NO_FN: declared here, never defined, and NULL in the table). */
+#define UK_NO_FN uk_mmt4d_tile_absent
+#define UK_TILE_PROTO(fn) void fn(void*, const void*, const void*, const uk_mmt4d_params_t*);
+#define UK_TILE(T, M0, N0, K0, CPU, FLAGS, PLAN, FN, GROUP_FN, SCALED_FN) \
+  UK_TILE_PROTO(FN) UK_TILE_PROTO(GROUP_FN) UK_TILE_PROTO(SCALED_FN)
+#define UK_GENERIC(T, M0, N0, K0, FN) UK_TILE_PROTO(FN)
+#include "uk_mmt4d_generic_tiles.inl"
+#if defined(__x86_64__) || defined(_M_X64)
+#define UK_ARCH_X86_64 1
+#include "arch/x86_64/uk_mmt4d_x86_64_avx2_fma_tiles.inl"
+#include "arch/x86_64/uk_mmt4d_x86_64_avx512_base_tiles.inl"
+#include "arch/x86_64/uk_mmt4d_x86_64_avx512_vnni_tiles.inl"
+#include "arch/x86_64/uk_mmt4d_x86_64_avx512_bf16_tiles.inl"
+#endif
+#undef UK_TILE
+#undef UK_GENERIC
 
 /* Scalar conversions of the 16-bit float formats (exact widening; RNE narrowing
  * with IEEE NaN/Inf behaviour), shared by the generic tiles and the write-back. */
@@ -82,100 +107,5 @@ static inline uint16_t uk_f32_to_f16(float f) {
   const uint32_t r = a + 0xC8000FFFu + ((a >> 13) & 1u); /* rebias exponent and round to nearest even */
   return (uint16_t)(sign | (r >> 13));
 }
-
-#if defined(__x86_64__) || defined(_M_X64)
-#define UK_ARCH_X86_64 1
-/* AVX2+FMA: f32 8x8x1 with M0 in {1,2,4,8}; s8 8x8x2. */
-void uk_mmt4d_tile_f32f32f32_1x8x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_f32f32f32_2x8x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_f32f32f32_4x8x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_f32f32f32_8x8x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-/* AVX2+FMA: f32 6x16x1 (12 accumulators) with M0 in {1,2,4,6}. */
-void uk_mmt4d_tile_f32f32f32_1x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_f32f32f32_2x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_f32f32f32_4x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_f32f32f32_6x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-/* Group variants (UK_TILE_GROUP panels side by side) of the one-row 16-wide float tiles. */
-void uk_mmt4d_tile_f32f32f32_1x16x1_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_f16f16f32_1x16x1_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_bf16bf16f32_1x16x1_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_1x8x2_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_u8s8s32_1x8x2_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s4s32_1x8x2_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s16s16s32_1x8x2_x4_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-/* ... and with per-group scales (UK_FLAG_GROUP_SCALES; f32 out), the group loop in registers. */
-void uk_mmt4d_tile_s8s8s32_1x8x2_x4_scaled_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_u8s8s32_1x8x2_x4_scaled_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s4s32_1x8x2_x4_scaled_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s16s16s32_1x8x2_x4_scaled_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_1x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_2x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_4x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_8x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-/* AVX2+FMA+F16C: f16/bf16 6x16x1 (f32 accumulators); s16 and u8s8 8x8x2 (vpmaddwd). */
-void uk_mmt4d_tile_f16f16f32_1x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_bf16bf16f32_1x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_f16f16f32_2x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_bf16bf16f32_2x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_f16f16f32_4x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_bf16bf16f32_4x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_f16f16f32_6x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_bf16bf16f32_6x16x1_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s16s16s32_1x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_u8s8s32_1x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s16s16s32_2x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_u8s8s32_2x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s16s16s32_4x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_u8s8s32_4x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s16s16s32_8x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_u8s8s32_8x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s4s32_1x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s4s32_2x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s4s32_4x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s4s32_8x8x2_x86_64_avx2_fma(void*, const void*, const void*, const uk_mmt4d_params_t*);
-/* AVX-512 base: f32 16x16x1 with M0 in {1,2,4,8,16}; s8 16x16x2. */
-void uk_mmt4d_tile_f32f32f32_1x16x1_x86_64_avx512_base(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_f32f32f32_2x16x1_x86_64_avx512_base(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_f32f32f32_4x16x1_x86_64_avx512_base(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_f32f32f32_8x16x1_x86_64_avx512_base(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_f32f32f32_16x16x1_x86_64_avx512_base(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_1x16x2_x86_64_avx512_base(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_2x16x2_x86_64_avx512_base(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_4x16x2_x86_64_avx512_base(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_8x16x2_x86_64_avx512_base(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_16x16x2_x86_64_avx512_base(void*, const void*, const void*, const uk_mmt4d_params_t*);
-/* AVX-512 VNNI: s8 16x16x2 through vpdpwssd. */
-void uk_mmt4d_tile_s8s8s32_1x16x2_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_2x16x2_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_4x16x2_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_8x16x2_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_16x16x2_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-/* AVX-512 VNNI: s16 16x16x2 (vpdpwssd), u8s8 16x16x4 (vpdpbusd); AVX-512 BF16: bf16 16x16x2 (vdpbf16ps). */
-void uk_mmt4d_tile_s16s16s32_1x16x2_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_u8s8s32_1x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_bf16bf16f32_1x16x2_x86_64_avx512_bf16(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s16s16s32_2x16x2_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_u8s8s32_2x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_bf16bf16f32_2x16x2_x86_64_avx512_bf16(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s16s16s32_4x16x2_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_u8s8s32_4x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_bf16bf16f32_4x16x2_x86_64_avx512_bf16(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s16s16s32_8x16x2_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_u8s8s32_8x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_bf16bf16f32_8x16x2_x86_64_avx512_bf16(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s16s16s32_16x16x2_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_u8s8s32_16x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_1x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_2x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_4x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_8x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s8s32_16x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s4s32_1x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s4s32_2x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s4s32_4x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s4s32_8x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_s8s4s32_16x16x4_x86_64_avx512_vnni(void*, const void*, const void*, const uk_mmt4d_params_t*);
-void uk_mmt4d_tile_bf16bf16f32_16x16x2_x86_64_avx512_bf16(void*, const void*, const void*, const uk_mmt4d_params_t*);
-#endif
 
 #endif

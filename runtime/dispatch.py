@@ -49,7 +49,14 @@ class PackedRhs:
     group_size: int = 0
 
 
-def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed):
+def lhs_flags(types: ElementTypes, lhs_symmetric: bool) -> int:
+    """uk_mmt4d flags a call may add for what it promises of its lhs (``lhs_symmetric``: an s8
+    lhs without -128, as ukernels.quantize.quantize_rows makes), which enable the tiles exact
+    only then (runtime/plan.py: tile rows that require flags)."""
+    return lib.UK_FLAG_LHS_S8_SYMMETRIC if lhs_symmetric and types.name == "s8s8s32" else 0
+
+
+def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed, lhs_symmetric: bool = False):
     """The register tile for a prepacked rhs: M0 by the usual rule, N0/K0 fixed by the packing.
     ``packed`` is a PackedRhs, or a provider with ``for_tile(N0, K0) -> PackedRhs`` (Linear:
     the generated and handwritten tiles of a CPU may differ, e.g. vdpbf16ps' K0 = 2)."""
@@ -57,7 +64,7 @@ def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed
         M0, N0, K0 = tiles.choose_tile(types.name, targets.target_for_isa(isa, types.name), M)
     else:
         from ukernels.runtime.plan import ukernel_tile
-        M0, N0, K0 = ukernel_tile(types, isa, M)
+        M0, N0, K0 = ukernel_tile(types, isa, M, lhs_flags(types, lhs_symmetric))
     if hasattr(packed, "for_tile"):
         return (M0, N0, K0), packed.for_tile(N0, K0)
     if (N0, K0) != (packed.N0, packed.K0):
@@ -125,12 +132,13 @@ def _auto_fell_back(types: ElementTypes, M: int, N: int, K: int, isa: str, nthre
 def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
             tile=None, target=None, prepacked: bool = False, describe: bool = False,
             rhs_in_place: bool = False, k_align: int = 1, batch: int = 1, rhs_shared: bool = False,
-            narrow_to: Optional[ElementTypes] = None) -> Resolution:
+            narrow_to: Optional[ElementTypes] = None, lhs_symmetric: bool = False) -> Resolution:
     """Plans the call and resolves its ukernel: handwritten, or generated (compiled
     on first use, then cached on disk and memoised in the process). "auto" follows
     ``_auto_uses_codegen`` and falls back to handwritten, with one warning, if the
     generated kernel cannot be built. ``describe`` fills in the handwritten tile
-    function's name (for explain; the call path does not need it)."""
+    function's name (for explain; the call path does not need it). ``lhs_symmetric``: the
+    lhs has no -128 (see lhs_flags), which the handwritten tiles may use."""
     nthreads = threads.get_num_threads()
     if narrow_to is not None:
         backend = "ukernel"  # rounding while packing is the handwritten dispatch's (matmul checks)
@@ -155,13 +163,15 @@ def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
             hit = _resolved.put(key, Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel))
         return hit
     key = (types.name, M, N, K, isa, nthreads, tile, prepacked, describe, rhs_in_place, k_align, batch, rhs_shared,
-           narrow_to)
+           narrow_to, lhs_symmetric)
     hit = _resolved.get(key)
     if hit is None:
+        extra = lhs_flags(types, lhs_symmetric)
         plan = plan_matmul(types, M, N, K, isa, nthreads, tile, prepacked, rhs_in_place, k_align, batch, rhs_shared,
-                           narrow_to)
-        name = tile_function_name(plan.types, plan.M0, plan.N0, plan.K0, isa) if describe else ""
-        hit = _resolved.put(key, Resolution(plan, "ukernel", name, _HANDWRITTEN, lib.UK_FLAG_ALLOW_GENERIC_FALLBACK))
+                           narrow_to, extra)
+        name = tile_function_name(plan.types, plan.M0, plan.N0, plan.K0, isa, flags=extra) if describe else ""
+        hit = _resolved.put(key, Resolution(plan, "ukernel", name, _HANDWRITTEN,
+                                            lib.UK_FLAG_ALLOW_GENERIC_FALLBACK | extra))
     return hit
 
 
@@ -183,8 +193,8 @@ def _desc_template(r: Resolution, types: ElementTypes, isa: str, B: int):
     t.rhs_pack_in_tile, t.rhs_direct = int(plan.rhs_pack_in_tile), int(plan.rhs_direct)
     t.lhs_pack_in_tile = int(plan.lhs_pack_in_tile)
     nthreads = max(plan.threads, 1)
-    t.scratch_stride = plan.scratch_bytes_per_thread
     t.mmt4d, t.mmt4d_flags = r.fn, r.flags
+    t.scratch_stride = lib.uk_matmul_scratch_bytes(t)  # the C dispatch's scratch layout, per thread
     t.cpu_data = cpu_data_for(isa)  # shared and kept for the process (ukernels.abi)
     t.max_threads = nthreads
     t.pack_tasks_hint = max(1, -(-4 * nthreads // B))  # per item: ~4 pack tasks per thread in all
@@ -329,7 +339,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
                isa: str, backend: str = "ukernel", tile=None, target=None,
                packed: Optional[PackedRhs] = None, out: Optional[np.ndarray] = None,
                narrow_to: Optional[ElementTypes] = None, small_key: Optional[tuple] = None,
-               small_table: Optional[dict] = None) -> np.ndarray:
+               small_table: Optional[dict] = None, lhs_symmetric: bool = False) -> np.ndarray:
     """out = epilogue(a @ b) through the resolved ukernel; inputs pre-validated.
     With ``packed``, b is None and the prepacked rhs is used (its N0/K0 fix the tile).
     ``out`` of the result's shape and the epilogue's dtype, validated by the caller: written
@@ -338,7 +348,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     packed once), out (B, M, N); epilogue operands are shared by the items. ``narrow_to``: f32
     operands rounded to this triple while packed (runtime/plan.py: plan_matmul). ``small_key``:
     matmul's replay key of a plain call (see run_small), recorded here (in ``small_table``,
-    default matmul's) if the call qualifies."""
+    default matmul's) if the call qualifies. ``lhs_symmetric``: a has no -128 (see lhs_flags)."""
     a3 = a if a.ndim == 3 else a[None]
     b3 = None if b is None else (b if b.ndim == 3 else b[None])
     B, M, K = a3.shape
@@ -351,7 +361,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         chosen = backend
         if backend == "auto":  # resolve() below still falls back if the generated kernel cannot be built
             chosen = "codegen" if _auto_uses_codegen(types, M, N, K, isa, threads.get_num_threads()) else "ukernel"
-        tile, packed = _tile_for_packed(types, M, isa, chosen, packed)
+        tile, packed = _tile_for_packed(types, M, isa, chosen, packed, lhs_symmetric)
     elif packed is not None and hasattr(packed, "for_tile"):
         packed = packed.for_tile(tile[1], tile[2])
     if epilogue is None:
@@ -367,7 +377,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     rhs_in_place = packed is None and b3.strides[2] == b3.itemsize
     r = resolve(types, M, N, K, isa, backend, tile, target, packed is not None, rhs_in_place=rhs_in_place,
                 k_align=max(1, packed.group_size) if packed is not None else 1, batch=B, rhs_shared=shared,
-                narrow_to=narrow_to)
+                narrow_to=narrow_to, lhs_symmetric=lhs_symmetric)
     plan = r.plan
     pool = threads.get_pool() if plan.threads > 1 else ffi.NULL
 
@@ -404,7 +414,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         elif not plan.rhs_pack_in_tile:  # (in-tile packing and rhs_direct: in the template)
             rhs_bytes = plan.rhs_packed_bytes * (1 if shared else B)
             d.rhs_packed = ffi.cast("void*", ws.address("rhs", rhs_bytes))
-        scratch_bytes = plan.scratch_bytes_per_thread * max(plan.threads, 1)
+        scratch_bytes = d.scratch_stride * max(plan.threads, 1)
         d.scratch = ffi.cast("void*", ws.address("scratch", scratch_bytes))
         c_ops, n_ops, keep = to_c(epilogue.ops)
         d.ops, d.num_ops = c_ops, n_ops
@@ -424,7 +434,8 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         del keep, c_ops
     if status == lib.UK_STATUS_CANCELLED:  # Ctrl-C: Python's handler raises here, or the call runs again
         interrupt.deliver()
-        return run_matmul(a, b, types, epilogue, isa, backend, tile, target, packed, given, narrow_to)
+        return run_matmul(a, b, types, epilogue, isa, backend, tile, target, packed, given, narrow_to,
+                          lhs_symmetric=lhs_symmetric)
     if status != lib.UK_STATUS_OK:
         raise UkernelError("uk_matmul_run", status)
     if given is None:

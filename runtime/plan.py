@@ -2,7 +2,8 @@
 (cache) tiles and the thread count.
 
 Register blocking -- M0 x N0 x K0, the ukernel's tile -- is fixed per element
-types and ISA (``UKERNEL_TILES``); M0 narrows to the next power of two >= M
+types and ISA: the C tile table's rows marked ``plan`` (``tile_table``, read from
+csrc/arch/*/uk_mmt4d_*_tiles.inl through uk_mmt4d_tile_desc); M0 narrows to the next power of two >= M
 (capped at M0) for small M (IREE's narrow tiles: a 1-row matvec uses the 1x16 tile instead
 of wasting 15/16 of a 16x16 one).
 
@@ -49,53 +50,43 @@ from typing import Dict, Optional, Tuple
 
 from ukernels.abi import ElementTypes
 
-UKERNEL_TILES: Dict[Tuple[str, str], Tuple[int, int, int]] = {
-    ("f32f32f32", "generic"): (8, 8, 1),
-    # 6x16x1, not IREE's 8x8x1: 12 accumulator chains instead of 8 (8 is exactly
-    # FMA latency x pipes, which left the 8x8x1 tile at ~62% of peak here; 6x16x1
-    # measures ~85-94%). The 8x8x1 family stays in the tile table.
-    ("f32f32f32", "avx2"): (6, 16, 1),
-    ("f32f32f32", "avx512"): (16, 16, 1),
-    ("s8s8s32", "generic"): (8, 8, 2),
-    ("s8s8s32", "avx2"): (8, 8, 2),
-    ("s8s8s32", "avx512"): (16, 16, 2),
-    # aarch64: no handwritten NEON tile functions yet; the generic ones run these
-    ("f32f32f32", "neon"): (8, 8, 1),
-    ("s8s8s32", "neon"): (8, 8, 2),
-    # 16-bit floats: f32's register tile, inputs widened in registers (F16C / shifts)
-    ("f16f16f32", "generic"): (8, 8, 1),
-    ("f16f16f32", "avx2"): (6, 16, 1),
-    ("f16f16f32", "avx512"): (6, 16, 1),  # AVX2 tiles until AVX-512 ones exist
-    ("f16f16f32", "neon"): (8, 8, 1),
-    ("bf16bf16f32", "generic"): (8, 8, 1),
-    ("bf16bf16f32", "avx2"): (6, 16, 1),
-    ("bf16bf16f32", "avx512"): (6, 16, 1),
-    ("bf16bf16f32", "neon"): (8, 8, 1),
-    # 16-bit and u8 x s8 integers: pairs through vpmaddwd, like s8
-    ("s16s16s32", "generic"): (8, 8, 2),
-    ("s16s16s32", "avx2"): (8, 8, 2),
-    ("s16s16s32", "avx512"): (8, 8, 2),
-    ("s16s16s32", "neon"): (8, 8, 2),
-    ("u8s8s32", "generic"): (8, 8, 2),
-    ("u8s8s32", "avx2"): (8, 8, 2),
-    ("u8s8s32", "avx512"): (8, 8, 2),
-    ("u8s8s32", "neon"): (8, 8, 2),
-    # int8 x int4 (weights two per byte): the s8 register tile, nibbles unpacked in registers
-    ("s8s4s32", "generic"): (8, 8, 2),
-    ("s8s4s32", "avx2"): (8, 8, 2),
-    ("s8s4s32", "avx512"): (8, 8, 2),
-    ("s8s4s32", "neon"): (8, 8, 2),
-}
+@dataclass(frozen=True)
+class TileRow:
+    """One row of the C tile table (csrc/uk_mmt4d_internal.h: UK_TILE), read through
+    uk_mmt4d_tile_desc: the table is the one list of tiles; the planner only reads it."""
 
-# Tiles that need more than their ISA level's base features (dot-product instructions),
-# in the order of the C tile table: the last entry whose CPU bits this CPU has wins.
-FEATURE_TILES: Tuple[Tuple[str, str, str, Tuple[int, int, int]], ...] = (
-    ("bf16bf16f32", "avx512", "UK_CPU_X86_AVX512_BF16", (16, 16, 2)),  # vdpbf16ps
-    ("s16s16s32", "avx512", "UK_CPU_X86_AVX512_VNNI", (16, 16, 2)),  # vpdpwssd
-    ("u8s8s32", "avx512", "UK_CPU_X86_AVX512_VNNI", (16, 16, 4)),  # vpdpbusd
-    ("s8s8s32", "avx512", "UK_CPU_X86_AVX512_VNNI", (16, 16, 4)),  # vpdpbusd, lhs offset +128
-    ("s8s4s32", "avx512", "UK_CPU_X86_AVX512_VNNI", (16, 16, 4)),  # nibbles unpacked, then as s8s8
-)
+    types: str  # element-type triple name, e.g. "s8s8s32"
+    M0: int
+    N0: int
+    K0: int
+    required_cpu: int
+    required_flags: int
+    plan: bool  # the planner's register tile for ``types`` where the row applies
+    generic: bool  # a portable row (any shape; M0 x N0 x K0 its default register tile)
+    has_group: bool
+    has_scaled_group: bool
+    name: str
+
+
+@lru_cache(maxsize=None)
+def tile_table() -> Tuple[TileRow, ...]:
+    """The tile table of this build, in selection order (the last matching row wins), then
+    the portable rows."""
+    from ukernels._lib import ffi, lib
+    from ukernels.abi import ELEMENT_TYPES
+    by_code = {t.uk_type: t.name for t in ELEMENT_TYPES.values()}
+    rows = []
+    desc = ffi.new("uk_mmt4d_tile_desc_t*")
+    for i in range(lib.uk_mmt4d_tile_count()):
+        if lib.uk_mmt4d_tile_desc(i, desc) != lib.UK_STATUS_OK:
+            raise RuntimeError(f"uk_mmt4d_tile_desc({i}) failed")
+        if desc.type not in by_code:
+            continue  # a triple Python does not expose
+        rows.append(TileRow(by_code[desc.type], desc.M0, desc.N0, desc.K0, int(desc.required_cpu),
+                            int(desc.required_flags), bool(desc.plan), bool(desc.generic), bool(desc.has_group),
+                            bool(desc.has_scaled_group), ffi.string(desc.name).decode()))
+    return tuple(rows)
+
 
 MIN_FLOPS_PER_THREAD = 4_000_000
 STREAM_NC_TILES = 16  # workgroup width (tiles) of prepacked one-row products, at least
@@ -170,28 +161,44 @@ def l3_size() -> int:
     return DEFAULT_L3
 
 
-@lru_cache(maxsize=None)
-def _register_tile(types_name: str, isa: str) -> Tuple[int, int, int]:
-    tile = UKERNEL_TILES[(types_name, isa)]
+def _isa_bits(isa: str) -> int:
     from ukernels import cpu
-    from ukernels._lib import lib
-    bits = cpu.isa_cpu_bits(isa)
-    for t, level, feature, ftile in FEATURE_TILES:
-        if t == types_name and level == isa and bits & getattr(lib, feature):
-            tile = ftile
+    try:
+        return cpu.isa_cpu_bits(isa)
+    except KeyError:  # a level of another architecture (e.g. "neon" planned on x86): no rows apply
+        return 0
+
+
+@lru_cache(maxsize=None)
+def _register_tile(types_name: str, isa: str, flags: int = 0, max_k0: int = 1 << 30) -> Tuple[int, int, int]:
+    """The planner's register tile: the last table row marked ``plan`` for this triple whose
+    CPU bits the ISA level has and whose required flags ``flags`` carries (and K0 <= max_k0),
+    else the portable row's."""
+    bits = _isa_bits(isa)
+    tile = None
+    for r in tile_table():
+        if r.generic and r.types == types_name and tile is None:
+            tile = (r.M0, r.N0, r.K0)
+    for r in tile_table():
+        if (r.plan and not r.generic and r.types == types_name and r.K0 <= max_k0
+                and bits & r.required_cpu == r.required_cpu and flags & r.required_flags == r.required_flags):
+            tile = (r.M0, r.N0, r.K0)
+    if tile is None:
+        raise KeyError(f"no tile for {types_name} in this build's table")
     return tile
 
 
 def native_16bit_float_dot(types: ElementTypes, isa: str) -> bool:
-    """Whether this CPU has a dot-product instruction for these 16-bit float inputs."""
-    return any(t == types.name and level == isa and _register_tile(types.name, isa) == ftile
-               for t, level, _, ftile in FEATURE_TILES)
+    """Whether this CPU has a dot-product instruction for these 16-bit float inputs (their
+    register tile pairs K: K0 > 1)."""
+    return types.name in ("f16f16f32", "bf16bf16f32") and _register_tile(types.name, isa)[2] > 1
 
 
-def ukernel_tile(types: ElementTypes, isa: str, M: int) -> Tuple[int, int, int]:
+def ukernel_tile(types: ElementTypes, isa: str, M: int, flags: int = 0) -> Tuple[int, int, int]:
     """(M0, N0, K0) for these types at this ISA (and this CPU's dot-product features),
-    narrowed for small M."""
-    return _narrowed(_register_tile(types.name, isa), M)
+    narrowed for small M. ``flags``: uk_mmt4d flags the call will carry (rows that require
+    one, e.g. UK_FLAG_LHS_S8_SYMMETRIC, apply only with it)."""
+    return _narrowed(_register_tile(types.name, isa, flags), M)
 
 
 def _narrowed(tile: Tuple[int, int, int], M: int) -> Tuple[int, int, int]:
@@ -254,7 +261,8 @@ class MatmulPlan:
     K1: int = 0
     lhs_packed_bytes: int = 0
     rhs_packed_bytes: int = 0
-    scratch_bytes_per_thread: int = 0  # accumulator tile + one output row, cache-line rounded
+    # (each thread's scratch -- accumulator, output row, in-tile blocks -- is sized by the C
+    # dispatch's own layout: uk_matmul_scratch_bytes, runtime/dispatch.py)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -263,16 +271,6 @@ class MatmulPlan:
         set_(self, "K1", _ceil_div(self.K, self.K0))
         set_(self, "lhs_packed_bytes", self.M1 * self.K1 * self.M0 * self.K0 * self.types.lhs.itemsize)
         set_(self, "rhs_packed_bytes", _ceil_div(self.N1 * self.K1 * self.N0 * self.K0 * self.types.rhs_bits, 8))
-        # as csrc/uk_dispatch.c: uk_scratch_layout
-        raw = (self.MC * self.NC + self.NC) * self.types.acc.itemsize
-        if self.rhs_pack_in_tile:
-            raw += _ceil_div(self.KC * self.NC * self.types.rhs_bits, 64) * 8
-        if self.rhs_direct:  # the group accumulator (csrc/uk_dispatch.c: UK_DIRECT_GROUP)
-            raw += self.MC * self.NC * self.types.acc.itemsize
-        raw = _ceil_div(raw, 64) * 64
-        if self.lhs_pack_in_tile:
-            raw += self.MC * self.KC * self.types.lhs.itemsize
-        set_(self, "scratch_bytes_per_thread", _ceil_div(raw, 64) * 64)
 
     @property
     def workgroups(self) -> Tuple[int, int]:
@@ -307,7 +305,7 @@ NATIVE_DOT_DIRECT_MAX_M = 8
 
 def _widening_tile(types: ElementTypes, isa: str, M: int) -> Tuple[int, int, int]:
     """The K0 = 1 tile of these 16-bit float types without their dot-product feature tile."""
-    return _narrowed(UKERNEL_TILES[(types.name, isa)], M)
+    return _narrowed(_register_tile(types.name, isa, 0, 1), M)
 
 
 def _reads_rhs_in_place(types: ElementTypes, M: int, isa: str, tile, prepacked: bool, rhs_in_place: bool) -> bool:
@@ -323,7 +321,7 @@ def _reads_rhs_in_place(types: ElementTypes, M: int, isa: str, tile, prepacked: 
 def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threads: int,
                 tile: Optional[Tuple[int, int, int]] = None, prepacked: bool = False,
                 rhs_in_place: bool = False, k_align: int = 1, batch: int = 1,
-                rhs_shared: bool = False, narrow_to: Optional[ElementTypes] = None) -> MatmulPlan:
+                rhs_shared: bool = False, narrow_to: Optional[ElementTypes] = None, flags: int = 0) -> MatmulPlan:
     """The dispatch plan for an (M, K) x (K, N) product (rules in the module doc).
 
     ``tile`` overrides the handwritten ukernel tile (the codegen path picks its own);
@@ -334,7 +332,8 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
     ``batch``: that many independent products in the call (threads and workgroup counts
     cover all of them); ``rhs_shared``: one b for all of them, packed once (never in-tile);
     ``narrow_to``: float32 operands rounded to this triple (bf16) while they are packed --
-    precision="bf16" without a rounded copy of either operand (so b is never read in place)."""
+    precision="bf16" without a rounded copy of either operand (so b is never read in place);
+    ``flags``: uk_mmt4d flags the call carries (tile rows that require them may be planned)."""
     shared = batch > 1 and rhs_shared
     if shared or narrow_to is not None:
         rhs_in_place = False
@@ -345,7 +344,7 @@ def plan_matmul(types: ElementTypes, M: int, N: int, K: int, isa: str, max_threa
         types = kernel_types_for(types, isa, prepacked)
     if tile is None and direct and native_16bit_float_dot(types, isa):
         tile = _widening_tile(types, isa, M)
-    M0, N0, K0 = tile if tile is not None else ukernel_tile(types, isa, M)
+    M0, N0, K0 = tile if tile is not None else ukernel_tile(types, isa, M, flags)
     l1d, l2 = cache_sizes()
     esize = types.lhs.itemsize
     acc_size = types.acc.itemsize

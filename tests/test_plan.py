@@ -2,7 +2,7 @@
 import pytest
 
 from ukernels.abi import F32F32F32, S8S8S32
-from ukernels.runtime.plan import MAX_STREAM_K, MIN_FLOPS_PER_THREAD, plan_matmul
+from ukernels.runtime.plan import ACC_L2_SHARE, MAX_STREAM_K, MIN_FLOPS_PER_THREAD, plan_matmul
 
 
 @pytest.mark.parametrize("types", [F32F32F32, S8S8S32], ids=lambda t: t.name)
@@ -73,37 +73,6 @@ def test_small_m_bf16_reads_b_in_place_even_where_a_dot_product_tile_exists():
         assert not p.rhs_direct and p.K0 == 2
 
 
-@pytest.mark.parametrize("prepacked", [False, True], ids=["matmul", "Linear"])
-@pytest.mark.parametrize("M", [200, 256, 512])
-def test_up_to_512_rows_use_one_workgroup_row(M, prepacked):
-    """Prefill-like products (M <= ONE_ROW_MAX_M, wide N): all rows in one workgroup row, so
-    each rhs block is read once per call (packed in tile unless prepacked)."""
-    for threads in (1, 2):
-        p = plan_matmul(F32F32F32, M, 4096, 1024, "avx512", threads, None, prepacked)
-        assert p.workgroups[0] == 1 and p.MC >= M
-        assert p.rhs_pack_in_tile == (not prepacked)
-        assert p.MC * p.NC * 4 <= 256 * 1024  # the accumulator stays a fraction of L2
-        assert p.workgroups[1] >= 4 * p.threads
-
-
-def test_square_products_above_512_rows_keep_several_workgroup_rows():
-    p = plan_matmul(F32F32F32, 1024, 1024, 1024, "avx512", 1)
-    assert p.workgroups[0] > 1 and not p.rhs_pack_in_tile
-
-
-@pytest.mark.parametrize("prepacked", [False, True], ids=["matmul", "Linear"])
-def test_skinny_products_pack_lhs_in_tile(prepacked):
-    """One workgroup column (N <= NC, e.g. 4096x128x4096): each lhs block is used by one
-    workgroup, so it is packed right before use, not in a phase of its own."""
-    for threads in (1, 2):
-        p = plan_matmul(F32F32F32, 4096, 128, 4096, "avx512", threads, None, prepacked)
-        assert p.workgroups[1] == 1 and p.lhs_pack_in_tile and p.workgroups[0] >= 4 * p.threads
-    q = plan_matmul(F32F32F32, 2048, 4096, 1024, "avx512", 1)  # several workgroup columns
-    assert q.workgroups[1] > 1 and not q.lhs_pack_in_tile
-    r = plan_matmul(F32F32F32, 4, 64, 4096, "avx512", 1, None, False, True)  # b read in place
-    assert r.rhs_direct and not r.lhs_pack_in_tile
-
-
 @pytest.fixture
 def zen4_caches(monkeypatch):
     """The planner on this machine's cache sizes (L1d 32 KiB, L2 1 MiB, L3 32 MiB), whatever the host."""
@@ -113,6 +82,37 @@ def zen4_caches(monkeypatch):
     plan.plan_matmul.cache_clear()
     yield
     plan.plan_matmul.cache_clear()
+
+
+@pytest.mark.parametrize("prepacked", [False, True], ids=["matmul", "Linear"])
+@pytest.mark.parametrize("M", [200, 256, 512])
+def test_up_to_512_rows_use_one_workgroup_row(zen4_caches, M, prepacked):
+    """Prefill-like products (M <= ONE_ROW_MAX_M, wide N): all rows in one workgroup row, so
+    each rhs block is read once per call (packed in tile unless prepacked)."""
+    for threads in (1, 2):
+        p = plan_matmul(F32F32F32, M, 4096, 1024, "avx512", threads, None, prepacked)
+        assert p.workgroups[0] == 1 and p.MC >= M
+        assert p.rhs_pack_in_tile == (not prepacked)
+        assert p.MC * p.NC * 4 <= ACC_L2_SHARE(1024 * 1024)  # the accumulator stays a fraction of L2 (pinned)
+        assert p.workgroups[1] >= 4 * p.threads
+
+
+def test_square_products_above_512_rows_keep_several_workgroup_rows():
+    p = plan_matmul(F32F32F32, 1024, 1024, 1024, "avx512", 1)
+    assert p.workgroups[0] > 1 and not p.rhs_pack_in_tile
+
+
+@pytest.mark.parametrize("prepacked", [False, True], ids=["matmul", "Linear"])
+def test_skinny_products_pack_lhs_in_tile(zen4_caches, prepacked):
+    """One workgroup column (N <= NC, e.g. 4096x128x4096): each lhs block is used by one
+    workgroup, so it is packed right before use, not in a phase of its own."""
+    for threads in (1, 2):
+        p = plan_matmul(F32F32F32, 4096, 128, 4096, "avx512", threads, None, prepacked)
+        assert p.workgroups[1] == 1 and p.lhs_pack_in_tile and p.workgroups[0] >= 4 * p.threads
+    q = plan_matmul(F32F32F32, 2048, 4096, 1024, "avx512", 1)  # several workgroup columns
+    assert q.workgroups[1] > 1 and not q.lhs_pack_in_tile
+    r = plan_matmul(F32F32F32, 4, 64, 4096, "avx512", 1, None, False, True)  # b read in place
+    assert r.rhs_direct and not r.lhs_pack_in_tile
 
 
 @pytest.mark.parametrize("shape", [(512, 512, 512), (256, 256, 256), (127, 255, 511), (64, 512, 512),

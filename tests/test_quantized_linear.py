@@ -65,20 +65,22 @@ def test_quantized_linear_matches_reference_of_same_quantization(isa, weight_dty
     assert (np.abs(got - want) <= bound).all(), np.abs(got - want).max()
 
 
+@pytest.mark.parametrize("M", [1, 5])
 @pytest.mark.parametrize("group", GROUPS, ids=lambda g: f"g{g}")
 @pytest.mark.parametrize("bits", [8, 4])
-def test_integer_part_is_exact(isa, bits, group):
+def test_integer_part_is_exact(isa, bits, group, M):
     """Scales of 1 and x rows whose max |x| is 127 (so x quantizes to itself): the output is
-    the exact integer product, full range of both operands (-127..127 x -128..127 / -8..7)."""
+    the exact integer product, full range of both operands (-127..127 x -128..127 / -8..7);
+    one row (the one-row group variants: 37 columns are 4 panels at once + 1) and several."""
     rng = np.random.default_rng(bits)
-    N, K, M = 21, 512, 5
+    N, K = 37, 512
     lo, hi = (-128, 127) if bits == 8 else (-8, 7)
     q = rng.integers(lo, hi + 1, (N, K)).astype(np.int8)
     q[0] = lo  # extreme rows
     x = rng.integers(-127, 128, (M, K)).astype(np.float32)
     x[:, 0] = 127
-    x[1] = -127
-    x[1, 0] = 127
+    x[-1] = -127
+    x[-1, 0] = 127
     G = 1 if group is None else K // group
     scales = np.ones((N,) if group is None else (N, G), np.float32)
     lin = ukernels.Linear.from_quantized(q, scales, group_size=group, bits=bits, backend="ukernel")

@@ -18,7 +18,7 @@ static const int UK_TYPE_F32F32F32, UK_TYPE_S8S8S32, UK_TYPE_F16F16F32, UK_TYPE_
                  UK_TYPE_U8S8S32, UK_TYPE_S8S4S32, UK_TYPE_MASK;
 typedef struct uk_type_info_t { int32_t lhs_bits, rhs_bits, acc_bits; int32_t acc_is_float; } uk_type_info_t;
 int uk_type_info(uint32_t type, uk_type_info_t* info);
-static const int UK_FLAG_ACCUMULATE, UK_FLAG_ALLOW_GENERIC_FALLBACK, UK_FLAG_GROUP_SCALES;
+static const int UK_FLAG_ACCUMULATE, UK_FLAG_ALLOW_GENERIC_FALLBACK, UK_FLAG_GROUP_SCALES, UK_FLAG_LHS_S8_SYMMETRIC;
 #define UK_CPU_X86_AVX2_FMA ...
 #define UK_CPU_X86_F16C ...
 #define UK_CPU_X86_AVX512_BASE ...
@@ -53,6 +53,12 @@ typedef int (*uk_mmt4d_fn_t)(const uk_mmt4d_params_t* params);
 int uk_mmt4d(const uk_mmt4d_params_t* params);
 const char* uk_mmt4d_tile_name(uint32_t flags, int32_t M0, int32_t N0, int32_t K0,
                                const uint64_t* cpu_data);
+typedef struct uk_mmt4d_tile_desc_t {
+  uint32_t type; int32_t M0, N0, K0; uint64_t required_cpu; uint32_t required_flags;
+  int32_t plan; int32_t generic, has_group, has_scaled_group; const char* name;
+} uk_mmt4d_tile_desc_t;
+int64_t uk_mmt4d_tile_count(void);
+int uk_mmt4d_tile_desc(int64_t index, uk_mmt4d_tile_desc_t* out);
 
 typedef struct uk_pack_params_t {
   const void* in_buffer; int64_t in_offset; int64_t in_stride0; int64_t in_stride1;

@@ -124,10 +124,11 @@ def address_of(arr: np.ndarray):
 
 
 def tile_function_name(types: ElementTypes, M0: int, N0: int, K0: int, isa: Optional[str] = None,
-                       allow_generic_fallback: bool = True) -> str:
-    """Name of the tile function ``uk_mmt4d`` selects for this tile at ``isa``."""
+                       allow_generic_fallback: bool = True, flags: int = 0) -> str:
+    """Name of the tile function ``uk_mmt4d`` selects for this tile at ``isa`` (with these
+    extra call ``flags``, e.g. UK_FLAG_LHS_S8_SYMMETRIC)."""
     isa = isa or cpu.active_isa()
-    flags = types.uk_type | (lib.UK_FLAG_ALLOW_GENERIC_FALLBACK if allow_generic_fallback else 0)
+    flags |= types.uk_type | (lib.UK_FLAG_ALLOW_GENERIC_FALLBACK if allow_generic_fallback else 0)
     return ffi.string(lib.uk_mmt4d_tile_name(flags, M0, N0, K0, cpu_data_for(isa))).decode()
 
 

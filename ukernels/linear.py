@@ -117,9 +117,10 @@ def _dtype_name(dt: np.dtype) -> str:
     return next((n for n, d in _NAMED_DTYPES.items() if d == dt), dt.name)
 
 
-def _packed_tile(types, isa: str) -> Tuple[int, int]:
+def _packed_tile(types, isa: str, lhs_symmetric: bool = False) -> Tuple[int, int]:
+    from ukernels.runtime.dispatch import lhs_flags
     from ukernels.runtime.plan import ukernel_tile
-    _, N0, K0 = ukernel_tile(types, isa, 1 << 20)
+    _, N0, K0 = ukernel_tile(types, isa, 1 << 20, lhs_flags(types, lhs_symmetric))
     return N0, K0
 
 
@@ -323,7 +324,8 @@ class Linear:
         return ops
 
     def _packed_for(self, isa: str, types=None) -> PackedRhs:
-        N0, K0 = _packed_tile(types or self._types, isa)
+        # a quantized Linear's x is quantized here, symmetric (no -128): its tiles may rely on that
+        N0, K0 = _packed_tile(types or self._types, isa, self._quant is not None)
         return self._pack_for_tile(isa, N0, K0)
 
     def _pack_for_tile(self, isa: str, N0: int, K0: int) -> PackedRhs:
@@ -432,7 +434,7 @@ class Linear:
         if x2 is not x_in:
             small_key = None  # reshaped or copied for the C side: not replayable
         out = run_matmul(x2, None, types, lowered, isa, self._backend, packed=_Provider(self, isa),
-                         small_key=small_key, small_table=self._replays)
+                         small_key=small_key, small_table=self._replays, lhs_symmetric=self._quant is not None)
         return out.reshape(*lead, self.out_features)
 
     def map_blocks(self, x, *, threads: Optional[int] = None):

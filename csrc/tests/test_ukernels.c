@@ -36,7 +36,7 @@ static int64_t rnd(int64_t lo, int64_t hi) { /* inclusive */
   return lo + (int64_t)(rng_state % (uint64_t)(hi - lo + 1));
 }
 
-typedef struct { uint32_t type; int32_t M0, N0, K0; uint64_t bits; } tile_case_t;
+typedef struct { uint32_t type; int32_t M0, N0, K0; uint64_t bits; uint32_t flags; } tile_case_t;
 
 /* Element access by type and side (0: lhs, 1: rhs), so one harness serves every triple. */
 static int64_t elem_bytes(uint32_t type, int side) {
@@ -46,7 +46,8 @@ static int64_t elem_bytes(uint32_t type, int side) {
                                                                                  per element bought, half used */
 }
 static void value_range(uint32_t type, int side, int64_t* lo, int64_t* hi) {
-  switch (type) {
+  if ((type & UK_FLAG_LHS_S8_SYMMETRIC) && !side) { *lo = -127; *hi = 127; return; } /* the promise kept */
+  switch (type & UK_TYPE_MASK) {
     case UK_TYPE_S8S8S32: *lo = -128; *hi = 127; return;
     case UK_TYPE_S16S16S32: *lo = -32768; *hi = 32767; return;
     case UK_TYPE_U8S8S32: *lo = side ? -128 : 0; *hi = side ? 127 : 255; return;
@@ -99,7 +100,7 @@ static int test_mmt4d_case(const tile_case_t* tc, int64_t M, int64_t N, int64_t 
   char* lhs = malloc((size_t)(ln * elem_bytes(tc->type, 0))); char* rhs = calloc((size_t)rn, (size_t)elem_bytes(tc->type, 1));
   int32_t* out = malloc((size_t)(on * 4)); int64_t* ref = malloc((size_t)(on * 8));
   int64_t vlo, vhi;
-  value_range(tc->type, 0, &vlo, &vhi);
+  value_range(tc->type | tc->flags, 0, &vlo, &vhi);
   for (int64_t i = 0; i < ln; ++i) set_elem(tc->type, 0, lhs, i, rnd(vlo, vhi));
   value_range(tc->type, 1, &vlo, &vhi);
   for (int64_t i = 0; i < rn; ++i) set_elem(tc->type, 1, rhs, i, rnd(vlo, vhi));
@@ -126,7 +127,7 @@ static int test_mmt4d_case(const tile_case_t* tc, int64_t M, int64_t N, int64_t 
   p.rhs_buffer = rhs; p.rhs_offset = ro; p.rhs_stride0 = rs;
   p.out_buffer = out; p.out_offset = oo; p.out_stride0 = os;
   p.M = M; p.N = N; p.K = K; p.M0 = tc->M0; p.N0 = tc->N0; p.K0 = tc->K0;
-  p.flags = tc->type | (accumulate ? UK_FLAG_ACCUMULATE : 0) | UK_FLAG_ALLOW_GENERIC_FALLBACK;
+  p.flags = tc->type | tc->flags | (accumulate ? UK_FLAG_ACCUMULATE : 0) | UK_FLAG_ALLOW_GENERIC_FALLBACK;
   p.cpu_data = &tc->bits;
   int bad = 0;
   CHECK(uk_mmt4d(&p) == UK_STATUS_OK, "uk_mmt4d status");
@@ -144,49 +145,36 @@ static int test_mmt4d_case(const tile_case_t* tc, int64_t M, int64_t N, int64_t 
 }
 
 static void test_all_tiles(uint64_t host) {
-  tile_case_t cases[128];
+  tile_case_t cases[256];
   int n = 0;
-  const uint64_t avx2 = UK_CPU_X86_AVX2_FMA | UK_CPU_X86_F16C;
-  const uint64_t avx512 = avx2 | UK_CPU_X86_AVX512_BASE, vnni = avx512 | UK_CPU_X86_AVX512_VNNI;
-  const int m0s[] = {1, 2, 4, 8, 16};
-  for (int i = 0; i < 4; ++i) {
-    cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, m0s[i], 8, 1, avx2};
-    cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, m0s[i], 8, 2, avx2};
+  /* every row of the tile table (uk_mmt4d_tile_desc: the table itself, so a new row is tested
+   * with no list here to update), with the flags it requires; then the generic fallback */
+  for (int64_t i = 0; i < uk_mmt4d_tile_count() && n < 200; ++i) {
+    uk_mmt4d_tile_desc_t t;
+    CHECK(uk_mmt4d_tile_desc(i, &t) == UK_STATUS_OK, "uk_mmt4d_tile_desc(%lld)", (long long)i);
+    if (t.generic) continue;
+    cases[n++] = (tile_case_t){t.type, t.M0, t.N0, t.K0, t.required_cpu, t.required_flags};
+    /* with exactly its CPU bits and flags, the row is the one selected (no later row shadows it) */
+    CHECK(strcmp(uk_mmt4d_tile_name(t.type | t.required_flags, t.M0, t.N0, t.K0, &t.required_cpu), t.name) == 0,
+          "row %lld (%s) is shadowed", (long long)i, t.name);
   }
-  const int m0s_avx2_16[] = {1, 2, 4, 6};
-  for (int i = 0; i < 4; ++i) cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, m0s_avx2_16[i], 16, 1, avx2};
-  for (int i = 0; i < 5; ++i) {
-    cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, m0s[i], 16, 1, avx512};
-    cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, m0s[i], 16, 2, avx512};
-    cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, m0s[i], 16, 2, vnni};
-  }
-  for (int i = 0; i < 4; ++i) {
-    cases[n++] = (tile_case_t){UK_TYPE_F16F16F32, m0s_avx2_16[i], 16, 1, avx2};
-    cases[n++] = (tile_case_t){UK_TYPE_BF16BF16F32, m0s_avx2_16[i], 16, 1, avx2};
-    cases[n++] = (tile_case_t){UK_TYPE_S16S16S32, m0s[i], 8, 2, avx2};
-    cases[n++] = (tile_case_t){UK_TYPE_U8S8S32, m0s[i], 8, 2, avx2};
-  }
-  for (int i = 0; i < 4; ++i) cases[n++] = (tile_case_t){UK_TYPE_S8S4S32, m0s[i], 8, 2, avx2};
-  const uint64_t bf16 = avx512 | UK_CPU_X86_AVX512_BF16;
-  for (int i = 0; i < 5; ++i) { /* skipped (counted) where the CPU lacks the feature */
-    cases[n++] = (tile_case_t){UK_TYPE_S16S16S32, m0s[i], 16, 2, vnni};
-    cases[n++] = (tile_case_t){UK_TYPE_U8S8S32, m0s[i], 16, 4, vnni};
-    cases[n++] = (tile_case_t){UK_TYPE_BF16BF16F32, m0s[i], 16, 2, bf16};
-    cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, m0s[i], 16, 4, vnni}; /* vpdpbusd, lhs offset +128 */
-    cases[n++] = (tile_case_t){UK_TYPE_S8S4S32, m0s[i], 16, 4, vnni}; /* nibbles unpacked, then the same */
-  }
+  CHECK(uk_mmt4d_tile_desc(uk_mmt4d_tile_count(), &(uk_mmt4d_tile_desc_t){0}) == UK_STATUS_BAD_ARGUMENT,
+        "tile_desc past the end");
   const uint32_t new_types[] = {UK_TYPE_F16F16F32, UK_TYPE_BF16BF16F32, UK_TYPE_S16S16S32, UK_TYPE_U8S8S32,
                                 UK_TYPE_S8S4S32};
   for (int i = 0; i < 5; ++i) { /* the generic fallback, including an odd tile (even for int4) */
-    cases[n++] = (tile_case_t){new_types[i], 8, 8, new_types[i] == UK_TYPE_F16F16F32 || new_types[i] == UK_TYPE_BF16BF16F32 ? 1 : 2, 0};
-    cases[n++] = (tile_case_t){new_types[i], 3, 5, new_types[i] == UK_TYPE_S8S4S32 ? 4 : 3, 0};
+    cases[n++] = (tile_case_t){new_types[i], 8, 8, new_types[i] == UK_TYPE_F16F16F32 || new_types[i] == UK_TYPE_BF16BF16F32 ? 1 : 2, 0, 0};
+    cases[n++] = (tile_case_t){new_types[i], 3, 5, new_types[i] == UK_TYPE_S8S4S32 ? 4 : 3, 0, 0};
   }
-  cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, 8, 8, 1, 0};
-  cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, 3, 5, 7, 0};
-  cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, 8, 8, 2, 0};
-  cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, 3, 5, 7, 0};
+  cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, 8, 8, 1, 0, 0};
+  cases[n++] = (tile_case_t){UK_TYPE_F32F32F32, 3, 5, 7, 0, 0};
+  cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, 8, 8, 2, 0, 0};
+  cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, 3, 5, 7, 0, 0};
+  /* a symmetric-lhs row without the flag: not chosen (the generic tile answers, exactly, even
+   * with -128 in the lhs) */
+  cases[n++] = (tile_case_t){UK_TYPE_S8S8S32, 8, 8, 4, UK_CPU_X86_AVX2_FMA, 0};
   const int64_t shapes[][3] = {{1, 1, 1}, {1, 1, 1000}, {2, 2, 2}, {5, 7, 13}, {9, 9, 9}, {6, 13, 3},
-                               {0, 3, 4}, {3, 0, 4}, {3, 4, 0}};
+                               {0, 3, 4}, {3, 0, 4}, {3, 4, 0}, {2, 5, 17}, {1, 9, 4096}};
   int run = 0, skipped = 0;
   for (int c = 0; c < n; ++c) {
     if ((host & cases[c].bits) != cases[c].bits) { ++skipped; continue; }
@@ -375,20 +363,21 @@ static void test_matmul_on_pool(uint64_t host) {
 static void test_group_scaled(uint64_t host) {
   int run = 0;
   const uint32_t types[2] = {UK_TYPE_S8S8S32, UK_TYPE_S8S4S32};
-  for (int t = 0; t < 2; ++t)
+  for (int t = 0; t < 4; ++t) /* s8s8, s8s4 with K0 = 2 (vpmaddwd), then K0 = 4 (vpmaddubsw; s8s8 symmetric) */
     for (int32_t M0 = 1; M0 <= 2; ++M0)
       for (int accumulate = 0; accumulate < 2; ++accumulate) {
-        const int32_t N0 = 8, K0 = 2;
+        const int32_t N0 = 8, K0 = t < 2 ? 2 : 4;
+        const uint32_t sym = t == 2 ? UK_FLAG_LHS_S8_SYMMETRIC : 0;
         const int64_t M = 2, N = 6, K = 3 * 16 + 5, gk = 16, G = (K + gk - 1) / gk;
-        const int s4 = types[t] == UK_TYPE_S8S4S32;
+        const int s4 = types[t % 2] == UK_TYPE_S8S4S32;
         int8_t* lhs = malloc((size_t)(M * K * M0 * K0));
         int8_t* rhs_vals = malloc((size_t)(N * K * N0 * K0));
         uint8_t* rhs = malloc((size_t)(N * K * N0 * K0));
         float* scales = malloc((size_t)(N * G * N0) * 4);
         float* out = malloc((size_t)(M * N * M0 * N0) * 4);
-        for (int64_t i = 0; i < M * K * M0 * K0; ++i) lhs[i] = (int8_t)rnd(-128, 127);
+        for (int64_t i = 0; i < M * K * M0 * K0; ++i) lhs[i] = (int8_t)rnd(sym ? -127 : -128, 127);
         for (int64_t i = 0; i < N * K * N0 * K0; ++i) rhs_vals[i] = (int8_t)(s4 ? rnd(-8, 7) : rnd(-128, 127));
-        lhs[0] = -128; rhs_vals[0] = s4 ? -8 : -128;
+        lhs[0] = sym ? -127 : -128; rhs_vals[0] = s4 ? -8 : -128;
         for (int64_t i = 0; i < N * K * N0 * K0; ++i) {
           if (!s4) { rhs[i] = (uint8_t)rhs_vals[i]; continue; }
           if (i % 2 == 0) rhs[i / 2] = (uint8_t)(rhs_vals[i] & 0x0F);
@@ -404,7 +393,8 @@ static void test_group_scaled(uint64_t host) {
         p.rhs_buffer = rhs; p.rhs_stride0 = K * N0 * K0;
         p.out_buffer = out; p.out_stride0 = N * M0 * N0;
         p.M = M; p.N = N; p.K = K; p.M0 = M0; p.N0 = N0; p.K0 = K0;
-        p.flags = types[t] | UK_FLAG_GROUP_SCALES | UK_FLAG_ALLOW_GENERIC_FALLBACK | (accumulate ? UK_FLAG_ACCUMULATE : 0);
+        p.flags = types[t % 2] | sym | UK_FLAG_GROUP_SCALES | UK_FLAG_ALLOW_GENERIC_FALLBACK |
+                  (accumulate ? UK_FLAG_ACCUMULATE : 0);
         p.cpu_data = &host;
         p.group_scales = scales; p.group_scales_stride0 = G * N0; p.group_k = gk;
         const int status = uk_mmt4d(&p);
@@ -425,7 +415,7 @@ static void test_group_scaled(uint64_t host) {
                 const double got = out[((m * N + n) * M0 + i) * N0 + j];
                 bad += fabs(got - want) > 1e-5 * (fabs(want) + 1.0);
               }
-        CHECK(bad == 0, "group scaled type %u M0 %d acc %d: %d wrong", types[t], M0, accumulate, bad);
+        CHECK(bad == 0, "group scaled type %u K0 %d M0 %d acc %d: %d wrong", types[t % 2], K0, M0, accumulate, bad);
         p.flags = UK_TYPE_F32F32F32 | UK_FLAG_GROUP_SCALES | UK_FLAG_ALLOW_GENERIC_FALLBACK;
         p.K0 = 1;
         CHECK(uk_mmt4d(&p) == UK_STATUS_BAD_ARGUMENT, "group scales accepted for a float type");

@@ -175,6 +175,18 @@ def _torch_int4(inp, s, t):
     return [("torch int8 dynamic (no int4 CPU linear)", _inference(torch, lambda: q(x)))]
 
 
+def _torch_qlinear(inp, s, t):
+    torch = _torch(t)
+    x = torch.from_numpy(inp.arrays["x"])
+    lin = torch.nn.Linear(s.K, s.N, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.from_numpy(inp.arrays["w_deq"]))
+    with warnings.catch_warnings():  # deprecated in torch 2.13, still its dynamic int8 CPU linear
+        warnings.simplefilter("ignore")
+        q = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear}, dtype=torch.qint8)
+    return [("torch int8 dynamic Linear", _inference(torch, lambda: q(x)))]
+
+
 def _torch_batched(inp, s, t):
     torch = _torch(t)
     a, b = (torch.from_numpy(inp.arrays[k]) for k in ("a", "b"))
@@ -265,6 +277,18 @@ def _ort_int4(inp, s, t):
                    [helper.make_tensor_value_info("Y", TP.FLOAT, [s.M, s.N])],
                    [nh.from_array(packed, "B"), nh.from_array(scales.reshape(-1), "scales")], ms=True)
     return [("onnxruntime MatMulNBits", _ort_run(_ort_session(model, t), {"X": x}))]
+
+
+def _ort_qlinear(inp, s, t):
+    """com.microsoft DynamicQuantizeMatMul: what onnxruntime's quantize_dynamic makes of a MatMul
+    (x quantized per call, int8 weights with per-column scales)."""
+    _, helper, TP, nh = _onnx()
+    node = helper.make_node("DynamicQuantizeMatMul", ["X", "B", "bs", "bz"], ["Y"], domain="com.microsoft")
+    inits = [nh.from_array(np.ascontiguousarray(inp.arrays["q"].T), "B"), nh.from_array(inp.arrays["scales"], "bs"),
+             nh.from_array(np.zeros(s.N, np.int8), "bz")]
+    model = _model([node], [helper.make_tensor_value_info("X", TP.FLOAT, [s.M, s.K])],
+                   [helper.make_tensor_value_info("Y", TP.FLOAT, [s.M, s.N])], inits, ms=True)
+    return [("onnxruntime DynamicQuantizeMatMul", _ort_run(_ort_session(model, t), {"X": inp.arrays["x"]}))]
 
 
 def _ort_batched(inp, s, t):
@@ -372,13 +396,13 @@ def _iree_layer(inp, s, t):
 
 _BUILDERS = {
     ("numpy", "matmul"): _np_matmul, ("numpy", "layer"): _np_layer, ("numpy", "linear"): _np_linear,
-    ("numpy", "int8"): _np_int8, ("numpy", "bf16"): _np_bf16, ("numpy", "int4"): _np_int4,
+    ("numpy", "qlinear"): _np_int4, ("numpy", "int8"): _np_int8, ("numpy", "bf16"): _np_bf16, ("numpy", "int4"): _np_int4,
     ("numpy", "batched"): _np_batched,
     ("torch", "matmul"): _torch_matmul, ("torch", "layer"): _torch_layer, ("torch", "linear"): _torch_linear,
-    ("torch", "int8"): _torch_int8, ("torch", "bf16"): _torch_bf16, ("torch", "int4"): _torch_int4,
+    ("torch", "qlinear"): _torch_qlinear, ("torch", "int8"): _torch_int8, ("torch", "bf16"): _torch_bf16, ("torch", "int4"): _torch_int4,
     ("torch", "batched"): _torch_batched,
     ("onnxruntime", "matmul"): _ort_matmul, ("onnxruntime", "layer"): _ort_layer,
-    ("onnxruntime", "linear"): _ort_linear, ("onnxruntime", "int8"): _ort_int8, ("onnxruntime", "int4"): _ort_int4,
+    ("onnxruntime", "qlinear"): _ort_qlinear, ("onnxruntime", "linear"): _ort_linear, ("onnxruntime", "int8"): _ort_int8, ("onnxruntime", "int4"): _ort_int4,
     ("onnxruntime", "batched"): _ort_batched,
     ("iree", "matmul"): _iree_matmul, ("iree", "layer"): _iree_layer, ("iree", "linear"): _iree_linear,
 }

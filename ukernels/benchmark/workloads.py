@@ -172,6 +172,27 @@ def _ours_int8(inp: Inputs, s: Shape):
     return _backends(build, "matmul + Requantize") + _backends(build_layer, "Linear int8 + Requantize")
 
 
+# --- qlinear: a dynamically quantized int8 layer: f32 x quantized per call, int8 weights ------
+def _make_qlinear(s: Shape, rng) -> Inputs:
+    x = rng.standard_normal((s.M, s.K), dtype=np.float32)
+    w = rng.standard_normal((s.N, s.K), dtype=np.float32)
+    scales = (np.abs(w).max(axis=1) / 127).astype(np.float32)  # symmetric, per output channel
+    q = np.clip(np.rint(w / scales[:, None]), -127, 127).astype(np.int8)
+    w_deq = q.astype(np.float32) * scales[:, None]
+    return Inputs({"x": x, "q": q, "scales": scales, "w_deq": w_deq},
+                  x.astype(np.float64) @ w_deq.T.astype(np.float64))
+
+
+def _ours_qlinear(inp: Inputs, s: Shape):
+    x, q, scales = inp.arrays["x"], inp.arrays["q"], inp.arrays["scales"]
+
+    def build(backend):
+        lin = ukernels.Linear.from_quantized(q, scales, bits=8, backend=backend)
+        lin(x)
+        return lambda: lin(x)
+    return _backends(build, "Linear int8 (x quantized per row per call)")
+
+
 # --- bf16: bf16 x bf16 -> f32 ---------------------------------------------------------------
 def _make_bf16(s: Shape, rng) -> Inputs:
     a = rng.standard_normal((s.M, s.K), dtype=np.float32).astype(ml_dtypes.bfloat16)
@@ -247,6 +268,11 @@ WORKLOADS: Dict[str, Workload] = {w.name: w for w in [
              "the weight prepacked; ukernels both ways)", _make_int8, _ours_int8,
              _int_check(1), lambda s: s.K * s.N, peak="int8",
              note="results may differ from the exact one by 1 where float rounding of the multiplier differs"),
+    Workload("qlinear", "dynamically quantized int8 layer: f32 x quantized per call (per row), int8 weights "
+             "(per output channel), f32 out", _make_qlinear, _ours_qlinear, _frobenius_check(2e-2),
+             lambda s: s.K * s.N, peak="int8",
+             note="reference: the dequantized weights in float64; the activation quantization's error is "
+                  "in every implementation's result"),
     Workload("bf16", "bfloat16 x bfloat16 -> f32 matmul", _make_bf16, _ours_bf16, _float_check(1e-2),
              lambda s: s.K * s.N * 2, peak="bf16",
              note="torch's peer returns bfloat16 (its own rounding), checked at bf16 precision"),

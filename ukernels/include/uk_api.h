@@ -61,6 +61,9 @@ enum {
   UK_FLAG_ALLOW_GENERIC_FALLBACK = 1u << 9, /* use portable C when no tile fn matches */
   UK_FLAG_GROUP_SCALES = 1u << 10,          /* integer types: per-group scaled f32 output
                                                (uk_mmt4d_params_t.group_scales) */
+  UK_FLAG_LHS_S8_SYMMETRIC = 1u << 11,      /* s8 lhs: the caller promises no -128 (every value
+                                               in [-127, 127], as a symmetric quantizer makes):
+                                               enables tiles exact only then (AVX2 vpmaddubsw) */
 };
 
 /* ---- CPU feature bits (word 0 of cpu_data) ------------------------------ */
@@ -117,6 +120,22 @@ int uk_mmt4d(const uk_mmt4d_params_t* params);
  * "generic" for the portable fallback, "none" when nothing applies). */
 const char* uk_mmt4d_tile_name(uint32_t flags, int32_t M0, int32_t N0, int32_t K0,
                                const uint64_t* cpu_data);
+
+/* The tile table, for introspection (Python's planner reads its register tiles from it):
+ * rows 0 .. uk_mmt4d_tile_count()-1, the ISA rows in selection order (the last matching row
+ * wins), then the portable ones (generic = 1: any shape; their M0/N0/K0 is the default
+ * register tile).  Strings are static. */
+typedef struct uk_mmt4d_tile_desc_t {
+  uint32_t type;            /* UK_TYPE_* */
+  int32_t M0, N0, K0;
+  uint64_t required_cpu;    /* UK_CPU_* bits that must all be present */
+  uint32_t required_flags;  /* uk_mmt4d flags the call must carry (e.g. UK_FLAG_LHS_S8_SYMMETRIC) */
+  int32_t plan;             /* 1: the planner's register tile for this type where the row applies */
+  int32_t generic, has_group, has_scaled_group;
+  const char* name;
+} uk_mmt4d_tile_desc_t;
+int64_t uk_mmt4d_tile_count(void);
+int uk_mmt4d_tile_desc(int64_t index, uk_mmt4d_tile_desc_t* out);
 
 /* ---- pack --------------------------------------------------------------- */
 enum {

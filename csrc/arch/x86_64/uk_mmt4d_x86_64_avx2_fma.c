@@ -484,4 +484,180 @@ UK_DEFINE_S8(2)
 UK_DEFINE_S8(4)
 UK_DEFINE_S8(8)
 
+/* ---- 8x8x4 integer tiles through vpmaddubsw (u8 x s8 -> s16 pairs, 32 products an
+ * instruction; vpmaddwd on s16 pairs does 16). Both stay exact:
+ *
+ * s8s8 (UK_FLAG_LHS_S8_SYMMETRIC: the lhs has no -128, as the symmetric per-row quantizer of a
+ * quantized Linear makes): |w| (u8, <= 128) times x*sign(w) (<= 127 in magnitude, no overflow
+ * without -128), so a pair sums to at most 2 * 128 * 127 = 32512 < 2^15; vpmaddwd by ones
+ * widens the pairs to int32 every step. Per row and 32 products: vpsignb, vpmaddubsw, vpmaddwd,
+ * vpaddd (the vpmaddwd tile: 2 x (vpshufd, vpmaddwd, vpaddd)).
+ *
+ * s8s4 (any s8 lhs): a nibble u (two's complement w) gives u ^ 8 = w + 8 in [0, 15], so
+ * sum_k x w = sum_k x (u^8) - 8 sum_k x: vpmaddubsw of the unsigned (u^8) by x sums a pair to
+ * at most 2 * 15 * 128 = 3840, so 8 K steps add up in int16 (30720) before one widening; the
+ * lhs row sums come from one vpmaddubsw by ones per K step. Per row and 32 products: a
+ * vpmaddubsw and a vpaddw. */
+
+/* 16 bytes of nibbles (32 int4 values, element 2i in the low nibble of byte i) -> 32 bytes
+ * w + 8 (0..15) in element order: the two 8-byte halves into the two 128-bit lanes, then low
+ * and high nibbles interleaved per lane. */
+UK_INLINE __m256i uk_s4x32_to_u8_offset(const uint8_t* r) {
+  const __m256i x = _mm256_permute4x64_epi64(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)r)), 0x50);
+  const __m256i m = _mm256_set1_epi8(0x0F);
+  const __m256i xo = _mm256_xor_si256(x, _mm256_set1_epi8((char)0x88));
+  return _mm256_unpacklo_epi8(_mm256_and_si256(xo, m), _mm256_and_si256(_mm256_srli_epi16(xo, 4), m));
+}
+
+/* lhs quad (4 bytes of one row) broadcast to every dword */
+UK_INLINE __m256i uk_bcast_quad(const int8_t* lhs) {
+  int32_t q;
+  memcpy(&q, lhs, 4);
+  return _mm256_set1_epi32(q);
+}
+
+/* s8s8, lhs without -128: out[M0][8] (+)= sum_k lhs[k][M0][4] . rhs[k][8][4]. */
+UK_INLINE void uk_tile_s8sym_Mx8x4(int32_t* out, const int8_t* lhs, const int8_t* rhs, const uk_mmt4d_params_t* p,
+                                   const int M0) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i acc[8];
+  if (p->flags & UK_FLAG_ACCUMULATE) {
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_loadu_si256((const __m256i*)(out + 8 * i));
+  } else {
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_setzero_si256();
+  }
+  const int64_t K = p->K, rs = uk_rhs_k_stride(p);
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256i w = _mm256_loadu_si256((const __m256i*)rhs);
+    const __m256i aw = _mm256_abs_epi8(w);
+    UK_UNROLL for (int i = 0; i < M0; ++i) {
+      const __m256i s = _mm256_sign_epi8(uk_bcast_quad(lhs + 4 * i), w);
+      acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, s), ones));
+    }
+    lhs += 4 * M0;
+    rhs += rs;
+  }
+  UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_si256((__m256i*)(out + 8 * i), acc[i]);
+}
+
+/* The M0 rows' lhs of one K step (M0 x 4 bytes) in one register, zero above. */
+UK_INLINE __m256i uk_load_lhs_quads(const int8_t* lhs, const int M0) {
+  if (M0 == 8) return _mm256_loadu_si256((const __m256i*)lhs);
+  if (M0 == 4) return _mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)lhs));
+  int64_t v = 0;
+  memcpy(&v, lhs, (size_t)(4 * M0));
+  return _mm256_castsi128_si256(_mm_cvtsi64_si128(v));
+}
+
+/* s8s4, any s8 lhs: out[M0][8] (+)= sum_k lhs[k][M0][4] . rhs[k][8][4] (rhs nibbles). The
+ * int32 sums live in out; int16 partial sums are widened into it every 8 K steps. */
+UK_INLINE void uk_tile_s8s4_Mx8x4(int32_t* out, const int8_t* lhs, const uint8_t* rhs, const uk_mmt4d_params_t* p,
+                                  const int M0) {
+  const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
+  if (!(p->flags & UK_FLAG_ACCUMULATE))
+    UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_si256((__m256i*)(out + 8 * i), _mm256_setzero_si256());
+  const int64_t K = p->K, rs = uk_rhs_k_stride(p) / 2; /* bytes */
+  for (int64_t k0 = 0; k0 < K; k0 += 8) {
+    const int64_t steps = K - k0 < 8 ? K - k0 : 8;
+    __m256i acc[8], rowsum = _mm256_setzero_si256();
+    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_setzero_si256();
+    for (int64_t k = 0; k < steps; ++k) {
+      const __m256i w = uk_s4x32_to_u8_offset(rhs);
+      rowsum = _mm256_add_epi16(rowsum, _mm256_maddubs_epi16(ones8, uk_load_lhs_quads(lhs, M0)));
+      UK_UNROLL for (int i = 0; i < M0; ++i)
+        acc[i] = _mm256_add_epi16(acc[i], _mm256_maddubs_epi16(w, uk_bcast_quad(lhs + 4 * i)));
+      lhs += 4 * M0;
+      rhs += rs;
+    }
+    /* dword i of sums: row i's lhs sum over these steps, times 8 (the w + 8 offset) */
+    const __m256i sums = _mm256_slli_epi32(_mm256_madd_epi16(rowsum, ones16), 3);
+    UK_UNROLL for (int i = 0; i < M0; ++i) {
+      const __m256i corr = _mm256_permutevar8x32_epi32(sums, _mm256_set1_epi32(i));
+      __m256i* o = (__m256i*)(out + 8 * i);
+      _mm256_storeu_si256(o, _mm256_add_epi32(_mm256_loadu_si256(o),
+                                              _mm256_sub_epi32(_mm256_madd_epi16(acc[i], ones16), corr)));
+    }
+  }
+}
+
+/* One row, UK_TILE_GROUP 8x4 panels at once (rhs_stride0 elements apart), plain or with
+ * per-group scales (SCALED: see uk_tile_int_1x8x2_group). S4: int4 panels (the offset form
+ * above), else s8 panels with a symmetric lhs. */
+UK_INLINE void uk_tile_x4_1x8x4_group(void* out_, const int8_t* lhs, const uint8_t* rhs, const uk_mmt4d_params_t* p,
+                                      const int S4, const int SCALED) {
+  const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
+  const int64_t rs = uk_rhs_k_stride(p) / (S4 ? 2 : 1), ps = p->rhs_stride0 / (S4 ? 2 : 1); /* bytes */
+  const int64_t K = p->K, gk = SCALED ? p->group_k : (K > 0 ? K : 1);
+  const float* scales = SCALED ? p->group_scales + p->group_scales_offset : 0;
+  __m256 facc[UK_TILE_GROUP];
+  __m256i acc[UK_TILE_GROUP];
+  UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) {
+    facc[g] = _mm256_setzero_ps();
+    acc[g] = _mm256_setzero_si256();
+  }
+  for (int64_t k0 = 0, grp = 0; k0 < K; k0 += gk, ++grp) {
+    const int64_t k1 = K - k0 < gk ? K : k0 + gk;
+    for (int64_t k = k0; k < k1;) {
+      const int64_t steps = S4 ? (k1 - k < 8 ? k1 - k : 8) : 1;
+      if (S4) {
+        __m256i acc16[UK_TILE_GROUP], rowsum = _mm256_setzero_si256();
+        UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) acc16[g] = _mm256_setzero_si256();
+        for (int64_t j = 0; j < steps; ++j) {
+          const __m256i x = uk_bcast_quad(lhs);
+          rowsum = _mm256_add_epi16(rowsum, _mm256_maddubs_epi16(ones8, x));
+          UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g)
+            acc16[g] = _mm256_add_epi16(acc16[g], _mm256_maddubs_epi16(uk_s4x32_to_u8_offset(rhs + g * ps), x));
+          lhs += 4;
+          rhs += rs;
+        }
+        const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(rowsum, ones16), 3);
+        UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g)
+          acc[g] = _mm256_add_epi32(acc[g], _mm256_sub_epi32(_mm256_madd_epi16(acc16[g], ones16), corr));
+      } else {
+        const __m256i x = uk_bcast_quad(lhs);
+        UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) {
+          const __m256i w = _mm256_loadu_si256((const __m256i*)(rhs + g * ps));
+          const __m256i d = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
+          acc[g] = _mm256_add_epi32(acc[g], _mm256_madd_epi16(d, ones16));
+        }
+        lhs += 4;
+        rhs += rs;
+      }
+      k += steps;
+    }
+    if (SCALED) uk_group_scale(facc, acc, scales, p->group_scales_stride0, grp);
+  }
+  uk_group_store(out_, facc, acc, p, SCALED);
+}
+
+#define UK_DEFINE_X4(M0)                                                                              \
+  void uk_mmt4d_tile_s8s8s32_##M0##x8x4_symmetric_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs, \
+                                                                  const uk_mmt4d_params_t* p) {       \
+    uk_tile_s8sym_Mx8x4((int32_t*)out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0);               \
+  }                                                                                                   \
+  void uk_mmt4d_tile_s8s4s32_##M0##x8x4_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,  \
+                                                        const uk_mmt4d_params_t* p) {                 \
+    uk_tile_s8s4_Mx8x4((int32_t*)out, (const int8_t*)lhs, (const uint8_t*)rhs, p, M0);               \
+  }
+UK_DEFINE_X4(1)
+UK_DEFINE_X4(2)
+UK_DEFINE_X4(4)
+UK_DEFINE_X4(8)
+void uk_mmt4d_tile_s8s8s32_1x8x4_symmetric_x4_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,
+                                                              const uk_mmt4d_params_t* p) {
+  uk_tile_x4_1x8x4_group(out, (const int8_t*)lhs, (const uint8_t*)rhs, p, 0, 0);
+}
+void uk_mmt4d_tile_s8s8s32_1x8x4_symmetric_x4_scaled_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,
+                                                                     const uk_mmt4d_params_t* p) {
+  uk_tile_x4_1x8x4_group(out, (const int8_t*)lhs, (const uint8_t*)rhs, p, 0, 1);
+}
+void uk_mmt4d_tile_s8s4s32_1x8x4_x4_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,
+                                                    const uk_mmt4d_params_t* p) {
+  uk_tile_x4_1x8x4_group(out, (const int8_t*)lhs, (const uint8_t*)rhs, p, 1, 0);
+}
+void uk_mmt4d_tile_s8s4s32_1x8x4_x4_scaled_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,
+                                                           const uk_mmt4d_params_t* p) {
+  uk_tile_x4_1x8x4_group(out, (const int8_t*)lhs, (const uint8_t*)rhs, p, 1, 1);
+}
+
 #endif
