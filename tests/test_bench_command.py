@@ -170,3 +170,43 @@ def test_installed_peers_build_and_agree_with_the_reference(tmp_path, shapes_fil
     assert bad == []
     ran = {r["library"] for r in data["results"] if r["status"] == "ok"}
     assert set(installed) <= ran | {"iree"}  # IREE runs the f32 workloads only
+
+
+@pytest.mark.parametrize("workload", ["bf16", "matmul", "qlinear", "int4", "int8"])
+@pytest.mark.parametrize("K", [64, 16384])
+def test_correctness_gates_reject_wrong_results(workload, K):
+    """Each workload's check passes the reference (and, for bf16, the reference rounded to
+    bf16, as torch returns it) and rejects wrong results: all zeros, one wrong column, the
+    product of the wrong operands -- at any K (the bf16 gate scaled by sqrt(K) let zeros pass)."""
+    import ml_dtypes
+    import numpy as np
+
+    from ukernels.benchmark.workloads import WORKLOADS
+    wl = WORKLOADS[workload]
+    s = S.Shape(8, 24, K, "")
+    inp = wl.make(s, np.random.default_rng(0))
+    ref = np.asarray(inp.reference)
+    assert wl.check(ref.copy(), ref, s) is None
+    if workload == "bf16":
+        assert wl.check(ref.astype(np.float32).astype(ml_dtypes.bfloat16).astype(np.float64), ref, s) is None
+    assert wl.check(np.zeros_like(ref), ref, s) is not None
+    col = ref.astype(np.float64).copy()
+    col[:, 3] = -col[:, 3] if workload != "int8" else col[:, 3] + 7
+    assert wl.check(col, ref, s) is not None
+    other = wl.make(s, np.random.default_rng(1)).reference  # a product of other operands
+    assert wl.check(np.asarray(other), ref, s) is not None
+
+
+def test_each_case_is_timed_within_its_budget():
+    """Slow implementations get fewer calls per block and fewer rounds (at least one of each), so
+    a case costs about case_seconds however slow one call is; fast ones keep every round."""
+    from ukernels.benchmark.runner import SETTINGS, timing_plan
+    full = SETTINGS["full"]
+    assert timing_plan(1e-4, full) == (full.max_block, full.rounds)
+    calls, rounds = timing_plan(0.5, full)
+    assert calls == 1 and rounds * 0.5 * (calls + 1) <= full.case_seconds
+    assert timing_plan(60.0, full) == (1, 1)  # one call a minute: one block of one call
+    for first in (1e-6, 1e-3, 0.05, 0.3, 2.0):
+        calls, rounds = timing_plan(first, full)
+        assert 1 <= calls <= full.max_block and 1 <= rounds <= full.rounds
+        assert rounds == 1 or rounds * first * (calls + 1) <= full.case_seconds

@@ -108,8 +108,13 @@ def test_weight_is_packed_once_and_repacked_per_isa(monkeypatch):
         np.testing.assert_array_equal(lin(x), x @ w.T)
     assert lin._packs == first  # calls never repack
     monkeypatch.setenv("UKERNELS_ISA", "generic")  # 8-wide tiles: packed again, once, for this ISA
-    np.testing.assert_array_equal(lin(x), x @ w.T)
-    assert len(lin._packs) >= 1
+    from ukernels.linear import _packed_tile
+    generic_tile = _packed_tile(lin._types, "generic")
+    for _ in range(2):
+        np.testing.assert_array_equal(lin(x), x @ w.T)
+    assert generic_tile in lin._packs  # packed for the generic tile ...
+    assert set(lin._packs) == set(first) | {generic_tile}  # ... once, the first packing kept
+    assert len(lin._packs) == len(first) + (generic_tile not in first)
 
 
 def test_concurrent_calls_share_one_linear():

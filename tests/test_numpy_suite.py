@@ -61,6 +61,19 @@ class TestUkernelsMatmul(_np_tests.TestMatmul):
     types = "?bhef"
     matmul = staticmethod(uk_matmul)
 
+    def test_matmul_bool(self):
+        """numpy's test_matmul_bool (gh-14439) calls np.matmul itself; the same checks through
+        ukernels: bool results stay 0/1, and agree with np.dot."""
+        a = np.array([[1, 0], [1, 1]], dtype=bool)
+        b = self.matmul(a, a)
+        assert b.dtype == np.bool_ and np.max(b.view(np.uint8)) == 1
+        np.testing.assert_array_equal(b, np.dot(a, a))
+        rg = np.random.default_rng(np.random.PCG64(43))
+        d = rg.integers(2, size=4 * 5, dtype=np.int8).reshape(4, 5) > 0
+        np.testing.assert_array_equal(self.matmul(d, d.reshape(5, 4)), np.dot(d, d.reshape(5, 4)))
+        c = self.matmul(np.zeros((2, 0), dtype=bool), np.zeros(0, dtype=bool))
+        assert c.shape == (2,) and not np.any(c)
+
 
 def _excluded(why: str):
     @pytest.mark.skip(reason=f"excluded: {why}")

@@ -11,6 +11,7 @@ Modules: shapes (defaults, the --shapes file format), machine (peaks, bandwidth,
 workloads (inputs, references, checks, ukernels' implementations), peers (numpy, torch,
 onnxruntime, IREE), runner (checking and interleaved timing), report (Markdown, JSON, charts)."""
 import argparse
+import dataclasses
 import datetime
 import json
 import platform
@@ -98,8 +99,9 @@ def run(args: argparse.Namespace, argv: Optional[List[str]] = None) -> int:
         raise ValueError(f"--rounds must be between 1 and 100; got {args.rounds}")
     shapes = suite_shapes(args.suite, args.shapes)
     settings = runner.SETTINGS[args.suite]
-    settings = runner.Settings(threads, args.rounds or settings.rounds, settings.block_seconds, settings.max_block,
-                               settings.settle)
+    rounds = args.rounds or settings.rounds  # more rounds asked for: a budget that fits them
+    settings = dataclasses.replace(settings, threads=threads, rounds=rounds,
+                                   case_seconds=settings.case_seconds * rounds / settings.rounds)
     skipped = {p: why for p in peers if (why := P.unavailable(p))}
     live = [p for p in peers if p not in skipped]
     P.configure(threads)

@@ -6,7 +6,7 @@ import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -24,9 +24,22 @@ class Settings:
     block_seconds: float  # aim for blocks about this long (calls per block adapt to the shape)
     max_block: int
     settle: float  # idle seconds before each block on more than one thread (peer threads that spin)
+    # timed seconds per implementation and case, at most (about): slow implementations get fewer
+    # rounds and calls per block (at least one of each) instead of minutes per case
+    case_seconds: float = 10.0
 
 
-SETTINGS = {"quick": Settings([1, 2], 3, 0.03, 10, 0.05), "full": Settings([1, 2], 5, 0.1, 30, 0.12)}
+SETTINGS = {"quick": Settings([1, 2], 3, 0.03, 10, 0.05, 2.0), "full": Settings([1, 2], 5, 0.1, 30, 0.12, 8.0)}
+
+
+def timing_plan(first: float, settings: Settings) -> Tuple[int, int]:
+    """(calls per block, rounds) for an implementation whose warm call took ``first`` seconds:
+    blocks of about block_seconds (up to max_block calls), and as many of the rounds as fit
+    case_seconds (each block is calls + 1 calls, the warm-up included); never fewer than one."""
+    first = max(first, 1e-7)
+    calls = int(min(settings.max_block, max(1, settings.block_seconds // first)))
+    rounds = int(min(settings.rounds, max(1, settings.case_seconds // (first * (calls + 1)))))
+    return calls, rounds
 
 
 @dataclass
@@ -59,6 +72,7 @@ class Impl:
     library: str
     fn: Callable[[], object]
     times: List[float] = field(default_factory=list)
+    rounds: int = 0
     calls: int = 1
 
 
@@ -125,10 +139,12 @@ def run_case(workload: Workload, shape: Shape, inp, threads: int, peers: Sequenc
             if err:
                 record(im.name, im.library, "wrong", err)
                 continue
-            im.calls = int(min(settings.max_block, max(1, settings.block_seconds // max(first, 1e-7))))
+            im.calls, im.rounds = timing_plan(first, settings)
             checked.append(im)
-        for _ in range(settings.rounds):
+        for r in range(settings.rounds):
             for im in checked:
+                if r >= im.rounds:
+                    continue
                 if threads > 1 and settings.settle:
                     time.sleep(settings.settle)
                 im.times.append(median_time(im.fn, im.calls))  # (a warm call after the pause first)
@@ -142,7 +158,8 @@ def run_case(workload: Workload, shape: Shape, inp, threads: int, peers: Sequenc
 
 
 class Progress:
-    """tqdm when installed, else a line per step on stderr."""
+    """tqdm when installed, else a bar of its own redrawn in place on a terminal, else a line
+    per step on stderr."""
 
     def __init__(self, total: int, enabled: bool):
         self.total, self.n, self.enabled = total, 0, enabled
@@ -161,12 +178,18 @@ class Progress:
         if self.bar is not None:
             self.bar.set_description(what)
             self.bar.update(1)
+        elif sys.stderr.isatty():
+            done = 30 * self.n // max(self.total, 1)
+            print(f"\r[{'#' * done}{'.' * (30 - done)}] {self.n}/{self.total} {what[:60]:<60}", end="",
+                  file=sys.stderr, flush=True)
         else:
             print(f"[{self.n}/{self.total}] {what}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+        elif self.enabled and sys.stderr.isatty():
+            print(file=sys.stderr)
 
 
 def run_all(workloads: Sequence[Workload], shapes: Sequence[Shape], peers: Sequence[str], settings: Settings,
