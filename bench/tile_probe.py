@@ -18,8 +18,9 @@ DOT_INSTRUCTIONS = {"f32f32f32": (0, "vfmadd231ps"), "f16f16f32": (0, "vfmadd231
 
 
 def tile_kernel_gops(types, isa: str, tile: Tuple[int, int, int], K: int = 256, N_tiles: int = 8,
-                     reps: int = 2000) -> float:
-    """G ops/s (a multiply-add counts 2) of the ``tile`` kernel of ``types`` at ``isa``."""
+                     reps: int = 2000, flags: int = 0) -> float:
+    """G ops/s (a multiply-add counts 2) of the ``tile`` kernel of ``types`` at ``isa`` (with
+    these extra call ``flags``: e.g. UK_FLAG_LHS_S8_SYMMETRIC for the tiles that need it)."""
     M0, N0, K0 = tile
     K1 = K // K0
     rng = np.random.default_rng(0)
@@ -34,7 +35,7 @@ def tile_kernel_gops(types, isa: str, tile: Tuple[int, int, int], K: int = 256, 
     p.rhs_buffer, p.rhs_stride0 = ffi.cast("void*", rhs.ctypes.data), K1 * N0 * K0
     p.out_buffer, p.out_stride0 = ffi.cast("void*", out.ctypes.data), N_tiles * M0 * N0
     p.M, p.N, p.K, p.M0, p.N0, p.K0 = 1, N_tiles, K1, M0, N0, K0
-    p.flags = types.uk_type | lib.UK_FLAG_ALLOW_GENERIC_FALLBACK
+    p.flags = types.uk_type | lib.UK_FLAG_ALLOW_GENERIC_FALLBACK | flags
     p.cpu_data = cpu_data
     t = median_time(lambda: lib.uk_bench_mmt4d_repeat(p, reps), 7)
     return 2.0 * M0 * N0 * K1 * K0 * N_tiles * reps / t / 1e9

@@ -196,28 +196,66 @@ static void uk_pack_task(void* ctx_, int64_t task, int32_t thread_index) {
   if (t1 > t0) uk_set_error(c, uk_pack_range(c, uk_item(c, item, &buf), pack_rhs, t0, t1));
 }
 
-static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
-  uk_dispatch_ctx_t* c = (uk_dispatch_ctx_t*)ctx_;
-  uk_item_desc_t buf;
-  const uk_matmul_desc_t* d = uk_item(c, task / (c->nmb * c->nnb), &buf);
-  task %= c->nmb * c->nnb;
-  const int64_t mb = task % c->nmb, nb = task / c->nmb;
-  const int64_t mc1 = d->MC / d->M0, nc1 = d->NC / d->N0, kc1 = d->KC / d->K0;
-  const int64_t m1 = mb * mc1, n1 = nb * nc1;
-  const int64_t tm = (m1 + mc1 <= c->M1) ? mc1 : c->M1 - m1; /* tiles in this workgroup */
-  const int64_t tn = (n1 + nc1 <= c->N1) ? nc1 : c->N1 - n1;
-  char* scratch = (char*)d->scratch + (int64_t)thread_index * d->scratch_stride;
-  void* acc = scratch;
+/* One workgroup: tm x tn tiles from tile (m1, n1), its scratch laid out by uk_scratch_layout. */
+typedef struct {
+  int64_t m1, n1, tm, tn;
+  char* scratch;
+  uk_scratch_layout_t layout;
+} uk_workgroup_t;
+
+/* One K block of a workgroup whose b is read in place (rhs_direct): its rows k1.. are the K
+ * steps of the column tiles' panels (a partial last column tile packed, as rhs_pack_in_tile
+ * does). The first group of K blocks sums into acc, each later group into group_acc, added to
+ * acc when the group ends (see UK_DIRECT_GROUP). */
+static int uk_direct_block(const uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d, const uk_workgroup_t* w,
+                           uk_mmt4d_params_t p, int64_t k1, int64_t kc1, int64_t group) {
+  void* acc = w->scratch;
+  float* group_acc = (float*)(w->scratch + w->layout.group_acc);
+  char* rhs_block = w->scratch + w->layout.rhs_block;
+  const int64_t tile_elems = (int64_t)d->M0 * d->N0, tn = w->tn;
+  const int64_t full_tiles = d->N / d->N0 - w->n1, direct = full_tiles < tn ? (full_tiles > 0 ? full_tiles : 0) : tn;
+  p.flags = uk_kernel_type(d) | d->mmt4d_flags | (k1 % group ? UK_FLAG_ACCUMULATE : 0);
+  p.out_buffer = k1 < group ? acc : (void*)group_acc;
+  if (direct > 0) {
+    p.rhs_buffer = d->b;
+    p.rhs_offset = k1 * d->b_stride0 + w->n1 * d->N0;
+    p.rhs_stride0 = d->N0;
+    p.rhs_stride1 = d->b_stride0;
+    p.N = direct;
+    p.out_offset = 0;
+    const int status = d->mmt4d(&p);
+    if (status != UK_STATUS_OK) return status;
+  }
+  if (direct < tn) {
+    int status = uk_pack_block(d, 1, rhs_block, 0, w->n1 + direct, tn - direct, k1, p.K);
+    if (status != UK_STATUS_OK) return status;
+    p.rhs_buffer = rhs_block;
+    p.rhs_offset = 0;
+    p.rhs_stride0 = p.K * d->N0 * d->K0;
+    p.rhs_stride1 = 0;
+    p.N = tn - direct;
+    p.out_offset = direct * tile_elems;
+    status = d->mmt4d(&p);
+    if (status != UK_STATUS_OK) return status;
+  }
+  if (k1 >= group && ((k1 + kc1) % group == 0 || k1 + kc1 >= c->K1)) {
+    float* a = (float*)acc;
+    for (int64_t e = 0; e < w->tm * tn * tile_elems; ++e) a[e] += group_acc[e];
+  }
+  return UK_STATUS_OK;
+}
+
+/* The workgroup's products over all of K into its accumulator (scratch), one ukernel call per
+ * K block (ACCUMULATE after the first). Returns a status; UK_STATUS_CANCELLED when cancelled. */
+static int uk_workgroup_products(uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d, const uk_workgroup_t* w) {
+  const int64_t kc1 = d->KC / d->K0;
   const int64_t tile_elems = (int64_t)d->M0 * d->N0;
-  const uk_scratch_layout_t layout = uk_scratch_layout(d);
-  char* row_buf = scratch + d->MC * d->NC * 4;
-  char* rhs_block = scratch + layout.rhs_block;            /* used when rhs_pack_in_tile */
-  float* group_acc = (float*)(scratch + layout.group_acc); /* rhs_direct (see UK_DIRECT_GROUP) */
-  char* lhs_block = scratch + layout.lhs_block;            /* used when lhs_pack_in_tile */
+  void* acc = w->scratch;
+  char* rhs_block = w->scratch + w->layout.rhs_block; /* used when rhs_pack_in_tile */
+  char* lhs_block = w->scratch + w->layout.lhs_block; /* used when lhs_pack_in_tile */
   uk_type_info_t kti;
   uk_type_info(uk_kernel_type(d), &kti);
   const int64_t group = (kti.acc_is_float ? uk_direct_group_blocks(c->K1, kc1) : c->K1) * kc1; /* K tiles per group */
-  if (uk_cancelled(c)) return;
 
   uk_mmt4d_params_t p;
   memset(&p, 0, sizeof p);
@@ -227,68 +265,38 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
   p.rhs_stride0 = c->K1 * d->N0 * d->K0;
   p.out_buffer = acc;
   p.out_offset = 0;
-  p.out_stride0 = tn * tile_elems;
-  p.M = tm;
-  p.N = tn;
+  p.out_stride0 = w->tn * tile_elems;
+  p.M = w->tm;
+  p.N = w->tn;
   p.M0 = d->M0;
   p.N0 = d->N0;
   p.K0 = d->K0;
   p.cpu_data = d->cpu_data;
-  if (c->K1 == 0) memset(acc, 0, (size_t)(tm * tn * tile_elems * 4));
+  if (c->K1 == 0) memset(acc, 0, (size_t)(w->tm * w->tn * tile_elems * 4));
   for (int64_t k1 = 0; k1 < c->K1; k1 += kc1) {
     p.K = (k1 + kc1 <= c->K1) ? kc1 : c->K1 - k1;
-    p.lhs_offset = m1 * p.lhs_stride0 + k1 * d->M0 * d->K0;
-    if (k1 > 0 && uk_cancelled(c)) return;
+    p.lhs_offset = w->m1 * p.lhs_stride0 + k1 * d->M0 * d->K0;
+    if (k1 > 0 && uk_cancelled(c)) return UK_STATUS_CANCELLED;
     if (d->rhs_direct) {
-      /* b read in place: its rows k1.. are the K steps of the column tiles' panels. The
-       * first group of K blocks sums into acc, each later group into group_acc, added to
-       * acc when the group ends. */
-      const int64_t full_tiles = d->N / d->N0 - n1, direct = full_tiles < tn ? (full_tiles > 0 ? full_tiles : 0) : tn;
-      p.flags = uk_kernel_type(d) | d->mmt4d_flags | (k1 % group ? UK_FLAG_ACCUMULATE : 0);
-      p.out_buffer = k1 < group ? acc : (void*)group_acc;
-      if (direct > 0) {
-        p.rhs_buffer = d->b;
-        p.rhs_offset = k1 * d->b_stride0 + n1 * d->N0;
-        p.rhs_stride0 = d->N0;
-        p.rhs_stride1 = d->b_stride0;
-        p.N = direct;
-        p.out_offset = 0;
-        const int status = d->mmt4d(&p);
-        if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
-      }
-      if (direct < tn) { /* the partial last column tile: packed, as rhs_pack_in_tile does */
-        int status = uk_pack_block(d, 1, rhs_block, 0, n1 + direct, tn - direct, k1, p.K);
-        if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
-        p.rhs_buffer = rhs_block;
-        p.rhs_offset = 0;
-        p.rhs_stride0 = p.K * d->N0 * d->K0;
-        p.rhs_stride1 = 0;
-        p.N = tn - direct;
-        p.out_offset = direct * tile_elems;
-        status = d->mmt4d(&p);
-        if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
-      }
-      if (k1 >= group && ((k1 + kc1) % group == 0 || k1 + kc1 >= c->K1)) {
-        float* a = (float*)acc;
-        for (int64_t e = 0; e < tm * tn * tile_elems; ++e) a[e] += group_acc[e];
-      }
+      const int status = uk_direct_block(c, d, w, p, k1, kc1, group);
+      if (status != UK_STATUS_OK) return status;
       continue;
     }
     if (d->lhs_pack_in_tile) { /* one workgroup column: this lhs block is used here only */
-      const int status = uk_pack_block(d, 0, lhs_block, 0, m1, tm, k1, p.K);
-      if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
+      const int status = uk_pack_block(d, 0, lhs_block, 0, w->m1, w->tm, k1, p.K);
+      if (status != UK_STATUS_OK) return status;
       p.lhs_buffer = lhs_block;
       p.lhs_stride0 = p.K * d->M0 * d->K0;
       p.lhs_offset = 0;
     }
     if (d->rhs_pack_in_tile) {
-      const int status = uk_pack_block(d, 1, rhs_block, 0, n1, tn, k1, p.K);
-      if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
+      const int status = uk_pack_block(d, 1, rhs_block, 0, w->n1, w->tn, k1, p.K);
+      if (status != UK_STATUS_OK) return status;
       p.rhs_buffer = rhs_block;
       p.rhs_stride0 = p.K * d->N0 * d->K0;
       p.rhs_offset = 0;
     } else {
-      p.rhs_offset = n1 * p.rhs_stride0 + k1 * d->N0 * d->K0;
+      p.rhs_offset = w->n1 * p.rhs_stride0 + k1 * d->N0 * d->K0;
     }
     /* ACCUMULATE after the first K block: float tiles add each block's sum from zero to
      * the accumulator (uk_mmt4d_internal.h), so the error grows like BLAS's */
@@ -298,16 +306,23 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
       p.flags |= UK_FLAG_GROUP_SCALES;
       p.group_scales = d->rhs_group_scales;
       p.group_scales_stride0 = groups * d->N0;
-      p.group_scales_offset = n1 * p.group_scales_stride0 + (k1 * d->K0 / d->group_size) * d->N0;
+      p.group_scales_offset = w->n1 * p.group_scales_stride0 + (k1 * d->K0 / d->group_size) * d->N0;
       p.group_k = d->group_size / d->K0;
     }
     const int status = d->mmt4d(&p);
-    if (status != UK_STATUS_OK) { uk_set_error(c, status); return; }
+    if (status != UK_STATUS_OK) return status;
   }
+  return UK_STATUS_OK;
+}
 
-  /* Write-back: row by row, gather from the tiled accumulator, epilogue, store. */
-  const int64_t row0 = m1 * d->M0, col0 = n1 * d->N0;
-  int64_t rows = tm * d->M0, cols = tn * d->N0;
+/* Write-back of a finished workgroup: row by row, gathered from the tiled accumulator, the
+ * epilogue applied, stored into out. */
+static void uk_workgroup_write_back(const uk_matmul_desc_t* d, const uk_workgroup_t* w) {
+  const int64_t tile_elems = (int64_t)d->M0 * d->N0, tn = w->tn;
+  const char* acc = w->scratch;
+  char* row_buf = w->scratch + d->MC * d->NC * 4;
+  const int64_t row0 = w->m1 * d->M0, col0 = w->n1 * d->N0;
+  int64_t rows = w->tm * d->M0, cols = tn * d->N0;
   if (row0 + rows > d->M) rows = d->M - row0;
   if (col0 + cols > d->N) cols = d->N - col0;
   const int64_t row_bytes = d->N0 * 4;
@@ -316,7 +331,7 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
     /* nothing to apply and the accumulator's own type: tile rows straight into out (one copy
      * instead of gather + store; small products spend a tenth of their time here) */
     for (int64_t i = 0; i < rows; ++i) {
-      const char* src = (const char*)acc + ((i / d->M0) * tn * tile_elems + (i % d->M0) * d->N0) * 4;
+      const char* src = acc + ((i / d->M0) * tn * tile_elems + (i % d->M0) * d->N0) * 4;
       char* dst = (char*)d->out + ((row0 + i) * d->out_stride0 + col0) * 4;
       for (int64_t j = 0; j < tn; ++j) {
         const int64_t n = cols - j * d->N0 < d->N0 ? cols - j * d->N0 : d->N0;
@@ -329,7 +344,7 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
     return;
   }
   for (int64_t i = 0; i < rows; ++i) {
-    const char* src = (const char*)acc + ((i / d->M0) * tn * tile_elems + (i % d->M0) * d->N0) * 4;
+    const char* src = acc + ((i / d->M0) * tn * tile_elems + (i % d->M0) * d->N0) * 4;
     for (int64_t j = 0; j < tn; ++j) {
       if (row_bytes == 64)
         memcpy(row_buf + j * 64, src + j * tile_elems * 4, 64);
@@ -340,6 +355,31 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
     uk_epilogue_store(d->out_type, row_buf, (char*)d->out + ((row0 + i) * d->out_stride0 + col0) * out_size,
                       cols);
   }
+}
+
+/* One workgroup task: its products over K, then its write-back. */
+static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
+  uk_dispatch_ctx_t* c = (uk_dispatch_ctx_t*)ctx_;
+  uk_item_desc_t buf;
+  const uk_matmul_desc_t* d = uk_item(c, task / (c->nmb * c->nnb), &buf);
+  task %= c->nmb * c->nnb;
+  const int64_t mb = task % c->nmb, nb = task / c->nmb;
+  const int64_t mc1 = d->MC / d->M0, nc1 = d->NC / d->N0;
+  uk_workgroup_t w;
+  w.m1 = mb * mc1;
+  w.n1 = nb * nc1;
+  w.tm = (w.m1 + mc1 <= c->M1) ? mc1 : c->M1 - w.m1; /* tiles in this workgroup */
+  w.tn = (w.n1 + nc1 <= c->N1) ? nc1 : c->N1 - w.n1;
+  w.scratch = (char*)d->scratch + (int64_t)thread_index * d->scratch_stride;
+  w.layout = uk_scratch_layout(d);
+  if (uk_cancelled(c)) return;
+  const int status = uk_workgroup_products(c, d, &w);
+  if (status == UK_STATUS_CANCELLED) return;
+  if (status != UK_STATUS_OK) {
+    uk_set_error(c, status);
+    return;
+  }
+  uk_workgroup_write_back(d, &w);
 }
 
 static int uk_matmul_check(const uk_matmul_desc_t* d, int need_scratch) {

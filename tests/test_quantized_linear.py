@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import ukernels
-from ukernels import linear as linear_mod
+from ukernels import linear_file
 
 GROUPS = [None, 32, 128]
 
@@ -200,33 +200,33 @@ def test_save_load_and_pickle_roundtrip(tmp_path, kind):
 def test_version_2_files_still_load():
     w, x = _data(2, 8, 16, 12)
     lin = ukernels.Linear(w, bias=np.zeros(8, np.float32))
-    blob = lin._serialize()
+    blob = linear_file.serialize(lin)
     import hashlib
     import json
-    prefix = linear_mod._PREFIX
+    prefix = linear_file._PREFIX
     _, _, hlen = prefix.unpack(blob[:prefix.size])
     start = prefix.size + 32
     header = json.loads(blob[start:start + hlen])
     del header["weight_dtype"], header["quant"]
     header["version"] = 2
     h2 = json.dumps(header).encode()
-    v2 = prefix.pack(linear_mod.MAGIC, 2, len(h2)) + hashlib.sha256(h2).digest() + h2 + blob[start + hlen:]
+    v2 = prefix.pack(linear_file.MAGIC, 2, len(h2)) + hashlib.sha256(h2).digest() + h2 + blob[start + hlen:]
     np.testing.assert_array_equal(ukernels.Linear.load(io.BytesIO(v2))(x), lin(x))
 
 
 def test_damaged_quant_header_is_a_clear_error():
     w, _ = _data(1, 8, 64, 13)
-    blob = ukernels.Linear(w, weight_dtype="int4", group_size=32)._serialize()
+    blob = linear_file.serialize(ukernels.Linear(w, weight_dtype="int4", group_size=32))
     import hashlib
     import json
-    prefix = linear_mod._PREFIX
+    prefix = linear_file._PREFIX
     _, _, hlen = prefix.unpack(blob[:prefix.size])
     start = prefix.size + 32
     for damage in ({"bits": 3}, {"group_size": 33}, {"scales": None}, {"extra": 1}):
         header = json.loads(blob[start:start + hlen])
         header["quant"].update(damage)
         h = json.dumps(header).encode()
-        bad = prefix.pack(linear_mod.MAGIC, 3, len(h)) + hashlib.sha256(h).digest() + h + blob[start + hlen:]
+        bad = prefix.pack(linear_file.MAGIC, 3, len(h)) + hashlib.sha256(h).digest() + h + blob[start + hlen:]
         with pytest.raises(ValueError):
             ukernels.Linear.load(io.BytesIO(bad))
 
@@ -299,3 +299,38 @@ def test_more_construction_errors():
         ukernels.Linear(w, weight_dtype="bf16", precision="bf16")
     with pytest.raises(ValueError, match="group_size must be None"):
         ukernels.Linear(w, weight_dtype="int8", group_size=True)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (17, 4096), (64, 33), (5, 0), (0, 9)])
+def test_activation_quantizer_matches_numpy_definition(shape):
+    """quantize_rows (C) equals the numpy definition element for element, on random rows, rows
+    with exact .5 ties after scaling, an all-zero row, extreme magnitudes and strided views; its
+    result never holds -128 (what UK_FLAG_LHS_S8_SYMMETRIC promises the tiles)."""
+    from ukernels.quantize import quantize_rows, quantize_rows_reference
+    rng = np.random.default_rng(shape[0] * 31 + shape[1])
+    M, K = shape
+    x = rng.standard_normal((M, K)).astype(np.float32) * np.float32(3.0)
+    if M >= 3 and K >= 2:
+        x[0] = 0.0  # scale 0
+        x[1] = np.arange(K, dtype=np.float32) - K / 2  # ties: 127 * (j - K/2) / max, some exact .5
+        x[1, 0] = 127.0
+        x[2] *= np.float32(1e30)  # huge, finite
+        x[-1] *= np.float32(1e-38)  # subnormal range
+    for arr in (x, np.asfortranarray(x), np.hstack([x, x])[:, ::2] if K else x):
+        q, s = quantize_rows(arr)
+        qr, sr = quantize_rows_reference(np.ascontiguousarray(arr))
+        np.testing.assert_array_equal(s, sr)
+        np.testing.assert_array_equal(q, qr)
+        assert q.dtype == np.int8 and (q.size == 0 or q.min() >= -127)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_activation_quantizer_rejects_nonfinite(bad):
+    from ukernels.quantize import quantize_rows
+    x = np.ones((3, 40), np.float32)
+    x[2, 17] = bad
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        quantize_rows(x)
+    lin = ukernels.Linear(np.ones((8, 40), np.float32), weight_dtype="int8")
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        lin(x)

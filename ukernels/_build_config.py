@@ -24,6 +24,7 @@ PORTABLE_SOURCES: List[str] = [
     "csrc/uk_dispatch.c",
     "csrc/uk_interrupt.c",
     "csrc/uk_bench.c",
+    "csrc/uk_quantize.c",
 ]
 
 # Epilogue loops: without -fno-trapping-math GCC will not if-convert the
