@@ -31,10 +31,11 @@ void uk_pool_run(uk_pool_t* pool, uk_task_fn_t fn, void* ctx, int64_t num_tasks,
 /* ---- activation quantization (csrc/uk_quantize.c) ------------------------ */
 /* Symmetric per-row int8 of float32 rows: scales[i] = max|x[i]| / 127 and q[i][k] =
  * clip(rint(x[i][k] / scales[i]), -127, 127) (scale 0: divisor 1), never -128 (the promise of
- * UK_FLAG_LHS_S8_SYMMETRIC). Strides in elements. UK_STATUS_BAD_ARGUMENT on a NaN or Inf
+ * UK_FLAG_LHS_S8_SYMMETRIC). Strides in elements; the AVX2 build where cpu_data has it; rows
+ * split over pool (may be NULL) on up to max_threads. UK_STATUS_BAD_ARGUMENT on a NaN or Inf
  * value (q and scales then partly written). */
 int uk_quantize_rows_s8(const float* x, int64_t M, int64_t K, int64_t x_stride0, int8_t* q, int64_t q_stride0,
-                        float* scales);
+                        float* scales, const uint64_t* cpu_data, uk_pool_t* pool, int32_t max_threads);
 
 /* ---- epilogue ----------------------------------------------------------- */
 /* Ops run in order on one row segment of the accumulator tile.  The segment

@@ -49,6 +49,7 @@ _X86_SOURCES: List[Tuple[str, List[str]]] = [
     ("csrc/arch/x86_64/uk_mmt4d_x86_64_avx512_vnni.c", X86_AVX512_VNNI_FLAGS),
     ("csrc/arch/x86_64/uk_mmt4d_x86_64_avx512_bf16.c", X86_AVX512_BF16_FLAGS),
     ("csrc/arch/x86_64/uk_pack_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
+    ("csrc/arch/x86_64/uk_quantize_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
     ("csrc/arch/x86_64/uk_pack_x86_64_avx512_bf16.c", X86_AVX512_BF16_FLAGS),
     ("csrc/arch/x86_64/uk_probe_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
     ("csrc/arch/x86_64/uk_probe_x86_64_avx512.c", X86_AVX512_FLAGS + ["-mavx512vnni", "-mavx512bf16"]),

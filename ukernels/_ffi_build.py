@@ -119,7 +119,7 @@ const volatile int32_t* uk_interrupt_flag(void);
 int uk_epilogue_check(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops, int32_t out_type);
 int uk_matmul_run(const uk_matmul_desc_t* desc, uk_pool_t* pool);
 int uk_quantize_rows_s8(const float* x, int64_t M, int64_t K, int64_t x_stride0, int8_t* q, int64_t q_stride0,
-                        float* scales);
+                        float* scales, const uint64_t* cpu_data, uk_pool_t* pool, int32_t max_threads);
 int uk_matmul_run_replay(const uk_matmul_desc_t* desc, const void* a, const void* b, void* out, void* work,
                          uk_pool_t* pool, const volatile int32_t* cancel);
 int uk_matmul_pack_rhs(const uk_matmul_desc_t* desc, uk_pool_t* pool);

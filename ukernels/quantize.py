@@ -48,11 +48,15 @@ def quantize_weight(w_nk: np.ndarray, bits: int, group_size: Optional[int]) -> T
     return np.ascontiguousarray(q), (scales[:, 0].copy() if group_size is None else scales)
 
 
-def quantize_rows(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def quantize_rows(x: np.ndarray, isa: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
     """(qx int8 (M, K), sx float32 (M,)): symmetric per-row int8 of a float32 (M, K) x, in C
     (csrc/uk_quantize.c: the same f32 arithmetic as ``quantize_rows_reference``, one pass per
-    row instead of numpy's six over the whole array). qx never holds -128."""
+    row instead of numpy's six over the whole array; SIMD at ``isa``, default the active level;
+    rows split over the thread pool when large). qx never holds -128."""
+    from ukernels import cpu
     from ukernels._lib import ffi, lib
+    from ukernels.abi import cpu_data_for
+    from ukernels.runtime import threads
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"x must be 2-D (rows, features), got shape {x.shape}")
@@ -63,8 +67,11 @@ def quantize_rows(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     sx = np.zeros(M, np.float32)
     if M == 0:
         return qx, sx
+    nthreads = threads.get_num_threads()
+    pool = threads.get_pool() if nthreads > 1 and M * K >= (64 << 10) else ffi.NULL
     status = lib.uk_quantize_rows_s8(ffi.cast("const float*", x.ctypes.data), M, K, x.strides[0] // x.itemsize,
-                                     ffi.cast("int8_t*", qx.ctypes.data), K, ffi.cast("float*", sx.ctypes.data))
+                                     ffi.cast("int8_t*", qx.ctypes.data), K, ffi.cast("float*", sx.ctypes.data),
+                                     cpu_data_for(isa or cpu.active_isa()), pool, nthreads)
     if status != lib.UK_STATUS_OK:
         raise ValueError("x has NaN or Inf values; a weight-quantized Linear quantizes x to int8 per row and "
                          "cannot represent them")

@@ -618,6 +618,49 @@ static void test_requantized_matmul(uint64_t host) {
   printf("requantized matmul: s8 and u8 outputs\n");
 }
 
+/* uk_quantize_rows_s8: against a scalar reference (division, rintf), generic and SIMD, one
+ * thread and split over a pool, with ties, an all-zero row and a strided x; NaN/Inf rejected. */
+static void test_quantize_rows(uint64_t host) {
+  const int64_t M = 37, K = 3000, xs = K + 5;
+  float* x = malloc((size_t)(M * xs) * sizeof(float));
+  int8_t* q = malloc((size_t)(M * K));
+  float* s = malloc((size_t)M * sizeof(float));
+  for (int64_t i = 0; i < M * xs; ++i) x[i] = (float)rnd(-100000, 100000) / 997.0f;
+  for (int64_t k = 0; k < K; ++k) x[k] = 0.0f;                       /* row 0: all zero */
+  for (int64_t k = 0; k < K; ++k) x[xs + k] = (float)(k % 255) - 127.0f; /* row 1: exact, max 127 */
+  for (int64_t k = 0; k < K; ++k) x[2 * xs + k] = (float)(k % 509) * 0.5f - 127.0f; /* row 2: ties .5 */
+  uk_pool_t* pool = uk_pool_create(3, 0);
+  const uint64_t cpus[2] = {0, host};
+  for (int c = 0; c < 2; ++c)
+    for (int threads = 1; threads <= 3; threads += 2) {
+      memset(q, 0x55, (size_t)(M * K));
+      CHECK(uk_quantize_rows_s8(x, M, K, xs, q, K, s, &cpus[c], threads > 1 ? pool : NULL, threads) == UK_STATUS_OK,
+            "quantize status");
+      int bad = 0;
+      for (int64_t i = 0; i < M; ++i) {
+        float amax = 0.0f;
+        for (int64_t k = 0; k < K; ++k) amax = fabsf(x[i * xs + k]) > amax ? fabsf(x[i * xs + k]) : amax;
+        const float sx = amax / 127.0f, d = sx > 0.0f ? sx : 1.0f;
+        bad += s[i] != sx;
+        for (int64_t k = 0; k < K; ++k) {
+          float v = rintf(x[i * xs + k] / d);
+          v = v < -127.0f ? -127.0f : v > 127.0f ? 127.0f : v;
+          bad += q[i * K + k] != (int8_t)v;
+        }
+      }
+      CHECK(bad == 0, "quantize rows (cpu %d, %d threads): %d wrong", c, threads, bad);
+    }
+  x[5 * xs + 17] = NAN;
+  CHECK(uk_quantize_rows_s8(x, M, K, xs, q, K, s, &host, pool, 3) == UK_STATUS_BAD_ARGUMENT, "NaN accepted");
+  x[5 * xs + 17] = INFINITY;
+  CHECK(uk_quantize_rows_s8(x, M, K, xs, q, K, s, &host, NULL, 1) == UK_STATUS_BAD_ARGUMENT, "Inf accepted");
+  CHECK(uk_quantize_rows_s8(x, -1, K, xs, q, K, s, &host, NULL, 1) == UK_STATUS_BAD_ARGUMENT, "M < 0 accepted");
+  CHECK(uk_quantize_rows_s8(x, 0, K, xs, q, K, s, &host, pool, 3) == UK_STATUS_OK, "M = 0");
+  uk_pool_destroy(pool);
+  free(x); free(q); free(s);
+  printf("quantize rows: generic and SIMD, 1 and 3 threads\n");
+}
+
 int main(void) {
   uint64_t host = 0;
   uk_cpu_detect(&host);
@@ -634,6 +677,7 @@ int main(void) {
   test_group_scaled(0);
   test_epilogue_ops(host);
   test_requantized_matmul(host);
+  test_quantize_rows(host);
   printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   return g_failures ? 1 : 0;
 }

@@ -286,10 +286,11 @@ WORKLOADS: Dict[str, Workload] = {w.name: w for w in [
              _int_check(1), lambda s: s.K * s.N, peak="int8",
              note="results may differ from the exact one by 1 where float rounding of the multiplier differs"),
     Workload("qlinear", "dynamically quantized int8 layer: f32 x quantized per call (per row), int8 weights "
-             "(per output channel), f32 out", _make_qlinear, _ours_qlinear, _frobenius_check(2e-2),
+             "(per output channel), f32 out", _make_qlinear, _ours_qlinear, _frobenius_check(4e-2),
              lambda s: s.K * s.N, peak="int8",
              note="reference: the dequantized weights in float64; the activation quantization's error is "
-                  "in every implementation's result"),
+                  "in every implementation's result (ukernels' symmetric 8-bit x: ~0.6%; torch's dynamic "
+                  "Linear quantizes x to 7 bits, reduce_range: ~2.5%), hence a 4% bound"),
     Workload("bf16", "bfloat16 x bfloat16 -> f32 matmul", _make_bf16, _ours_bf16, _bf16_out_check(),
              lambda s: s.K * s.N * 2, peak="bf16",
              note="torch's peer returns bfloat16 (its own rounding), checked at bf16 precision"),
