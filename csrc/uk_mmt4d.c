@@ -7,8 +7,8 @@
 /* The ordered tile table (uk_mmt4d_internal.h): the ISA levels' X-macro rows, oldest first. */
 #undef UK_NO_FN
 #define UK_NO_FN NULL
-#define UK_TILE(T, M0, N0, K0, CPU, FLAGS, PLAN, FN, GROUP_FN, SCALED_FN) \
-  {UK_TYPE_##T, M0, N0, K0, CPU, FLAGS, PLAN, FN, #FN, GROUP_FN, SCALED_FN},
+#define UK_TILE(T, M0, N0, K0, CPU, FLAGS, PLAN, FN, SCALED_FN, GROUP_FN, SCALED_GROUP_FN) \
+  {UK_TYPE_##T, M0, N0, K0, CPU, FLAGS, PLAN, FN, #FN, SCALED_FN, GROUP_FN, SCALED_GROUP_FN},
 static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
 #if defined(UK_ARCH_X86_64)
 #include "arch/x86_64/uk_mmt4d_x86_64_avx2_fma_tiles.inl"
@@ -16,15 +16,15 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
 #include "arch/x86_64/uk_mmt4d_x86_64_avx512_vnni_tiles.inl"
 #include "arch/x86_64/uk_mmt4d_x86_64_avx512_bf16_tiles.inl"
 #endif
-    {0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL},
+    {0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
 };
 #undef UK_TILE
 
 /* The portable tiles, one per triple (any shape; M0 x N0 x K0: the default register tile). */
-#define UK_GENERIC(T, M0, N0, K0, FN) {UK_TYPE_##T, M0, N0, K0, 0, 0, 1, FN, #FN, NULL, NULL},
+#define UK_GENERIC(T, M0, N0, K0, FN) {UK_TYPE_##T, M0, N0, K0, 0, 0, 1, FN, #FN, NULL, NULL, NULL},
 static const uk_mmt4d_tile_entry_t uk_mmt4d_generic_table[] = {
 #include "uk_mmt4d_generic_tiles.inl"
-    {0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL},
+    {0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
 };
 #undef UK_GENERIC
 
@@ -45,6 +45,7 @@ int uk_mmt4d_tile_desc(int64_t index, uk_mmt4d_tile_desc_t* out) {
   out->required_flags = e->required_flags;
   out->plan = e->plan;
   out->generic = generic;
+  out->has_scaled = e->scaled_fn != NULL;
   out->has_group = e->group_fn != NULL;
   out->has_scaled_group = e->scaled_group_fn != NULL;
   out->name = e->name;
@@ -65,55 +66,37 @@ int uk_type_info(uint32_t type, uk_type_info_t* info) {
   }
 }
 
-static uk_mmt4d_tile_fn_t uk_mmt4d_generic_for(uint32_t type, const char** name) {
-  for (const uk_mmt4d_tile_entry_t* e = uk_mmt4d_generic_table; e->fn; ++e)
-    if (e->type == type) {
-      *name = e->name;
-      return e->fn;
-    }
-  *name = "none";
-  return NULL;
-}
-
-/* Last matching entry wins: later (newer) ISA lines override older ones. */
-static uk_mmt4d_tile_fn_t uk_mmt4d_select(uint32_t flags, int32_t M0, int32_t N0,
-                                          int32_t K0, const uint64_t* cpu_data,
-                                          const char** name, uk_mmt4d_tile_fn_t* group_fn,
-                                          uk_mmt4d_tile_fn_t* scaled_fn) {
+/* The row uk_mmt4d uses: the last matching table row (later, newer ISA rows override older
+ * ones), else the triple's portable row if the flags allow the fallback, else NULL. */
+static const uk_mmt4d_tile_entry_t* uk_mmt4d_select(uint32_t flags, int32_t M0, int32_t N0, int32_t K0,
+                                                    const uint64_t* cpu_data) {
   const uint32_t type = flags & UK_TYPE_MASK;
   const uint64_t cpu = cpu_data ? cpu_data[0] : 0;
   const uk_mmt4d_tile_entry_t* best = NULL;
-  if (group_fn) *group_fn = NULL;
-  if (scaled_fn) *scaled_fn = NULL;
   for (const uk_mmt4d_tile_entry_t* e = uk_mmt4d_tile_table; e->fn; ++e) {
     if (e->type == type && e->M0 == M0 && e->N0 == N0 && e->K0 == K0 &&
         (cpu & e->required_cpu) == e->required_cpu && (flags & e->required_flags) == e->required_flags) {
       best = e;
     }
   }
-  if (best) {
-    *name = best->name;
-    if (group_fn) *group_fn = best->group_fn;
-    if (scaled_fn) *scaled_fn = best->scaled_group_fn;
-    return best->fn;
-  }
-  if (flags & UK_FLAG_ALLOW_GENERIC_FALLBACK) return uk_mmt4d_generic_for(type, name);
-  *name = "none";
+  if (best || !(flags & UK_FLAG_ALLOW_GENERIC_FALLBACK)) return best;
+  for (const uk_mmt4d_tile_entry_t* e = uk_mmt4d_generic_table; e->fn; ++e)
+    if (e->type == type) return e;
   return NULL;
 }
 
 const char* uk_mmt4d_tile_name(uint32_t flags, int32_t M0, int32_t N0, int32_t K0,
                                const uint64_t* cpu_data) {
-  const char* name = "none";
-  (void)uk_mmt4d_select(flags, M0, N0, K0, cpu_data, &name, NULL, NULL);
-  return name;
+  const uk_mmt4d_tile_entry_t* e = uk_mmt4d_select(flags, M0, N0, K0, cpu_data);
+  return e ? e->name : "none";
 }
 
-/* UK_FLAG_GROUP_SCALES: per tile, each group of group_k K tiles through the integer tile
- * function into an int32 tile (exact), then converted and scaled into an f32 tile; runs of
- * UK_TILE_GROUP tiles through the SIMD group-scaled variant where the table has one. */
+/* UK_FLAG_GROUP_SCALES: runs of UK_TILE_GROUP one-row tiles through the row's scaled group
+ * variant, other tiles through its scaled variant (both keep the group loop in registers);
+ * without them, per tile, each group of group_k K tiles through the integer tile function into
+ * an int32 tile (exact), then converted and scaled into an f32 tile here. */
 #define UK_GROUP_TILE_MAX 1024
-static int uk_mmt4d_group_scaled(const uk_mmt4d_params_t* p, uk_mmt4d_tile_fn_t fn, uk_mmt4d_tile_fn_t scaled_fn,
+static int uk_mmt4d_group_scaled(const uk_mmt4d_params_t* p, const uk_mmt4d_tile_entry_t* e,
                                  const uk_type_info_t* ti) {
   const int64_t M0 = p->M0, N0 = p->N0, tile = M0 * N0;
   if (ti->acc_is_float || !p->group_scales || p->group_k <= 0 || tile > UK_GROUP_TILE_MAX)
@@ -130,18 +113,19 @@ static int uk_mmt4d_group_scaled(const uk_mmt4d_params_t* p, uk_mmt4d_tile_fn_t 
     for (int64_t n = 0; n < p->N;) {
       const char* rhs = rhs0 + n * (p->rhs_stride0 * ti->rhs_bits / 8);
       float* out = out0 + m * p->out_stride0 + n * tile;
-      if (scaled_fn && n + UK_TILE_GROUP <= p->N) { /* the SIMD variant: the group loop in registers */
+      const int run = e->scaled_group_fn && n + UK_TILE_GROUP <= p->N;
+      if (run || e->scaled_fn) { /* the SIMD variants: the group loop in registers */
         uk_mmt4d_params_t r = *p;
         r.group_scales_offset = p->group_scales_offset + n * p->group_scales_stride0;
-        scaled_fn(out, lhs, rhs, &r);
-        n += UK_TILE_GROUP;
+        (run ? e->scaled_group_fn : e->scaled_fn)(out, lhs, rhs, &r);
+        n += run ? UK_TILE_GROUP : 1;
         continue;
       }
       const float* scales = p->group_scales + p->group_scales_offset + n * p->group_scales_stride0;
       for (int64_t e = 0; e < tile; ++e) acc[e] = 0.0f;
       for (int64_t k = 0, g = 0; k < p->K; k += p->group_k, ++g) {
         q.K = p->K - k < p->group_k ? p->K - k : p->group_k;
-        fn(dots, lhs + k * lhs_k_bytes, rhs + k * rhs_k_bytes, &q);
+        e->fn(dots, lhs + k * lhs_k_bytes, rhs + k * rhs_k_bytes, &q);
         const float* s = scales + g * N0;
         for (int64_t i = 0; i < M0; ++i)
           for (int64_t j = 0; j < N0; ++j) acc[i * N0 + j] += (float)dots[i * N0 + j] * s[j];
@@ -160,10 +144,9 @@ int uk_mmt4d(const uk_mmt4d_params_t* p) {
   if (!uk_type_info(type, &ti)) return UK_STATUS_UNSUPPORTED_TYPE;
   if (p->M < 0 || p->N < 0 || p->K < 0 || p->M0 <= 0 || p->N0 <= 0 || p->K0 <= 0)
     return UK_STATUS_BAD_ARGUMENT;
-  const char* name;
-  uk_mmt4d_tile_fn_t group_fn, scaled_fn;
-  uk_mmt4d_tile_fn_t fn = uk_mmt4d_select(p->flags, p->M0, p->N0, p->K0, p->cpu_data, &name, &group_fn, &scaled_fn);
-  if (!fn) return UK_STATUS_NO_TILE_FUNCTION;
+  const uk_mmt4d_tile_entry_t* e = uk_mmt4d_select(p->flags, p->M0, p->N0, p->K0, p->cpu_data);
+  if (!e) return UK_STATUS_NO_TILE_FUNCTION;
+  const uk_mmt4d_tile_fn_t fn = e->fn, group_fn = e->group_fn;
   if (p->M == 0 || p->N == 0) return UK_STATUS_OK;
 
   /* sub-byte rhs (int4): offsets and strides count elements and must land on bytes */
@@ -173,7 +156,7 @@ int uk_mmt4d(const uk_mmt4d_params_t* p) {
   /* rhs panels read in place (rows of a row-major matrix): K0 == 1 tiles only */
   if (p->rhs_stride1 && p->rhs_stride1 != (int64_t)p->N0 * p->K0 && p->K0 != 1) return UK_STATUS_BAD_ARGUMENT;
   if ((p->rhs_stride1 * ti.rhs_bits) % 8) return UK_STATUS_BAD_ARGUMENT;
-  if (p->flags & UK_FLAG_GROUP_SCALES) return uk_mmt4d_group_scaled(p, fn, scaled_fn, &ti);
+  if (p->flags & UK_FLAG_GROUP_SCALES) return uk_mmt4d_group_scaled(p, e, &ti);
   const int64_t out_size = ti.acc_bits / 8;
   const char* lhs = (const char*)p->lhs_buffer + p->lhs_offset * ti.lhs_bits / 8;
   const char* rhs0 = (const char*)p->rhs_buffer + p->rhs_offset * ti.rhs_bits / 8;

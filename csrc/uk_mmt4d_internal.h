@@ -31,15 +31,19 @@ typedef void (*uk_mmt4d_tile_fn_t)(void* out_tile, const void* lhs_panel,
  * a row per tile function, oldest ISA first; this header expands them into prototypes and
  * csrc/uk_mmt4d.c into the ordered table uk_mmt4d selects from (the last row that matches
  * wins) and that Python reads through uk_mmt4d_tile_desc (runtime/plan.py: the planner's
- * register tiles). Columns of UK_TILE(TYPE, M0, N0, K0, CPU, FLAGS, PLAN, FN, GROUP_FN, SCALED_FN):
+ * register tiles). Columns of UK_TILE(TYPE, M0, N0, K0, CPU, FLAGS, PLAN, FN, SCALED_FN, GROUP_FN,
+ * SCALED_GROUP_FN):
  *   TYPE       the element-type triple (UK_TYPE_ without its prefix);
  *   CPU        UK_CPU_* bits that must all be present;
  *   FLAGS      uk_mmt4d flags the call must carry for this row to apply (UK_FLAG_LHS_S8_SYMMETRIC:
  *              tiles exact only on an lhs without -128), else 0;
  *   PLAN       1: the register tile the planner uses for TYPE where this row applies (it
  *              narrows M0 for small M to the rows of the same N0 x K0 family), else 0;
+ *   SCALED_FN  FN with UK_FLAG_GROUP_SCALES in registers (integer triples: each group's int32
+ *              sums converted and scaled into the f32 out tile), or UK_NO_FN (then uk_mmt4d calls
+ *              FN once per group into an int32 tile and scales it in portable C);
  *   GROUP_FN   UK_TILE_GROUP one-row tiles at once (M0 = 1 only), or UK_NO_FN;
- *   SCALED_FN  the same with UK_FLAG_GROUP_SCALES (integer triples), or UK_NO_FN.
+ *   SCALED_GROUP_FN  the same with UK_FLAG_GROUP_SCALES, or UK_NO_FN.
  * Adding a tile: its function in the ISA's .c file, its row in the ISA's .inl, its tests. */
 typedef struct uk_mmt4d_tile_entry_t {
   uint8_t type;           /* UK_TYPE_* */
@@ -49,6 +53,7 @@ typedef struct uk_mmt4d_tile_entry_t {
   int32_t plan;           /* the planner's register tile for this type (see above) */
   uk_mmt4d_tile_fn_t fn;
   const char* name;
+  uk_mmt4d_tile_fn_t scaled_fn; /* fn with UK_FLAG_GROUP_SCALES in registers, or NULL */
   uk_mmt4d_tile_fn_t group_fn; /* UK_TILE_GROUP tiles at once, or NULL */
   uk_mmt4d_tile_fn_t scaled_group_fn; /* the same with UK_FLAG_GROUP_SCALES (integer types), or NULL */
 } uk_mmt4d_tile_entry_t;
@@ -57,8 +62,8 @@ typedef struct uk_mmt4d_tile_entry_t {
  * UK_NO_FN: declared here, never defined, and NULL in the table). */
 #define UK_NO_FN uk_mmt4d_tile_absent
 #define UK_TILE_PROTO(fn) void fn(void*, const void*, const void*, const uk_mmt4d_params_t*);
-#define UK_TILE(T, M0, N0, K0, CPU, FLAGS, PLAN, FN, GROUP_FN, SCALED_FN) \
-  UK_TILE_PROTO(FN) UK_TILE_PROTO(GROUP_FN) UK_TILE_PROTO(SCALED_FN)
+#define UK_TILE(T, M0, N0, K0, CPU, FLAGS, PLAN, FN, SCALED_FN, GROUP_FN, SCALED_GROUP_FN) \
+  UK_TILE_PROTO(FN) UK_TILE_PROTO(SCALED_FN) UK_TILE_PROTO(GROUP_FN) UK_TILE_PROTO(SCALED_GROUP_FN)
 #define UK_GENERIC(T, M0, N0, K0, FN) UK_TILE_PROTO(FN)
 #include "uk_mmt4d_generic_tiles.inl"
 #if defined(__x86_64__) || defined(_M_X64)

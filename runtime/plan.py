@@ -63,6 +63,7 @@ class TileRow:
     required_flags: int
     plan: bool  # the planner's register tile for ``types`` where the row applies
     generic: bool  # a portable row (any shape; M0 x N0 x K0 its default register tile)
+    has_scaled: bool
     has_group: bool
     has_scaled_group: bool
     name: str
@@ -83,7 +84,8 @@ def tile_table() -> Tuple[TileRow, ...]:
         if desc.type not in by_code:
             continue  # a triple Python does not expose
         rows.append(TileRow(by_code[desc.type], desc.M0, desc.N0, desc.K0, int(desc.required_cpu),
-                            int(desc.required_flags), bool(desc.plan), bool(desc.generic), bool(desc.has_group),
+                            int(desc.required_flags), bool(desc.plan), bool(desc.generic), bool(desc.has_scaled),
+                            bool(desc.has_group),
                             bool(desc.has_scaled_group), ffi.string(desc.name).decode()))
     return tuple(rows)
 

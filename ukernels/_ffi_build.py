@@ -55,7 +55,7 @@ const char* uk_mmt4d_tile_name(uint32_t flags, int32_t M0, int32_t N0, int32_t K
                                const uint64_t* cpu_data);
 typedef struct uk_mmt4d_tile_desc_t {
   uint32_t type; int32_t M0, N0, K0; uint64_t required_cpu; uint32_t required_flags;
-  int32_t plan; int32_t generic, has_group, has_scaled_group; const char* name;
+  int32_t plan; int32_t generic, has_scaled, has_group, has_scaled_group; const char* name;
 } uk_mmt4d_tile_desc_t;
 int64_t uk_mmt4d_tile_count(void);
 int uk_mmt4d_tile_desc(int64_t index, uk_mmt4d_tile_desc_t* out);

@@ -163,7 +163,9 @@ def _torch_bf16(inp, s, t):
     return [("torch.matmul bf16 (bf16 out)", _inference(torch, lambda: torch.matmul(a, b).float()))]
 
 
-def _torch_int4(inp, s, t):
+def _torch_dynamic_int8(inp, s, t, label: str):
+    """torch's dynamically quantized int8 Linear (x quantized per call) over the workload's
+    dequantized weight ``w_deq``."""
     torch = _torch(t)
     x = torch.from_numpy(inp.arrays["x"])
     lin = torch.nn.Linear(s.K, s.N, bias=False)
@@ -172,19 +174,15 @@ def _torch_int4(inp, s, t):
     with warnings.catch_warnings():  # deprecated in torch 2.13, still its dynamic int8 CPU linear
         warnings.simplefilter("ignore")
         q = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear}, dtype=torch.qint8)
-    return [("torch int8 dynamic (no int4 CPU linear)", _inference(torch, lambda: q(x)))]
+    return [(label, _inference(torch, lambda: q(x)))]
+
+
+def _torch_int4(inp, s, t):
+    return _torch_dynamic_int8(inp, s, t, "torch int8 dynamic (no int4 CPU linear)")
 
 
 def _torch_qlinear(inp, s, t):
-    torch = _torch(t)
-    x = torch.from_numpy(inp.arrays["x"])
-    lin = torch.nn.Linear(s.K, s.N, bias=False)
-    with torch.no_grad():
-        lin.weight.copy_(torch.from_numpy(inp.arrays["w_deq"]))
-    with warnings.catch_warnings():  # deprecated in torch 2.13, still its dynamic int8 CPU linear
-        warnings.simplefilter("ignore")
-        q = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear}, dtype=torch.qint8)
-    return [("torch int8 dynamic Linear", _inference(torch, lambda: q(x)))]
+    return _torch_dynamic_int8(inp, s, t, "torch int8 dynamic Linear")
 
 
 def _torch_batched(inp, s, t):

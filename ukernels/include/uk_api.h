@@ -131,7 +131,7 @@ typedef struct uk_mmt4d_tile_desc_t {
   uint64_t required_cpu;    /* UK_CPU_* bits that must all be present */
   uint32_t required_flags;  /* uk_mmt4d flags the call must carry (e.g. UK_FLAG_LHS_S8_SYMMETRIC) */
   int32_t plan;             /* 1: the planner's register tile for this type where the row applies */
-  int32_t generic, has_group, has_scaled_group;
+  int32_t generic, has_scaled, has_group, has_scaled_group;
   const char* name;
 } uk_mmt4d_tile_desc_t;
 int64_t uk_mmt4d_tile_count(void);

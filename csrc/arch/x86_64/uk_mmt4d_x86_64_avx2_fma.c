@@ -197,7 +197,7 @@ UK_INLINE void uk_group_store(void* out_, __m256* facc, __m256i* acc, const uk_m
 
 /* One row, UK_TILE_GROUP 8x2 integer tiles at once (see uk_mmt4d_internal.h): the lhs pair
  * broadcast once per k for the group's panels (rhs_stride0 elements apart), read side by side,
- * one accumulator chain per panel (s8s8, u8s8, s16s16; int4 has its own below). SCALED
+ * one accumulator chain per panel (s8s8, u8s8, s16s16; int4 panels: the 8x4 group below). SCALED
  * (UK_FLAG_GROUP_SCALES): each group of group_k K steps sums exactly in int32 registers, then
  * is converted and multiplied by its 8 scales per panel into f32 accumulators -- the whole K
  * loop in registers; params' group_scales + group_scales_offset point at the first panel's. */
@@ -242,69 +242,6 @@ UK_INLINE void uk_tile_int_1x8x2_group(void* out_, const void* lhs_, const void*
   uk_group_store(out_, facc, acc, p, SCALED);
 }
 
-/* int8 x int4 one-row panels, UK_TILE_GROUP at once, two k steps per iteration through
- * vpmaddubsw: nibbles -> s8 by a 16-entry table (vpshufb), the signed lhs folded in with
- * the sign trick (|l| x r*sign(l): exact for every s8, |pair sum| <= 2 * 128 * 8), partial
- * sums in s16 widened to s32 every 8 iterations (<= 16384). About half the instructions
- * per weight byte of the shift unpack. SCALED: per-group scales into f32 (as above). */
-UK_INLINE __m128i uk_s4_bytes_to_s8(__m128i x, __m128i* hi) {
-  const __m128i table = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1);
-  const __m128i mask = _mm_set1_epi8(0x0F);
-  const __m128i lo8 = _mm_shuffle_epi8(table, _mm_and_si128(x, mask));
-  const __m128i hi8 = _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(x, 4), mask));
-  *hi = _mm_unpackhi_epi8(lo8, hi8);
-  return _mm_unpacklo_epi8(lo8, hi8);
-}
-UK_INLINE void uk_tile_s8s4_1x8x2_group(void* out_, const int8_t* lhs, const uint8_t* rhs,
-                                        const uk_mmt4d_params_t* p, const int SCALED) {
-  const int64_t rhs_step = uk_rhs_k_stride(p) / 2, ps = p->rhs_stride0 / 2; /* bytes */
-  const int64_t K = p->K, gk = SCALED ? p->group_k : (K > 0 ? K : 1);
-  const float* scales = SCALED ? p->group_scales + p->group_scales_offset : 0;
-  const int64_t ss = p->group_scales_stride0;
-  __m256 facc[UK_TILE_GROUP];
-  __m256i acc[UK_TILE_GROUP], acc16[UK_TILE_GROUP];
-  UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) {
-    facc[g] = _mm256_setzero_ps();
-    acc[g] = _mm256_setzero_si256();
-    acc16[g] = _mm256_setzero_si256();
-  }
-  for (int64_t k0 = 0, grp = 0; k0 < K; k0 += gk, ++grp) {
-    const int64_t k1 = K - k0 < gk ? K : k0 + gk;
-    int64_t k = k0;
-    int pending = 0;
-    while (k < k1) {
-      const int two = k + 1 < k1;
-      int16_t pr[2] = {0, 0};
-      memcpy(pr, lhs, (size_t)(two ? 4 : 2));
-      const __m256i l = _mm256_set_m128i(_mm_set1_epi16(pr[1]), _mm_set1_epi16(pr[0]));
-      const __m256i la = _mm256_abs_epi8(l);
-      UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) {
-        const uint8_t* r = rhs + g * ps;
-        const __m128i x = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i*)r),
-                                             two ? _mm_loadl_epi64((const __m128i*)(r + rhs_step)) : _mm_setzero_si128());
-        __m128i h;
-        const __m128i lo = uk_s4_bytes_to_s8(x, &h);
-        const __m256i v = _mm256_sign_epi8(_mm256_set_m128i(h, lo), l);
-        acc16[g] = _mm256_add_epi16(acc16[g], _mm256_maddubs_epi16(la, v));
-      }
-      lhs += two ? 4 : 2;
-      rhs += (two ? 2 : 1) * rhs_step;
-      k += two ? 2 : 1;
-      if (++pending == 8 || k >= k1) { /* widen the s16 partial sums */
-        pending = 0;
-        UK_UNROLL for (int g = 0; g < UK_TILE_GROUP; ++g) {
-          acc[g] = _mm256_add_epi32(acc[g], _mm256_add_epi32(
-              _mm256_cvtepi16_epi32(_mm256_castsi256_si128(acc16[g])),
-              _mm256_cvtepi16_epi32(_mm256_extracti128_si256(acc16[g], 1))));
-          acc16[g] = _mm256_setzero_si256();
-        }
-      }
-    }
-    if (SCALED) uk_group_scale(facc, acc, scales, ss, grp);
-  }
-  uk_group_store(out_, facc, acc, p, SCALED);
-}
-
 /* The one-row group variants of the integer tiles, plain and with per-group scales. */
 #define UK_DEFINE_INT_GROUP(NAME, KIND)                                                                   \
   void uk_mmt4d_tile_##NAME##_1x8x2_x4_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,        \
@@ -318,14 +255,6 @@ UK_INLINE void uk_tile_s8s4_1x8x2_group(void* out_, const int8_t* lhs, const uin
 UK_DEFINE_INT_GROUP(s8s8s32, UK_INT_S8S8)
 UK_DEFINE_INT_GROUP(u8s8s32, UK_INT_U8S8)
 UK_DEFINE_INT_GROUP(s16s16s32, UK_INT_S16S16)
-void uk_mmt4d_tile_s8s4s32_1x8x2_x4_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,
-                                                    const uk_mmt4d_params_t* p) {
-  uk_tile_s8s4_1x8x2_group(out, (const int8_t*)lhs, (const uint8_t*)rhs, p, 0);
-}
-void uk_mmt4d_tile_s8s4s32_1x8x2_x4_scaled_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,
-                                                           const uk_mmt4d_params_t* p) {
-  uk_tile_s8s4_1x8x2_group(out, (const int8_t*)lhs, (const uint8_t*)rhs, p, 1);
-}
 
 /* M0 (<= 6) consecutive 16-bit values -> a 128-bit vector, reading exactly 2*M0 bytes
  * (the panel's last k must not read past its end). */
@@ -516,28 +445,46 @@ UK_INLINE __m256i uk_bcast_quad(const int8_t* lhs) {
   return _mm256_set1_epi32(q);
 }
 
-/* s8s8, lhs without -128: out[M0][8] (+)= sum_k lhs[k][M0][4] . rhs[k][8][4]. */
-UK_INLINE void uk_tile_s8sym_Mx8x4(int32_t* out, const int8_t* lhs, const int8_t* rhs, const uk_mmt4d_params_t* p,
-                                   const int M0) {
+/* The end of a K group of the scaled 8x4 tiles (UK_FLAG_GROUP_SCALES): out row i (f32) +=
+ * float(sum row i) * the group's 8 scales. */
+UK_INLINE void uk_scale_rows_into(float* out, const __m256i* sums, const float* scales, const int M0) {
+  const __m256 s = _mm256_loadu_ps(scales);
+  UK_UNROLL for (int i = 0; i < M0; ++i)
+    _mm256_storeu_ps(out + 8 * i, _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[i]), s, _mm256_loadu_ps(out + 8 * i)));
+}
+
+/* s8s8, lhs without -128: out[M0][8] (+)= sum_k lhs[k][M0][4] . rhs[k][8][4]; SCALED: per group
+ * of group_k K steps, the exact int32 sums scaled into the f32 out tile. */
+UK_INLINE void uk_tile_s8sym_Mx8x4(void* out_, const int8_t* lhs, const int8_t* rhs, const uk_mmt4d_params_t* p,
+                                   const int M0, const int SCALED) {
   const __m256i ones = _mm256_set1_epi16(1);
+  int32_t* out = (int32_t*)out_;
+  float* fout = (float*)out_;
+  const int accumulate = (p->flags & UK_FLAG_ACCUMULATE) != 0;
   __m256i acc[8];
-  if (p->flags & UK_FLAG_ACCUMULATE) {
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_loadu_si256((const __m256i*)(out + 8 * i));
-  } else {
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_setzero_si256();
-  }
-  const int64_t K = p->K, rs = uk_rhs_k_stride(p);
-  for (int64_t k = 0; k < K; ++k) {
-    const __m256i w = _mm256_loadu_si256((const __m256i*)rhs);
-    const __m256i aw = _mm256_abs_epi8(w);
-    UK_UNROLL for (int i = 0; i < M0; ++i) {
-      const __m256i s = _mm256_sign_epi8(uk_bcast_quad(lhs + 4 * i), w);
-      acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, s), ones));
+  if (SCALED && !accumulate)
+    UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_ps(fout + 8 * i, _mm256_setzero_ps());
+  UK_UNROLL for (int i = 0; i < M0; ++i)
+    acc[i] = !SCALED && accumulate ? _mm256_loadu_si256((const __m256i*)(out + 8 * i)) : _mm256_setzero_si256();
+  const int64_t K = p->K, rs = uk_rhs_k_stride(p), gk = SCALED ? p->group_k : (K > 0 ? K : 1);
+  for (int64_t k0 = 0, grp = 0; k0 < K; k0 += gk, ++grp) {
+    const int64_t k1 = K - k0 < gk ? K : k0 + gk;
+    for (int64_t k = k0; k < k1; ++k) {
+      const __m256i w = _mm256_loadu_si256((const __m256i*)rhs);
+      const __m256i aw = _mm256_abs_epi8(w);
+      UK_UNROLL for (int i = 0; i < M0; ++i) {
+        const __m256i s = _mm256_sign_epi8(uk_bcast_quad(lhs + 4 * i), w);
+        acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, s), ones));
+      }
+      lhs += 4 * M0;
+      rhs += rs;
     }
-    lhs += 4 * M0;
-    rhs += rs;
+    if (SCALED) {
+      uk_scale_rows_into(fout, acc, p->group_scales + p->group_scales_offset + grp * 8, M0);
+      UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_setzero_si256();
+    }
   }
-  UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_si256((__m256i*)(out + 8 * i), acc[i]);
+  if (!SCALED) UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_si256((__m256i*)(out + 8 * i), acc[i]);
 }
 
 /* The M0 rows' lhs of one K step (M0 x 4 bytes) in one register, zero above. */
@@ -550,32 +497,45 @@ UK_INLINE __m256i uk_load_lhs_quads(const int8_t* lhs, const int M0) {
 }
 
 /* s8s4, any s8 lhs: out[M0][8] (+)= sum_k lhs[k][M0][4] . rhs[k][8][4] (rhs nibbles). The
- * int32 sums live in out; int16 partial sums are widened into it every 8 K steps. */
-UK_INLINE void uk_tile_s8s4_Mx8x4(int32_t* out, const int8_t* lhs, const uint8_t* rhs, const uk_mmt4d_params_t* p,
-                                  const int M0) {
+ * int32 sums live in out (SCALED: in a local tile, scaled into the f32 out at each group end);
+ * int16 partial sums are widened into them every 8 K steps. */
+UK_INLINE void uk_tile_s8s4_Mx8x4(void* out_, const int8_t* lhs, const uint8_t* rhs, const uk_mmt4d_params_t* p,
+                                  const int M0, const int SCALED) {
   const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
-  if (!(p->flags & UK_FLAG_ACCUMULATE))
-    UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_si256((__m256i*)(out + 8 * i), _mm256_setzero_si256());
-  const int64_t K = p->K, rs = uk_rhs_k_stride(p) / 2; /* bytes */
-  for (int64_t k0 = 0; k0 < K; k0 += 8) {
-    const int64_t steps = K - k0 < 8 ? K - k0 : 8;
-    __m256i acc[8], rowsum = _mm256_setzero_si256();
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_setzero_si256();
-    for (int64_t k = 0; k < steps; ++k) {
-      const __m256i w = uk_s4x32_to_u8_offset(rhs);
-      rowsum = _mm256_add_epi16(rowsum, _mm256_maddubs_epi16(ones8, uk_load_lhs_quads(lhs, M0)));
-      UK_UNROLL for (int i = 0; i < M0; ++i)
-        acc[i] = _mm256_add_epi16(acc[i], _mm256_maddubs_epi16(w, uk_bcast_quad(lhs + 4 * i)));
-      lhs += 4 * M0;
-      rhs += rs;
+  int32_t group_sums[8 * 8];
+  int32_t* sums = SCALED ? group_sums : (int32_t*)out_;
+  const int accumulate = (p->flags & UK_FLAG_ACCUMULATE) != 0;
+  if (!accumulate) /* SCALED: the f32 out tile starts from zero (its rows are as wide as int32's) */
+    UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_si256((__m256i*)out_ + i, _mm256_setzero_si256());
+  const int64_t K = p->K, rs = uk_rhs_k_stride(p) / 2, gk = SCALED ? p->group_k : (K > 0 ? K : 1); /* bytes */
+  for (int64_t g0 = 0, grp = 0; g0 < K; g0 += gk, ++grp) {
+    const int64_t g1 = K - g0 < gk ? K : g0 + gk;
+    if (SCALED) UK_UNROLL for (int i = 0; i < M0; ++i) _mm256_storeu_si256((__m256i*)(sums + 8 * i), _mm256_setzero_si256());
+    for (int64_t k0 = g0; k0 < g1; k0 += 8) {
+      const int64_t steps = g1 - k0 < 8 ? g1 - k0 : 8;
+      __m256i acc[8], rowsum = _mm256_setzero_si256();
+      UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm256_setzero_si256();
+      for (int64_t k = 0; k < steps; ++k) {
+        const __m256i w = uk_s4x32_to_u8_offset(rhs);
+        rowsum = _mm256_add_epi16(rowsum, _mm256_maddubs_epi16(ones8, uk_load_lhs_quads(lhs, M0)));
+        UK_UNROLL for (int i = 0; i < M0; ++i)
+          acc[i] = _mm256_add_epi16(acc[i], _mm256_maddubs_epi16(w, uk_bcast_quad(lhs + 4 * i)));
+        lhs += 4 * M0;
+        rhs += rs;
+      }
+      /* dword i of rowsums: row i's lhs sum over these steps, times 8 (the w + 8 offset) */
+      const __m256i rowsums = _mm256_slli_epi32(_mm256_madd_epi16(rowsum, ones16), 3);
+      UK_UNROLL for (int i = 0; i < M0; ++i) {
+        const __m256i corr = _mm256_permutevar8x32_epi32(rowsums, _mm256_set1_epi32(i));
+        __m256i* o = (__m256i*)(sums + 8 * i);
+        _mm256_storeu_si256(o, _mm256_add_epi32(_mm256_loadu_si256(o),
+                                                _mm256_sub_epi32(_mm256_madd_epi16(acc[i], ones16), corr)));
+      }
     }
-    /* dword i of sums: row i's lhs sum over these steps, times 8 (the w + 8 offset) */
-    const __m256i sums = _mm256_slli_epi32(_mm256_madd_epi16(rowsum, ones16), 3);
-    UK_UNROLL for (int i = 0; i < M0; ++i) {
-      const __m256i corr = _mm256_permutevar8x32_epi32(sums, _mm256_set1_epi32(i));
-      __m256i* o = (__m256i*)(out + 8 * i);
-      _mm256_storeu_si256(o, _mm256_add_epi32(_mm256_loadu_si256(o),
-                                              _mm256_sub_epi32(_mm256_madd_epi16(acc[i], ones16), corr)));
+    if (SCALED) {
+      __m256i rows[8];
+      UK_UNROLL for (int i = 0; i < M0; ++i) rows[i] = _mm256_loadu_si256((const __m256i*)(sums + 8 * i));
+      uk_scale_rows_into((float*)out_, rows, p->group_scales + p->group_scales_offset + grp * 8, M0);
     }
   }
 }
@@ -630,19 +590,24 @@ UK_INLINE void uk_tile_x4_1x8x4_group(void* out_, const int8_t* lhs, const uint8
   uk_group_store(out_, facc, acc, p, SCALED);
 }
 
-#define UK_DEFINE_X4(M0)                                                                              \
-  void uk_mmt4d_tile_s8s8s32_##M0##x8x4_symmetric_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs, \
-                                                                  const uk_mmt4d_params_t* p) {       \
-    uk_tile_s8sym_Mx8x4((int32_t*)out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0);               \
-  }                                                                                                   \
-  void uk_mmt4d_tile_s8s4s32_##M0##x8x4_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,  \
-                                                        const uk_mmt4d_params_t* p) {                 \
-    uk_tile_s8s4_Mx8x4((int32_t*)out, (const int8_t*)lhs, (const uint8_t*)rhs, p, M0);               \
+#define UK_DEFINE_X4(M0, SCALED, SUFFIX)                                                                    \
+  void uk_mmt4d_tile_s8s8s32_##M0##x8x4_symmetric##SUFFIX##_x86_64_avx2_fma(void* out, const void* lhs,     \
+                                                                            const void* rhs,                \
+                                                                            const uk_mmt4d_params_t* p) {   \
+    uk_tile_s8sym_Mx8x4(out, (const int8_t*)lhs, (const int8_t*)rhs, p, M0, SCALED);                        \
+  }                                                                                                         \
+  void uk_mmt4d_tile_s8s4s32_##M0##x8x4##SUFFIX##_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs, \
+                                                                  const uk_mmt4d_params_t* p) {             \
+    uk_tile_s8s4_Mx8x4(out, (const int8_t*)lhs, (const uint8_t*)rhs, p, M0, SCALED);                        \
   }
-UK_DEFINE_X4(1)
-UK_DEFINE_X4(2)
-UK_DEFINE_X4(4)
-UK_DEFINE_X4(8)
+UK_DEFINE_X4(1, 0, )
+UK_DEFINE_X4(2, 0, )
+UK_DEFINE_X4(4, 0, )
+UK_DEFINE_X4(8, 0, )
+UK_DEFINE_X4(1, 1, _scaled)
+UK_DEFINE_X4(2, 1, _scaled)
+UK_DEFINE_X4(4, 1, _scaled)
+UK_DEFINE_X4(8, 1, _scaled)
 void uk_mmt4d_tile_s8s8s32_1x8x4_symmetric_x4_x86_64_avx2_fma(void* out, const void* lhs, const void* rhs,
                                                               const uk_mmt4d_params_t* p) {
   uk_tile_x4_1x8x4_group(out, (const int8_t*)lhs, (const uint8_t*)rhs, p, 0, 0);
