@@ -362,22 +362,27 @@ static void test_matmul_on_pool(uint64_t host) {
  * and without ACCUMULATE, against a double reference of sum_g s[g][j] * dot_g. */
 static void test_group_scaled(uint64_t host) {
   int run = 0;
-  const uint32_t types[2] = {UK_TYPE_S8S8S32, UK_TYPE_S8S4S32};
-  for (int t = 0; t < 4; ++t) /* s8s8, s8s4 with K0 = 2 (vpmaddwd), then K0 = 4 (vpmaddubsw; s8s8 symmetric) */
-    for (int32_t M0 = 1; M0 <= 2; ++M0)
+  /* (type, N0, K0, flags): the AVX2 vpmaddwd (K0 = 2) and vpmaddubsw (K0 = 4) tiles, the
+   * AVX-512 VNNI vpdpbusd ones (N0 = 16); each runs where the CPU has it, else the generic tile */
+  const struct { uint32_t type; int32_t N0, K0; uint32_t flags; } cases[] = {
+      {UK_TYPE_S8S8S32, 8, 2, 0}, {UK_TYPE_S8S4S32, 8, 2, 0}, {UK_TYPE_S8S8S32, 8, 4, UK_FLAG_LHS_S8_SYMMETRIC},
+      {UK_TYPE_S8S4S32, 8, 4, 0}, {UK_TYPE_S8S8S32, 16, 4, 0}, {UK_TYPE_S8S4S32, 16, 4, 0},
+      {UK_TYPE_U8S8S32, 16, 4, 0}};
+  for (size_t t = 0; t < sizeof cases / sizeof cases[0]; ++t)
+    for (int32_t M0 = 1; M0 <= 4; M0 *= 2)
       for (int accumulate = 0; accumulate < 2; ++accumulate) {
-        const int32_t N0 = 8, K0 = t < 2 ? 2 : 4;
-        const uint32_t sym = t == 2 ? UK_FLAG_LHS_S8_SYMMETRIC : 0;
+        const int32_t N0 = cases[t].N0, K0 = cases[t].K0;
+        const uint32_t sym = cases[t].flags, type = cases[t].type;
         const int64_t M = 2, N = 6, K = 3 * 16 + 5, gk = 16, G = (K + gk - 1) / gk;
-        const int s4 = types[t % 2] == UK_TYPE_S8S4S32;
+        const int s4 = type == UK_TYPE_S8S4S32, u8 = type == UK_TYPE_U8S8S32;
         int8_t* lhs = malloc((size_t)(M * K * M0 * K0));
         int8_t* rhs_vals = malloc((size_t)(N * K * N0 * K0));
         uint8_t* rhs = malloc((size_t)(N * K * N0 * K0));
         float* scales = malloc((size_t)(N * G * N0) * 4);
         float* out = malloc((size_t)(M * N * M0 * N0) * 4);
-        for (int64_t i = 0; i < M * K * M0 * K0; ++i) lhs[i] = (int8_t)rnd(sym ? -127 : -128, 127);
+        for (int64_t i = 0; i < M * K * M0 * K0; ++i) lhs[i] = (int8_t)rnd(sym ? -127 : u8 ? 0 : -128, u8 ? 255 : 127);
         for (int64_t i = 0; i < N * K * N0 * K0; ++i) rhs_vals[i] = (int8_t)(s4 ? rnd(-8, 7) : rnd(-128, 127));
-        lhs[0] = sym ? -127 : -128; rhs_vals[0] = s4 ? -8 : -128;
+        lhs[0] = (int8_t)(sym ? -127 : u8 ? 255 : -128); rhs_vals[0] = s4 ? -8 : -128;
         for (int64_t i = 0; i < N * K * N0 * K0; ++i) {
           if (!s4) { rhs[i] = (uint8_t)rhs_vals[i]; continue; }
           if (i % 2 == 0) rhs[i / 2] = (uint8_t)(rhs_vals[i] & 0x0F);
@@ -393,7 +398,7 @@ static void test_group_scaled(uint64_t host) {
         p.rhs_buffer = rhs; p.rhs_stride0 = K * N0 * K0;
         p.out_buffer = out; p.out_stride0 = N * M0 * N0;
         p.M = M; p.N = N; p.K = K; p.M0 = M0; p.N0 = N0; p.K0 = K0;
-        p.flags = types[t % 2] | sym | UK_FLAG_GROUP_SCALES | UK_FLAG_ALLOW_GENERIC_FALLBACK |
+        p.flags = type | sym | UK_FLAG_GROUP_SCALES | UK_FLAG_ALLOW_GENERIC_FALLBACK |
                   (accumulate ? UK_FLAG_ACCUMULATE : 0);
         p.cpu_data = &host;
         p.group_scales = scales; p.group_scales_stride0 = G * N0; p.group_k = gk;
@@ -409,13 +414,15 @@ static void test_group_scaled(uint64_t host) {
                   int64_t dot = 0;
                   for (int64_t k = g * gk; k < K && k < (g + 1) * gk; ++k)
                     for (int32_t kk = 0; kk < K0; ++kk)
-                      dot += (int64_t)lhs[((m * K + k) * M0 + i) * K0 + kk] * rhs_vals[((n * K + k) * N0 + j) * K0 + kk];
+                      dot += (int64_t)(u8 ? (uint8_t)lhs[((m * K + k) * M0 + i) * K0 + kk]
+                                          : lhs[((m * K + k) * M0 + i) * K0 + kk]) *
+                             rhs_vals[((n * K + k) * N0 + j) * K0 + kk];
                   want += (double)scales[(n * G + g) * N0 + j] * (double)dot;
                 }
                 const double got = out[((m * N + n) * M0 + i) * N0 + j];
                 bad += fabs(got - want) > 1e-5 * (fabs(want) + 1.0);
               }
-        CHECK(bad == 0, "group scaled type %u K0 %d M0 %d acc %d: %d wrong", types[t % 2], K0, M0, accumulate, bad);
+        CHECK(bad == 0, "group scaled type %u N0 %d K0 %d M0 %d acc %d: %d wrong", type, N0, K0, M0, accumulate, bad);
         p.flags = UK_TYPE_F32F32F32 | UK_FLAG_GROUP_SCALES | UK_FLAG_ALLOW_GENERIC_FALLBACK;
         p.K0 = 1;
         CHECK(uk_mmt4d(&p) == UK_STATUS_BAD_ARGUMENT, "group scales accepted for a float type");

@@ -50,52 +50,72 @@ UK_INLINE __m512i uk_unpack_s4_quads(const int8_t* rhs) {
 
 /* The vpdpbusd tiles (compile-time flags): lhs_s8: the lhs is s8 (s8s8s32, s8s4s32; offset
  * +128 and corrected, see above), else u8 (u8s8s32); rhs_s4: the rhs holds int4 nibbles
- * (s8s4s32), 32 bytes per K step, else s8, 64 bytes. */
-UK_INLINE void uk_tile_dpbusd_Mx16x4(int32_t* out, const uint8_t* lhs, const int8_t* rhs,
-                                     const uk_mmt4d_params_t* p, const int M0, const int lhs_s8, const int rhs_s4) {
+ * (s8s4s32), 32 bytes per K step, else s8, 64 bytes. SCALED (UK_FLAG_GROUP_SCALES): each group
+ * of group_k K steps sums exactly in int32 registers, then is converted and multiplied by its
+ * 16 scales into the f32 out tile. */
+UK_INLINE void uk_tile_dpbusd_Mx16x4(void* out_, const uint8_t* lhs, const int8_t* rhs, const uk_mmt4d_params_t* p,
+                                     const int M0, const int lhs_s8, const int rhs_s4, const int SCALED) {
+  int32_t* out = (int32_t*)out_;
+  float* fout = (float*)out_;
+  const int accumulate = (p->flags & UK_FLAG_ACCUMULATE) != 0;
   __m512i acc[16];
-  if (p->flags & UK_FLAG_ACCUMULATE) {
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_loadu_si512((const void*)(out + 16 * i));
-  } else {
-    UK_UNROLL for (int i = 0; i < M0; ++i) acc[i] = _mm512_setzero_si512();
-  }
+  if (SCALED && !accumulate)
+    UK_UNROLL for (int i = 0; i < M0; ++i) _mm512_storeu_ps(fout + 16 * i, _mm512_setzero_ps());
+  UK_UNROLL for (int i = 0; i < M0; ++i)
+    acc[i] = !SCALED && accumulate ? _mm512_loadu_si512((const void*)(out + 16 * i)) : _mm512_setzero_si512();
   const __m512i offset = _mm512_set1_epi8((char)0x80); /* XOR: s8 -> s8 + 128 as u8; as u8: 128 */
   __m512i corr = _mm512_setzero_si512();               /* 128 x the rhs column sums */
-  const int64_t K = p->K;
-  for (int64_t k = 0; k < K; ++k) {
-    const __m512i r = rhs_s4 ? uk_unpack_s4_quads(rhs) : _mm512_loadu_si512((const void*)rhs);
-    if (lhs_s8) corr = _mm512_dpbusd_epi32(corr, offset, r);
-    UK_UNROLL for (int i = 0; i < M0; ++i) {
-      int32_t quad;
-      memcpy(&quad, lhs + 4 * i, 4);
-      __m512i q = _mm512_set1_epi32(quad);
-      if (lhs_s8) {
-        __asm__("" : "+v"(q)); /* keep the broadcast from memory; XOR in the vector unit */
-        q = _mm512_xor_si512(q, offset);
+  const int64_t K = p->K, gk = SCALED ? p->group_k : (K > 0 ? K : 1);
+  for (int64_t k0 = 0, grp = 0; k0 < K; k0 += gk, ++grp) {
+    const int64_t k1 = K - k0 < gk ? K : k0 + gk;
+    for (int64_t k = k0; k < k1; ++k) {
+      const __m512i r = rhs_s4 ? uk_unpack_s4_quads(rhs) : _mm512_loadu_si512((const void*)rhs);
+      if (lhs_s8) corr = _mm512_dpbusd_epi32(corr, offset, r);
+      UK_UNROLL for (int i = 0; i < M0; ++i) {
+        int32_t quad;
+        memcpy(&quad, lhs + 4 * i, 4);
+        __m512i q = _mm512_set1_epi32(quad);
+        if (lhs_s8) {
+          __asm__("" : "+v"(q)); /* keep the broadcast from memory; XOR in the vector unit */
+          q = _mm512_xor_si512(q, offset);
+        }
+        acc[i] = _mm512_dpbusd_epi32(acc[i], q, r);
       }
-      acc[i] = _mm512_dpbusd_epi32(acc[i], q, r);
+      lhs += 4 * M0;
+      rhs += rhs_s4 ? 32 : 64;
     }
-    lhs += 4 * M0;
-    rhs += rhs_s4 ? 32 : 64;
+    if (SCALED) {
+      const __m512 sc = _mm512_loadu_ps(p->group_scales + p->group_scales_offset + grp * 16);
+      UK_UNROLL for (int i = 0; i < M0; ++i) {
+        const __m512i sum = lhs_s8 ? _mm512_sub_epi32(acc[i], corr) : acc[i];
+        _mm512_storeu_ps(fout + 16 * i, _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), sc, _mm512_loadu_ps(fout + 16 * i)));
+        acc[i] = _mm512_setzero_si512();
+      }
+      corr = _mm512_setzero_si512();
+    }
   }
-  UK_UNROLL for (int i = 0; i < M0; ++i)
-    _mm512_storeu_si512((void*)(out + 16 * i), lhs_s8 ? _mm512_sub_epi32(acc[i], corr) : acc[i]);
+  if (!SCALED)
+    UK_UNROLL for (int i = 0; i < M0; ++i)
+      _mm512_storeu_si512((void*)(out + 16 * i), lhs_s8 ? _mm512_sub_epi32(acc[i], corr) : acc[i]);
 }
+
+/* a vpdpbusd tile and its group-scaled variant */
+#define UK_DEFINE_DPBUSD(M0, NAME, LHS_S8, RHS_S4)                                                          \
+  void uk_mmt4d_tile_##NAME##_##M0##x16x4_x86_64_avx512_vnni(void* out, const void* lhs, const void* rhs,    \
+                                                             const uk_mmt4d_params_t* p) {                  \
+    uk_tile_dpbusd_Mx16x4(out, (const uint8_t*)lhs, (const int8_t*)rhs, p, M0, LHS_S8, RHS_S4, 0);          \
+  }                                                                                                         \
+  void uk_mmt4d_tile_##NAME##_##M0##x16x4_scaled_x86_64_avx512_vnni(void* out, const void* lhs,             \
+                                                                    const void* rhs,                        \
+                                                                    const uk_mmt4d_params_t* p) {           \
+    uk_tile_dpbusd_Mx16x4(out, (const uint8_t*)lhs, (const int8_t*)rhs, p, M0, LHS_S8, RHS_S4, 1);          \
+  }
 
 #define UK_DEFINE_VNNI_TYPES(M0)                                                            \
   void uk_mmt4d_tile_s16s16s32_##M0##x16x2_x86_64_avx512_vnni(                              \
       void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {            \
     uk_tile_s16_Mx16x2_vnni((int32_t*)out, (const int16_t*)lhs, (const int16_t*)rhs, p, M0); \
   }                                                                                         \
-  void uk_mmt4d_tile_u8s8s32_##M0##x16x4_x86_64_avx512_vnni(                                \
-      void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {            \
-    uk_tile_dpbusd_Mx16x4((int32_t*)out, (const uint8_t*)lhs, (const int8_t*)rhs, p, M0, 0, 0);  \
-  }                                                                                         \
-  void uk_mmt4d_tile_s8s8s32_##M0##x16x4_x86_64_avx512_vnni(                                \
-      void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {            \
-    uk_tile_dpbusd_Mx16x4((int32_t*)out, (const uint8_t*)lhs, (const int8_t*)rhs, p, M0, 1, 0);  \
-  }                                                                                         \
-  void uk_mmt4d_tile_s8s4s32_##M0##x16x4_x86_64_avx512_vnni(                                \
-      void* out, const void* lhs, const void* rhs, const uk_mmt4d_params_t* p) {            \
-    uk_tile_dpbusd_Mx16x4((int32_t*)out, (const uint8_t*)lhs, (const int8_t*)rhs, p, M0, 1, 1);  \
-  }
+  UK_DEFINE_DPBUSD(M0, u8s8s32, 0, 0)                                                       \
+  UK_DEFINE_DPBUSD(M0, s8s8s32, 1, 0)                                                       \
+  UK_DEFINE_DPBUSD(M0, s8s4s32, 1, 1)
