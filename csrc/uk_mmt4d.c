@@ -15,6 +15,9 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
 #include "arch/x86_64/uk_mmt4d_x86_64_avx512_base_tiles.inl"
 #include "arch/x86_64/uk_mmt4d_x86_64_avx512_vnni_tiles.inl"
 #include "arch/x86_64/uk_mmt4d_x86_64_avx512_bf16_tiles.inl"
+#elif defined(UK_ARCH_ARM_64)
+#include "arch/arm_64/uk_mmt4d_arm_64_neon_tiles.inl"
+#include "arch/arm_64/uk_mmt4d_arm_64_dotprod_tiles.inl"
 #endif
     {0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
 };

@@ -72,6 +72,10 @@ typedef struct uk_mmt4d_tile_entry_t {
 #include "arch/x86_64/uk_mmt4d_x86_64_avx512_base_tiles.inl"
 #include "arch/x86_64/uk_mmt4d_x86_64_avx512_vnni_tiles.inl"
 #include "arch/x86_64/uk_mmt4d_x86_64_avx512_bf16_tiles.inl"
+#elif defined(__aarch64__)
+#define UK_ARCH_ARM_64 1
+#include "arch/arm_64/uk_mmt4d_arm_64_neon_tiles.inl"
+#include "arch/arm_64/uk_mmt4d_arm_64_dotprod_tiles.inl"
 #endif
 #undef UK_TILE
 #undef UK_GENERIC

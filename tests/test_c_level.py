@@ -19,3 +19,27 @@ def test_c_level_suite(mode):
     proc = subprocess.run(args, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert " 0 failed" in proc.stdout
+
+
+@pytest.mark.parametrize("qemu_cpu, bits, levels", [
+    ("max", "0x700000000", "NEON, dotprod, i8mm"),      # every aarch64 tile row runs
+    ("cortex-a53", "0x100000000", "NEON only"),       # a lower level: the dotprod rows are skipped
+])
+def test_c_level_suite_aarch64_under_qemu(qemu_cpu, bits, levels):
+    """The same C tests cross-compiled for aarch64 and run under qemu-user: every aarch64 tile
+    row (csrc/arch/arm_64/*_tiles.inl, enumerated by the test program) exact on small-integer
+    inputs where the emulated CPU reports its feature, counted as skipped where it does not."""
+    import shutil
+    skip_unless_c_build(SCRIPT, "the C-level tests")
+    for tool, package in (("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"), ("qemu-aarch64", "qemu-user")):
+        if shutil.which(tool) is None:
+            pytest.skip(f"no {tool} to build/run the aarch64 tile tests (Debian package {package})")
+    proc = subprocess.run([sys.executable, SCRIPT, "--aarch64", "--qemu-cpu", qemu_cpu], capture_output=True,
+                          text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"feature bits {bits}" in proc.stdout, f"qemu -cpu {qemu_cpu} should report {levels}: {proc.stdout[:200]}"
+    assert " 0 failed" in proc.stdout
+    skipped = int(proc.stdout.split(" tile functions skipped")[0].rsplit(", ", 1)[1])
+    # with every feature only the test's one x86 case is skipped; without dotprod at least its
+    # 4 rows (s8s8 8x8x4, M0 1..8) too
+    assert (skipped == 1) if qemu_cpu == "max" else (skipped >= 5), proc.stdout

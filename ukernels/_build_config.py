@@ -56,9 +56,20 @@ _X86_SOURCES: List[Tuple[str, List[str]]] = [
 ]
 
 
+ARM64_NEON_FLAGS = ["-march=armv8-a"]
+ARM64_DOTPROD_FLAGS = ["-march=armv8.2-a+dotprod"]
+
+_ARM64_SOURCES: List[Tuple[str, List[str]]] = [
+    ("csrc/arch/arm_64/uk_mmt4d_arm_64_neon.c", ARM64_NEON_FLAGS),
+    ("csrc/arch/arm_64/uk_mmt4d_arm_64_dotprod.c", ARM64_DOTPROD_FLAGS),
+]
+
+
 def isa_sources(machine: str) -> List[Tuple[str, List[str]]]:
     """(source, extra flags) for every file compiled with flags of its own:
-    the per-ISA files of this machine type, and the epilogue."""
+    the per-ISA files of this machine type (``uname -m``), and the epilogue."""
     if machine.lower() in ("x86_64", "amd64"):
         return list(_ANY_ARCH_SOURCES) + list(_X86_SOURCES)
+    if machine.lower() in ("aarch64", "arm64"):
+        return list(_ANY_ARCH_SOURCES) + list(_ARM64_SOURCES)
     return list(_ANY_ARCH_SOURCES)

@@ -1,0 +1,65 @@
+/* aarch64 Advanced SIMD (NEON, every aarch64 CPU) tile functions. Compiled with
+ * -march=armv8-a; called when the CPU bits say UK_CPU_ARM_NEON. */
+#include "../../uk_mmt4d_internal.h"
+
+#if defined(UK_ARCH_ARM_64)
+#include <arm_neon.h>
+#include <string.h>
+
+#define UK_INLINE static inline __attribute__((always_inline))
+#define UK_UNROLL _Pragma("GCC unroll 16")
+
+/* f32: out[M0][8] (+)= sum_k lhs[k][M0] * rhs[k][8]: two q registers per row (16 accumulators
+ * at M0 = 8, of 32), the M0 lhs values of a K step loaded as vectors and used by lane
+ * (fmla v.4s, v.4s, v.s[lane]): 2 rhs loads and M0/4 lhs loads per 2*M0 fmla. Like the x86
+ * float tiles, each K block is summed from zero and added to out with ACCUMULATE. */
+UK_INLINE void uk_tile_f32_Mx8x1_neon(float* out, const float* lhs, const float* rhs, const uk_mmt4d_params_t* p,
+                                      const int M0) {
+  float32x4_t acc0[8], acc1[8];
+  UK_UNROLL for (int i = 0; i < M0; ++i) acc0[i] = acc1[i] = vdupq_n_f32(0.0f);
+  const int64_t K = p->K, rs = uk_rhs_k_stride(p);
+  for (int64_t k = 0; k < K; ++k) {
+    const float32x4_t r0 = vld1q_f32(rhs), r1 = vld1q_f32(rhs + 4);
+    if (M0 >= 4) {
+      UK_UNROLL for (int g = 0; g < M0; g += 4) {
+        const float32x4_t l = vld1q_f32(lhs + g);
+        acc0[g + 0] = vfmaq_laneq_f32(acc0[g + 0], r0, l, 0);
+        acc1[g + 0] = vfmaq_laneq_f32(acc1[g + 0], r1, l, 0);
+        acc0[g + 1] = vfmaq_laneq_f32(acc0[g + 1], r0, l, 1);
+        acc1[g + 1] = vfmaq_laneq_f32(acc1[g + 1], r1, l, 1);
+        acc0[g + 2] = vfmaq_laneq_f32(acc0[g + 2], r0, l, 2);
+        acc1[g + 2] = vfmaq_laneq_f32(acc1[g + 2], r1, l, 2);
+        acc0[g + 3] = vfmaq_laneq_f32(acc0[g + 3], r0, l, 3);
+        acc1[g + 3] = vfmaq_laneq_f32(acc1[g + 3], r1, l, 3);
+      }
+    } else {
+      UK_UNROLL for (int i = 0; i < M0; ++i) {
+        const float32x4_t l = vdupq_n_f32(lhs[i]);
+        acc0[i] = vfmaq_f32(acc0[i], r0, l);
+        acc1[i] = vfmaq_f32(acc1[i], r1, l);
+      }
+    }
+    lhs += M0;
+    rhs += rs;
+  }
+  UK_UNROLL for (int i = 0; i < M0; ++i) {
+    if (p->flags & UK_FLAG_ACCUMULATE) {
+      acc0[i] = vaddq_f32(vld1q_f32(out + 8 * i), acc0[i]);
+      acc1[i] = vaddq_f32(vld1q_f32(out + 8 * i + 4), acc1[i]);
+    }
+    vst1q_f32(out + 8 * i, acc0[i]);
+    vst1q_f32(out + 8 * i + 4, acc1[i]);
+  }
+}
+
+#define UK_DEFINE_F32_NEON(M0)                                                             \
+  void uk_mmt4d_tile_f32f32f32_##M0##x8x1_arm_64_neon(void* out, const void* lhs, const void* rhs, \
+                                                      const uk_mmt4d_params_t* p) {       \
+    uk_tile_f32_Mx8x1_neon((float*)out, (const float*)lhs, (const float*)rhs, p, M0);     \
+  }
+UK_DEFINE_F32_NEON(1)
+UK_DEFINE_F32_NEON(2)
+UK_DEFINE_F32_NEON(4)
+UK_DEFINE_F32_NEON(8)
+
+#endif
