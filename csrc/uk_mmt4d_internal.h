@@ -76,6 +76,7 @@ typedef struct uk_mmt4d_tile_entry_t {
 #define UK_ARCH_ARM_64 1
 #include "arch/arm_64/uk_mmt4d_arm_64_neon_tiles.inl"
 #include "arch/arm_64/uk_mmt4d_arm_64_dotprod_tiles.inl"
+#include "arch/arm_64/uk_mmt4d_arm_64_i8mm_tiles.inl"
 #endif
 #undef UK_TILE
 #undef UK_GENERIC
