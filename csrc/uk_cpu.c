@@ -68,6 +68,7 @@ void uk_cpu_detect(uint64_t* cpu_data) {
   if (hw & (1ul << 1)) bits |= UK_CPU_ARM_NEON;     /* HWCAP_ASIMD   */
   if (hw & (1ul << 20)) bits |= UK_CPU_ARM_DOTPROD; /* HWCAP_ASIMDDP */
   if (hw2 & (1ul << 13)) bits |= UK_CPU_ARM_I8MM;   /* HWCAP2_I8MM   */
+  if (hw2 & (1ul << 14)) bits |= UK_CPU_ARM_BF16;   /* HWCAP2_BF16   */
   cpu_data[0] = bits;
 }
 void uk_cpu_model_name(char* buf, int64_t buf_size) {

@@ -19,6 +19,7 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
 #include "arch/arm_64/uk_mmt4d_arm_64_neon_tiles.inl"
 #include "arch/arm_64/uk_mmt4d_arm_64_dotprod_tiles.inl"
 #include "arch/arm_64/uk_mmt4d_arm_64_i8mm_tiles.inl"
+#include "arch/arm_64/uk_mmt4d_arm_64_bf16_tiles.inl"
 #endif
     {0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
 };

@@ -77,6 +77,7 @@ typedef struct uk_mmt4d_tile_entry_t {
 #include "arch/arm_64/uk_mmt4d_arm_64_neon_tiles.inl"
 #include "arch/arm_64/uk_mmt4d_arm_64_dotprod_tiles.inl"
 #include "arch/arm_64/uk_mmt4d_arm_64_i8mm_tiles.inl"
+#include "arch/arm_64/uk_mmt4d_arm_64_bf16_tiles.inl"
 #endif
 #undef UK_TILE
 #undef UK_GENERIC

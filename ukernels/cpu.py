@@ -40,6 +40,7 @@ FEATURE_NAMES: Dict[int, str] = {
     lib.UK_CPU_ARM_NEON: "neon",
     lib.UK_CPU_ARM_DOTPROD: "dotprod",
     lib.UK_CPU_ARM_I8MM: "i8mm",
+    lib.UK_CPU_ARM_BF16: "bf16",
 }
 
 ISA_ENV = "UKERNELS_ISA"
@@ -68,7 +69,7 @@ def feature_names(bits: int) -> List[str]:
 
 _ARM_LEVELS: Tuple[Tuple[str, int], ...] = (
     ("generic", 0),
-    ("neon", lib.UK_CPU_ARM_NEON | lib.UK_CPU_ARM_DOTPROD | lib.UK_CPU_ARM_I8MM),
+    ("neon", lib.UK_CPU_ARM_NEON | lib.UK_CPU_ARM_DOTPROD | lib.UK_CPU_ARM_I8MM | lib.UK_CPU_ARM_BF16),
 )
 _ARM_REQUIRED: Dict[str, int] = {"generic": 0, "neon": lib.UK_CPU_ARM_NEON}
 

@@ -73,10 +73,11 @@ enum {
 #define UK_CPU_X86_AVX512_BASE   (1ull << 2)  /* F, BW, DQ, VL, CD, OS zmm/opmask state */
 #define UK_CPU_X86_AVX512_VNNI   (1ull << 3)
 #define UK_CPU_X86_AVX512_BF16   (1ull << 4)
-/* aarch64 (reserved for the NEON tile functions). */
+/* aarch64 (getauxval: HWCAP_ASIMD, HWCAP_ASIMDDP, HWCAP2_I8MM, HWCAP2_BF16). */
 #define UK_CPU_ARM_NEON          (1ull << 32)
 #define UK_CPU_ARM_DOTPROD       (1ull << 33)
 #define UK_CPU_ARM_I8MM          (1ull << 34)
+#define UK_CPU_ARM_BF16          (1ull << 35)
 
 /* ---- mmt4d -------------------------------------------------------------- */
 typedef struct uk_mmt4d_params_t {
