@@ -101,7 +101,7 @@ const char* uk_mmt4d_tile_name(uint32_t flags, int32_t M0, int32_t N0, int32_t K
  * without them, per tile, each group of group_k K tiles through the integer tile function into
  * an int32 tile (exact), then converted and scaled into an f32 tile here. */
 #define UK_GROUP_TILE_MAX 1024
-static int uk_mmt4d_group_scaled(const uk_mmt4d_params_t* p, const uk_mmt4d_tile_entry_t* e,
+static int uk_mmt4d_group_scaled(const uk_mmt4d_params_t* p, const uk_mmt4d_tile_entry_t* row,
                                  const uk_type_info_t* ti) {
   const int64_t M0 = p->M0, N0 = p->N0, tile = M0 * N0;
   if (ti->acc_is_float || !p->group_scales || p->group_k <= 0 || tile > UK_GROUP_TILE_MAX)
@@ -118,11 +118,11 @@ static int uk_mmt4d_group_scaled(const uk_mmt4d_params_t* p, const uk_mmt4d_tile
     for (int64_t n = 0; n < p->N;) {
       const char* rhs = rhs0 + n * (p->rhs_stride0 * ti->rhs_bits / 8);
       float* out = out0 + m * p->out_stride0 + n * tile;
-      const int run = e->scaled_group_fn && n + UK_TILE_GROUP <= p->N;
-      if (run || e->scaled_fn) { /* the SIMD variants: the group loop in registers */
+      const int run = row->scaled_group_fn && n + UK_TILE_GROUP <= p->N;
+      if (run || row->scaled_fn) { /* the SIMD variants: the group loop in registers */
         uk_mmt4d_params_t r = *p;
         r.group_scales_offset = p->group_scales_offset + n * p->group_scales_stride0;
-        (run ? e->scaled_group_fn : e->scaled_fn)(out, lhs, rhs, &r);
+        (run ? row->scaled_group_fn : row->scaled_fn)(out, lhs, rhs, &r);
         n += run ? UK_TILE_GROUP : 1;
         continue;
       }
@@ -130,7 +130,7 @@ static int uk_mmt4d_group_scaled(const uk_mmt4d_params_t* p, const uk_mmt4d_tile
       for (int64_t e = 0; e < tile; ++e) acc[e] = 0.0f;
       for (int64_t k = 0, g = 0; k < p->K; k += p->group_k, ++g) {
         q.K = p->K - k < p->group_k ? p->K - k : p->group_k;
-        e->fn(dots, lhs + k * lhs_k_bytes, rhs + k * rhs_k_bytes, &q);
+        row->fn(dots, lhs + k * lhs_k_bytes, rhs + k * rhs_k_bytes, &q);
         const float* s = scales + g * N0;
         for (int64_t i = 0; i < M0; ++i)
           for (int64_t j = 0; j < N0; ++j) acc[i * N0 + j] += (float)dots[i * N0 + j] * s[j];
@@ -149,9 +149,9 @@ int uk_mmt4d(const uk_mmt4d_params_t* p) {
   if (!uk_type_info(type, &ti)) return UK_STATUS_UNSUPPORTED_TYPE;
   if (p->M < 0 || p->N < 0 || p->K < 0 || p->M0 <= 0 || p->N0 <= 0 || p->K0 <= 0)
     return UK_STATUS_BAD_ARGUMENT;
-  const uk_mmt4d_tile_entry_t* e = uk_mmt4d_select(p->flags, p->M0, p->N0, p->K0, p->cpu_data);
-  if (!e) return UK_STATUS_NO_TILE_FUNCTION;
-  const uk_mmt4d_tile_fn_t fn = e->fn, group_fn = e->group_fn;
+  const uk_mmt4d_tile_entry_t* row = uk_mmt4d_select(p->flags, p->M0, p->N0, p->K0, p->cpu_data);
+  if (!row) return UK_STATUS_NO_TILE_FUNCTION;
+  const uk_mmt4d_tile_fn_t fn = row->fn, group_fn = row->group_fn;
   if (p->M == 0 || p->N == 0) return UK_STATUS_OK;
 
   /* sub-byte rhs (int4): offsets and strides count elements and must land on bytes */
@@ -161,7 +161,7 @@ int uk_mmt4d(const uk_mmt4d_params_t* p) {
   /* rhs panels read in place (rows of a row-major matrix): K0 == 1 tiles only */
   if (p->rhs_stride1 && p->rhs_stride1 != (int64_t)p->N0 * p->K0 && p->K0 != 1) return UK_STATUS_BAD_ARGUMENT;
   if ((p->rhs_stride1 * ti.rhs_bits) % 8) return UK_STATUS_BAD_ARGUMENT;
-  if (p->flags & UK_FLAG_GROUP_SCALES) return uk_mmt4d_group_scaled(p, e, &ti);
+  if (p->flags & UK_FLAG_GROUP_SCALES) return uk_mmt4d_group_scaled(p, row, &ti);
   const int64_t out_size = ti.acc_bits / 8;
   const char* lhs = (const char*)p->lhs_buffer + p->lhs_offset * ti.lhs_bits / 8;
   const char* rhs0 = (const char*)p->rhs_buffer + p->rhs_offset * ti.rhs_bits / 8;

@@ -85,8 +85,7 @@ def tile_table() -> Tuple[TileRow, ...]:
             continue  # a triple Python does not expose
         rows.append(TileRow(by_code[desc.type], desc.M0, desc.N0, desc.K0, int(desc.required_cpu),
                             int(desc.required_flags), bool(desc.plan), bool(desc.generic), bool(desc.has_scaled),
-                            bool(desc.has_group),
-                            bool(desc.has_scaled_group), ffi.string(desc.name).decode()))
+                            bool(desc.has_group), bool(desc.has_scaled_group), ffi.string(desc.name).decode()))
     return tuple(rows)
 
 

@@ -3,6 +3,7 @@
 Its file format (``save`` / ``load``) and the validating reader live in ukernels/linear_file.py.
 """
 import os
+import tempfile
 import uuid
 from dataclasses import fields as dc_fields, replace as dc_replace
 from typing import Any, BinaryIO, Dict, List, Optional, Sequence, Tuple, Union
@@ -430,7 +431,6 @@ class Linear:
         if hasattr(file, "write"):
             file.write(blob)
             return
-        import tempfile
         path = os.fspath(file)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
         try:

@@ -67,8 +67,8 @@ def quantize_rows(x: np.ndarray, isa: Optional[str] = None) -> Tuple[np.ndarray,
     sx = np.zeros(M, np.float32)
     if M == 0:
         return qx, sx
-    nthreads = threads.get_num_threads()
-    pool = threads.get_pool() if nthreads > 1 and M * K >= (64 << 10) else ffi.NULL
+    nthreads = threads.get_num_threads()  # (C splits the rows only when there are enough elements)
+    pool = threads.get_pool() if nthreads > 1 else ffi.NULL
     status = lib.uk_quantize_rows_s8(ffi.cast("const float*", x.ctypes.data), M, K, x.strides[0] // x.itemsize,
                                      ffi.cast("int8_t*", qx.ctypes.data), K, ffi.cast("float*", sx.ctypes.data),
                                      cpu_data_for(isa or cpu.active_isa()), pool, nthreads)

@@ -628,7 +628,7 @@ static void test_requantized_matmul(uint64_t host) {
 /* uk_quantize_rows_s8: against a scalar reference (division, rintf), generic and SIMD, one
  * thread and split over a pool, with ties, an all-zero row and a strided x; NaN/Inf rejected. */
 static void test_quantize_rows(uint64_t host) {
-  const int64_t M = 37, K = 3000, xs = K + 5;
+  const int64_t M = 37, K = 8000, xs = K + 5; /* 296000 elements: 4 pool tasks of 10, 10, 10, 7 rows */
   float* x = malloc((size_t)(M * xs) * sizeof(float));
   int8_t* q = malloc((size_t)(M * K));
   float* s = malloc((size_t)M * sizeof(float));

@@ -3,11 +3,7 @@
 #include "../../uk_mmt4d_internal.h"
 
 #if defined(UK_ARCH_ARM_64)
-#include <arm_neon.h>
-#include <string.h>
-
-#define UK_INLINE static inline __attribute__((always_inline))
-#define UK_UNROLL _Pragma("GCC unroll 16")
+#include "uk_mmt4d_arm_64_common.h"
 
 /* bf16 -> f32: out[M0][8] (+)= sum_k lhs[k][M0][2] . rhs[k][8][2]: per K step the 8 columns'
  * pairs in two q registers, the pairs of 4 rows in one, one bfdot v.4s, v.8h, v.2h[lane] per
@@ -46,14 +42,7 @@ UK_INLINE void uk_tile_bf16_Mx8x2_bfdot(float* out, const bfloat16_t* lhs, const
     lhs += 2 * M0;
     rhs += rs;
   }
-  UK_UNROLL for (int i = 0; i < M0; ++i) {
-    if (p->flags & UK_FLAG_ACCUMULATE) {
-      acc0[i] = vaddq_f32(vld1q_f32(out + 8 * i), acc0[i]);
-      acc1[i] = vaddq_f32(vld1q_f32(out + 8 * i + 4), acc1[i]);
-    }
-    vst1q_f32(out + 8 * i, acc0[i]);
-    vst1q_f32(out + 8 * i + 4, acc1[i]);
-  }
+  uk_finish_f32_Mx8_neon(out, acc0, acc1, p, M0);
 }
 
 #define UK_DEFINE_BF16_BFDOT(M0)                                                                   \

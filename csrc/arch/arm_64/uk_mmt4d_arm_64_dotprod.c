@@ -3,11 +3,7 @@
 #include "../../uk_mmt4d_internal.h"
 
 #if defined(UK_ARCH_ARM_64)
-#include <arm_neon.h>
-#include <string.h>
-
-#define UK_INLINE static inline __attribute__((always_inline))
-#define UK_UNROLL _Pragma("GCC unroll 16")
+#include "uk_mmt4d_arm_64_common.h"
 
 /* s8s8: out[M0][8] (+)= sum_k lhs[k][M0][4] . rhs[k][8][4]: per K step the 8 columns' quads
  * in two q registers (columns 0-3, 4-7), the lhs quads of 4 rows in one, and one

@@ -3,11 +3,7 @@
 #include "../../uk_mmt4d_internal.h"
 
 #if defined(UK_ARCH_ARM_64)
-#include <arm_neon.h>
-#include <string.h>
-
-#define UK_INLINE static inline __attribute__((always_inline))
-#define UK_UNROLL _Pragma("GCC unroll 16")
+#include "uk_mmt4d_arm_64_common.h"
 
 /* s8s8: out[M0][8] (+)= sum_k lhs[k][M0][8] . rhs[k][8][8]. smmla multiplies a 2x8 block of
  * the lhs (two rows' 8 K values, 16 contiguous bytes of the packed tile) by an 8x2 block of

@@ -3,11 +3,7 @@
 #include "../../uk_mmt4d_internal.h"
 
 #if defined(UK_ARCH_ARM_64)
-#include <arm_neon.h>
-#include <string.h>
-
-#define UK_INLINE static inline __attribute__((always_inline))
-#define UK_UNROLL _Pragma("GCC unroll 16")
+#include "uk_mmt4d_arm_64_common.h"
 
 /* f32: out[M0][8] (+)= sum_k lhs[k][M0] * rhs[k][8]: two q registers per row (16 accumulators
  * at M0 = 8, of 32), the M0 lhs values of a K step loaded as vectors and used by lane
@@ -42,14 +38,7 @@ UK_INLINE void uk_tile_f32_Mx8x1_neon(float* out, const float* lhs, const float*
     lhs += M0;
     rhs += rs;
   }
-  UK_UNROLL for (int i = 0; i < M0; ++i) {
-    if (p->flags & UK_FLAG_ACCUMULATE) {
-      acc0[i] = vaddq_f32(vld1q_f32(out + 8 * i), acc0[i]);
-      acc1[i] = vaddq_f32(vld1q_f32(out + 8 * i + 4), acc1[i]);
-    }
-    vst1q_f32(out + 8 * i, acc0[i]);
-    vst1q_f32(out + 8 * i + 4, acc1[i]);
-  }
+  uk_finish_f32_Mx8_neon(out, acc0, acc1, p, M0);
 }
 
 #define UK_DEFINE_F32_NEON(M0)                                                             \
