@@ -69,6 +69,9 @@ void uk_cpu_detect(uint64_t* cpu_data) {
   if (hw & (1ul << 20)) bits |= UK_CPU_ARM_DOTPROD; /* HWCAP_ASIMDDP */
   if (hw2 & (1ul << 13)) bits |= UK_CPU_ARM_I8MM;   /* HWCAP2_I8MM   */
   if (hw2 & (1ul << 14)) bits |= UK_CPU_ARM_BF16;   /* HWCAP2_BF16   */
+  /* HWCAP_FPHP (9) and HWCAP_ASIMDHP (10): the kernel reports them together or not at all. */
+  if ((hw & (3ul << 9)) == (3ul << 9)) bits |= UK_CPU_ARM_FP16;
+  if (hw & (1ul << 23)) bits |= UK_CPU_ARM_FHM;     /* HWCAP_ASIMDFHM */
   cpu_data[0] = bits;
 }
 void uk_cpu_model_name(char* buf, int64_t buf_size) {

@@ -17,6 +17,7 @@ static const uk_mmt4d_tile_entry_t uk_mmt4d_tile_table[] = {
 #include "arch/x86_64/uk_mmt4d_x86_64_avx512_bf16_tiles.inl"
 #elif defined(UK_ARCH_ARM_64)
 #include "arch/arm_64/uk_mmt4d_arm_64_neon_tiles.inl"
+#include "arch/arm_64/uk_mmt4d_arm_64_fp16fml_tiles.inl"
 #include "arch/arm_64/uk_mmt4d_arm_64_dotprod_tiles.inl"
 #include "arch/arm_64/uk_mmt4d_arm_64_i8mm_tiles.inl"
 #include "arch/arm_64/uk_mmt4d_arm_64_bf16_tiles.inl"

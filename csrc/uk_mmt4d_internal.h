@@ -75,6 +75,7 @@ typedef struct uk_mmt4d_tile_entry_t {
 #elif defined(__aarch64__)
 #define UK_ARCH_ARM_64 1
 #include "arch/arm_64/uk_mmt4d_arm_64_neon_tiles.inl"
+#include "arch/arm_64/uk_mmt4d_arm_64_fp16fml_tiles.inl"
 #include "arch/arm_64/uk_mmt4d_arm_64_dotprod_tiles.inl"
 #include "arch/arm_64/uk_mmt4d_arm_64_i8mm_tiles.inl"
 #include "arch/arm_64/uk_mmt4d_arm_64_bf16_tiles.inl"

@@ -10,6 +10,8 @@ ISA_NEEDS = {
     "avx2": (lib.UK_CPU_X86_AVX2_FMA, "AVX2+FMA (with OS ymm state)"),
     "avx512": (lib.UK_CPU_X86_AVX2_FMA | lib.UK_CPU_X86_AVX512_BASE, "AVX-512 F/BW/DQ/VL/CD (with OS zmm state)"),
     "neon": (lib.UK_CPU_ARM_NEON, "NEON"),
+    "neon_dotprod": (lib.UK_CPU_ARM_NEON | lib.UK_CPU_ARM_DOTPROD, "NEON dotprod (asimddp)"),
+    "neon_i8mm": (lib.UK_CPU_ARM_NEON | lib.UK_CPU_ARM_DOTPROD | lib.UK_CPU_ARM_I8MM, "NEON i8mm"),
 }
 
 

@@ -22,9 +22,9 @@ def test_c_level_suite(mode):
 
 
 @pytest.mark.parametrize("qemu_cpu, bits, levels", [
-    ("max", "0xf00000000", "NEON, dotprod, i8mm, bf16"),  # every aarch64 tile row runs
-    ("cortex-a76", "0x300000000", "NEON, dotprod"),    # no i8mm, no bf16: their rows are skipped
-    ("cortex-a53", "0x100000000", "NEON only"),       # a lower level: the dotprod, i8mm, bf16 rows are skipped
+    ("max", "0x3f00000000", "NEON, dotprod, i8mm, bf16, fp16, fhm"),  # every aarch64 tile row runs
+    ("cortex-a76", "0x1300000000", "NEON, dotprod, fp16"),  # no i8mm, bf16, fhm: their rows are skipped
+    ("cortex-a53", "0x100000000", "NEON only"),  # a lower level: the dotprod rows are skipped too
 ])
 def test_c_level_suite_aarch64_under_qemu(qemu_cpu, bits, levels):
     """The same C tests cross-compiled for aarch64 and run under qemu-user: every aarch64 tile
@@ -41,7 +41,8 @@ def test_c_level_suite_aarch64_under_qemu(qemu_cpu, bits, levels):
     assert f"feature bits {bits}" in proc.stdout, f"qemu -cpu {qemu_cpu} should report {levels}: {proc.stdout[:200]}"
     assert " 0 failed" in proc.stdout
     skipped = int(proc.stdout.split(" tile functions skipped")[0].rsplit(", ", 1)[1])
-    # with every feature only the test's one x86 case is skipped; a missing feature skips at
-    # least its 4 rows (s8s8 8x8x4 sdot / 8x8x8 smmla, bf16 8x8x2 bfdot, M0 1..8) too
-    assert (skipped == 1) if qemu_cpu == "max" else (skipped >= 5 if qemu_cpu == "cortex-a76" else skipped >= 9), \
-        proc.stdout
+    # with every feature only the test's one x86 case is skipped; a missing feature skips its
+    # rows too (M0 1..8 each): a76 the i8mm s8 8x8x8, bf16 8x8x2 and 8x8x4, fhm f16 8x8x1 ones
+    # (16), a53 also the dotprod s8 8x8x4 ones
+    expected = {"max": 1, "cortex-a76": 17, "cortex-a53": 21}[qemu_cpu]
+    assert skipped == expected, proc.stdout

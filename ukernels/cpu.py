@@ -41,6 +41,8 @@ FEATURE_NAMES: Dict[int, str] = {
     lib.UK_CPU_ARM_DOTPROD: "dotprod",
     lib.UK_CPU_ARM_I8MM: "i8mm",
     lib.UK_CPU_ARM_BF16: "bf16",
+    lib.UK_CPU_ARM_FP16: "fp16 (fphp+asimdhp)",
+    lib.UK_CPU_ARM_FHM: "fhm (asimdfhm)",
 }
 
 ISA_ENV = "UKERNELS_ISA"
@@ -67,11 +69,24 @@ def feature_names(bits: int) -> List[str]:
     return [name for bit, name in FEATURE_NAMES.items() if bits & bit]
 
 
+# aarch64, by architecture generation: "neon" is every aarch64 CPU (Armv8.0 Advanced SIMD);
+# "neon_dotprod" adds the Armv8.2/8.4 extensions (sdot, half-precision arithmetic, fmlal);
+# "neon_i8mm" adds the Armv8.6 ones (smmla, bfdot/bfmmla). A level uses the optional bits of
+# its generation that the CPU has; it needs only the ones in _ARM_REQUIRED.
+_ARM_NEON = lib.UK_CPU_ARM_NEON
+_ARM_V82 = _ARM_NEON | lib.UK_CPU_ARM_DOTPROD | lib.UK_CPU_ARM_FP16 | lib.UK_CPU_ARM_FHM
 _ARM_LEVELS: Tuple[Tuple[str, int], ...] = (
     ("generic", 0),
-    ("neon", lib.UK_CPU_ARM_NEON | lib.UK_CPU_ARM_DOTPROD | lib.UK_CPU_ARM_I8MM | lib.UK_CPU_ARM_BF16),
+    ("neon", _ARM_NEON),
+    ("neon_dotprod", _ARM_V82),
+    ("neon_i8mm", _ARM_V82 | lib.UK_CPU_ARM_I8MM | lib.UK_CPU_ARM_BF16),
 )
-_ARM_REQUIRED: Dict[str, int] = {"generic": 0, "neon": lib.UK_CPU_ARM_NEON}
+_ARM_REQUIRED: Dict[str, int] = {
+    "generic": 0,
+    "neon": _ARM_NEON,
+    "neon_dotprod": _ARM_NEON | lib.UK_CPU_ARM_DOTPROD,
+    "neon_i8mm": _ARM_NEON | lib.UK_CPU_ARM_DOTPROD | lib.UK_CPU_ARM_I8MM,
+}
 
 
 def _levels() -> Tuple[Tuple[str, int], ...]:

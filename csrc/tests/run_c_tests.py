@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from typing import List
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "ukernels"))
@@ -25,20 +26,32 @@ from _build_config import INCLUDE_DIRS, PORTABLE_SOURCES, isa_sources  # noqa: E
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
 
 
-def build(out_dir: str, sanitize: bool, cc: str, machine: str = "", static: bool = False) -> str:
+def base_flags(sanitize: bool = False, static: bool = False) -> List[str]:
+    """The flags every unit is compiled (and the program linked) with."""
     base = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread"] + (["-static"] if static else [])
     for inc in INCLUDE_DIRS:
         base += ["-I", os.path.join(ROOT, inc)]
-    base += (SANITIZE + ["-O1"]) if sanitize else ["-O2"]
+    return base + ((SANITIZE + ["-O1"]) if sanitize else ["-O2"])
+
+
+def library_objects(out_dir: str, cc: str, base: List[str], machine: str = "") -> List[str]:
+    """Compile the runtime (portable units, then this machine type's per-ISA units with their
+    own flags) into out_dir; returns the object files."""
     objects = []
-    units = [(s, []) for s in PORTABLE_SOURCES] + isa_sources(machine or platform.machine())
-    units.append(("csrc/tests/test_ukernels.c", []))
-    for src, flags in units:
+    for src, flags in [(s, []) for s in PORTABLE_SOURCES] + isa_sources(machine or platform.machine()):
         obj = os.path.join(out_dir, os.path.basename(src) + ".o")
         subprocess.run([cc, *base, *flags, "-c", os.path.join(ROOT, src), "-o", obj], check=True)
         objects.append(obj)
+    return objects
+
+
+def build(out_dir: str, sanitize: bool, cc: str, machine: str = "", static: bool = False) -> str:
+    base = base_flags(sanitize, static)
+    objects = library_objects(out_dir, cc, base, machine)
+    test_obj = os.path.join(out_dir, "test_ukernels.o")
+    subprocess.run([cc, *base, "-c", os.path.join(ROOT, "csrc/tests/test_ukernels.c"), "-o", test_obj], check=True)
     exe = os.path.join(out_dir, "test_ukernels")
-    subprocess.run([cc, *base, *objects, "-o", exe, "-lm"], check=True)
+    subprocess.run([cc, *base, *objects, test_obj, "-o", exe, "-lm"], check=True)
     return exe
 
 

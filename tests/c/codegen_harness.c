@@ -1,12 +1,19 @@
 /* Standalone exact test of one generated mmt4d kernel, for targets this host
  * cannot run natively (built with a cross compiler, run under qemu-user).
  * Compile with -DKERNEL_SOURCE="path.c" -DKERNEL_NAME=... -DTILE_M0=.. -DTILE_N0=..
- * -DIS_S8=0|1; prints "N passed, M failed". */
+ * -DIS_S8=0|1; prints "N passed, M failed".
+ * With -DWITH_HANDWRITTEN=1 (linked with the runtime's objects) each call is also made through
+ * uk_mmt4d with this CPU's bits, which must pick a handwritten tile of the same shape (not the
+ * generic one), and both outputs must agree bit for bit: ukernel-vs-codegen on this target. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include KERNEL_SOURCE
+
+#if WITH_HANDWRITTEN
+void uk_cpu_detect(uint64_t* cpu_data);
+#endif
 
 static unsigned long long state = 88172645463325252ull;
 static long long rnd(long long lo, long long hi) {
@@ -29,6 +36,16 @@ typedef float acc_t;
 #endif
 
 int main(void) {
+#if WITH_HANDWRITTEN
+  uint64_t cpu[1];
+  uk_cpu_detect(cpu);
+  const char* tile = uk_mmt4d_tile_name(TYPE, TILE_M0, TILE_N0, TILE_K0, cpu);
+  printf("handwritten tile: %s\n", tile);
+  if (!strcmp(tile, "generic") || !strcmp(tile, "none")) {
+    printf("no handwritten %dx%dx%d tile on this CPU\n", TILE_M0, TILE_N0, TILE_K0);
+    return 2;
+  }
+#endif
   const long long shapes[][3] = {{1, 1, 1}, {2, 3, 1000}, {5, 7, 13}, {9, 9, 9}, {0, 3, 4}, {3, 0, 4}, {3, 4, 0}};
   int passed = 0, failed = 0;
   for (unsigned s = 0; s < sizeof shapes / sizeof shapes[0]; ++s)
@@ -59,8 +76,22 @@ int main(void) {
       p.out_buffer = out; p.out_offset = pad; p.out_stride0 = os;
       p.M = M; p.N = N; p.K = K; p.M0 = TILE_M0; p.N0 = TILE_N0; p.K0 = TILE_K0;
       p.flags = TYPE | (acc ? UK_FLAG_ACCUMULATE : 0);
+      acc_t* init = malloc(on * sizeof(acc_t));
+      memcpy(init, out, on * sizeof(acc_t));
       int ok = KERNEL_NAME(&p) == UK_STATUS_OK;
       for (long long i = 0; i < on && ok; ++i) ok = (long long)out[i] == ref[i];
+#if WITH_HANDWRITTEN
+      if (ok) { /* the handwritten tile from the same initial out: equal bit for bit */
+        acc_t* out2 = malloc(on * sizeof(acc_t));
+        memcpy(out2, init, on * sizeof(acc_t));
+        uk_mmt4d_params_t q = p;
+        q.out_buffer = out2;
+        q.cpu_data = cpu;
+        ok = uk_mmt4d(&q) == UK_STATUS_OK && memcmp(out, out2, on * sizeof(acc_t)) == 0;
+        free(out2);
+      }
+#endif
+      free(init);
       if (ok) ++passed; else { ++failed; printf("FAIL shape %lld %lld %lld acc %d\n", M, N, K, acc); }
       free(lhs); free(rhs); free(out); free(ref);
     }

@@ -73,11 +73,14 @@ enum {
 #define UK_CPU_X86_AVX512_BASE   (1ull << 2)  /* F, BW, DQ, VL, CD, OS zmm/opmask state */
 #define UK_CPU_X86_AVX512_VNNI   (1ull << 3)
 #define UK_CPU_X86_AVX512_BF16   (1ull << 4)
-/* aarch64 (getauxval: HWCAP_ASIMD, HWCAP_ASIMDDP, HWCAP2_I8MM, HWCAP2_BF16). */
+/* aarch64 (getauxval: HWCAP_ASIMD, HWCAP_ASIMDDP, HWCAP2_I8MM, HWCAP2_BF16, HWCAP_FPHP and
+ * HWCAP_ASIMDHP together, HWCAP_ASIMDFHM). */
 #define UK_CPU_ARM_NEON          (1ull << 32)
 #define UK_CPU_ARM_DOTPROD       (1ull << 33)
 #define UK_CPU_ARM_I8MM          (1ull << 34)
 #define UK_CPU_ARM_BF16          (1ull << 35)
+#define UK_CPU_ARM_FP16          (1ull << 36)  /* half-precision arithmetic, scalar and vector */
+#define UK_CPU_ARM_FHM           (1ull << 37)  /* fmlal/fmlsl: f16 x f16 widened into f32      */
 
 /* ---- mmt4d -------------------------------------------------------------- */
 typedef struct uk_mmt4d_params_t {

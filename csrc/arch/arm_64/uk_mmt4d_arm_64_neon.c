@@ -51,4 +51,54 @@ UK_DEFINE_F32_NEON(2)
 UK_DEFINE_F32_NEON(4)
 UK_DEFINE_F32_NEON(8)
 
+/* f16 -> f32 on baseline NEON: the f32 tile above with each K step's halves widened first
+ * (fcvtl, exact): 2 widenings of the 8 rhs halves and M0/4 of the lhs per 2*M0 fmla. A product
+ * of two halves is exact in f32, so the fused multiply-add rounds once, as the generic tile's
+ * multiply-then-add does: the two agree bit for bit. */
+UK_INLINE float32x4_t uk_widen_lo_f16(const uint16x8_t h) { return vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(h))); }
+UK_INLINE float32x4_t uk_widen_hi_f16(const uint16x8_t h) { return vcvt_f32_f16(vreinterpret_f16_u16(vget_high_u16(h))); }
+
+UK_INLINE void uk_tile_f16_Mx8x1_neon(float* out, const uint16_t* lhs, const uint16_t* rhs, const uk_mmt4d_params_t* p,
+                                      const int M0) {
+  float32x4_t acc0[8], acc1[8];
+  UK_UNROLL for (int i = 0; i < M0; ++i) acc0[i] = acc1[i] = vdupq_n_f32(0.0f);
+  const int64_t K = p->K, rs = uk_rhs_k_stride(p);
+  for (int64_t k = 0; k < K; ++k) {
+    const uint16x8_t r = vld1q_u16(rhs);
+    const float32x4_t r0 = uk_widen_lo_f16(r), r1 = uk_widen_hi_f16(r);
+    if (M0 >= 4) {
+      UK_UNROLL for (int g = 0; g < M0; g += 4) {
+        const float32x4_t l = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(lhs + g)));
+        acc0[g + 0] = vfmaq_laneq_f32(acc0[g + 0], r0, l, 0);
+        acc1[g + 0] = vfmaq_laneq_f32(acc1[g + 0], r1, l, 0);
+        acc0[g + 1] = vfmaq_laneq_f32(acc0[g + 1], r0, l, 1);
+        acc1[g + 1] = vfmaq_laneq_f32(acc1[g + 1], r1, l, 1);
+        acc0[g + 2] = vfmaq_laneq_f32(acc0[g + 2], r0, l, 2);
+        acc1[g + 2] = vfmaq_laneq_f32(acc1[g + 2], r1, l, 2);
+        acc0[g + 3] = vfmaq_laneq_f32(acc0[g + 3], r0, l, 3);
+        acc1[g + 3] = vfmaq_laneq_f32(acc1[g + 3], r1, l, 3);
+      }
+    } else {
+      UK_UNROLL for (int i = 0; i < M0; ++i) {
+        const float32x4_t l = vcvt_f32_f16(vreinterpret_f16_u16(vld1_dup_u16(lhs + i)));
+        acc0[i] = vfmaq_f32(acc0[i], r0, l);
+        acc1[i] = vfmaq_f32(acc1[i], r1, l);
+      }
+    }
+    lhs += M0;
+    rhs += rs;
+  }
+  uk_finish_f32_Mx8_neon(out, acc0, acc1, p, M0);
+}
+
+#define UK_DEFINE_F16_NEON(M0)                                                             \
+  void uk_mmt4d_tile_f16f16f32_##M0##x8x1_arm_64_neon(void* out, const void* lhs, const void* rhs, \
+                                                      const uk_mmt4d_params_t* p) {       \
+    uk_tile_f16_Mx8x1_neon((float*)out, (const uint16_t*)lhs, (const uint16_t*)rhs, p, M0); \
+  }
+UK_DEFINE_F16_NEON(1)
+UK_DEFINE_F16_NEON(2)
+UK_DEFINE_F16_NEON(4)
+UK_DEFINE_F16_NEON(8)
+
 #endif
