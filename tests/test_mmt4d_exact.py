@@ -16,6 +16,11 @@ from conftest import skip_unless_cpu_has
 AVX2 = lib.UK_CPU_X86_AVX2_FMA | lib.UK_CPU_X86_F16C
 AVX512 = AVX2 | lib.UK_CPU_X86_AVX512_BASE
 VNNI = AVX512 | lib.UK_CPU_X86_AVX512_VNNI
+NEON = lib.UK_CPU_ARM_NEON
+DOTPROD = NEON | lib.UK_CPU_ARM_DOTPROD
+I8MM = DOTPROD | lib.UK_CPU_ARM_I8MM
+LEVEL_OF_BITS = {0: "generic", AVX2: "avx2", AVX512: "avx512", VNNI: "avx512",
+                 NEON: "neon", DOTPROD: "neon_dotprod", I8MM: "neon_i8mm"}
 
 # (types, M0, N0, K0, cpu bits to run with, what those bits need, expected function suffix)
 CASES = []
@@ -28,6 +33,10 @@ for m0 in (1, 2, 4, 8, 16):
     CASES.append((F32F32F32, m0, 16, 1, AVX512, "AVX-512 F/BW/DQ/VL", "avx512_base"))
     CASES.append((S8S8S32, m0, 16, 2, AVX512, "AVX-512 F/BW/DQ/VL", "avx512_base"))
     CASES.append((S8S8S32, m0, 16, 2, VNNI, "AVX-512 VNNI", "avx512_vnni"))
+for m0 in (1, 2, 4, 8):  # aarch64 (run natively there, or under qemu: tests/test_aarch64_python.py)
+    CASES.append((F32F32F32, m0, 8, 1, NEON, "NEON", "arm_64_neon"))
+    CASES.append((S8S8S32, m0, 8, 4, DOTPROD, "NEON dotprod (asimddp)", "arm_64_dotprod"))
+    CASES.append((S8S8S32, m0, 8, 8, I8MM, "NEON i8mm", "arm_64_i8mm"))
 for tile in ((8, 8, 1), (1, 8, 1), (3, 5, 7), (16, 16, 1)):
     CASES.append((F32F32F32, *tile, 0, "", "generic"))
 for tile in ((8, 8, 2), (2, 8, 2), (3, 5, 7), (16, 16, 2)):
@@ -76,7 +85,7 @@ def _run_case(case, shape, accumulate, padded, seed=0):
     init = rng.integers(-50, 51, out4.shape).astype(types.acc)
     out4[...] = init
     before = out.copy()
-    isa = "generic" if bits == 0 else ("avx2" if bits == AVX2 else "avx512")
+    isa = LEVEL_OF_BITS[bits]
     expected_name = tile_function_name(types, M0, N0, K0, isa)
     if bits != VNNI and isa == "avx512" and cpu.cpu_bits() & lib.UK_CPU_X86_AVX512_VNNI and types is S8S8S32:
         # the base AVX-512 s8 kernel is selected only when VNNI is masked off
