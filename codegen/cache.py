@@ -108,10 +108,20 @@ def entry_paths(key: str):
     return d, os.path.join(d, key + ".so"), os.path.join(d, key + ".json"), os.path.join(d, key + ".lock")
 
 
+def _headers() -> str:
+    """The shipped headers every generated kernel includes (uk_api.h: the ABI; uk_convert.h):
+    part of the key, so an ABI change rebuilds cached kernels instead of loading stale ones."""
+    out = []
+    for name in ("uk_api.h", "uk_convert.h"):
+        with open(os.path.join(compiler.include_dir(), name)) as f:
+            out.append(f.read())
+    return "\0".join(out)
+
+
 def cache_key(spec: KernelSpec) -> str:
     t = spec.check()
     source = render(spec)
-    material = "\0".join([source, compiler.compiler_identity(), " ".join(compiler.compile_flags(t))])
+    material = "\0".join([source, _headers(), compiler.compiler_identity(), " ".join(compiler.compile_flags(t))])
     return hashlib.sha256(material.encode()).hexdigest()
 
 

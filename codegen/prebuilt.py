@@ -111,7 +111,7 @@ def find(spec: KernelSpec) -> Optional[Tuple[str, str, KernelSpec]]:
     if hit is not None:
         return hit[0], hit[1], spec
     if spec.static_k is not None:
-        dynamic = KernelSpec(spec.types, spec.M0, spec.N0, spec.target, None)
+        dynamic = KernelSpec(spec.types, spec.M0, spec.N0, spec.target, None, spec.epilogue, spec.out)
         hit = idx.get(dynamic)
         if hit is not None:
             return hit[0], hit[1], dynamic

@@ -2,10 +2,11 @@
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
+from typing import Optional, Tuple
 
 import jinja2
 
+from . import epilogue as epilogue_ops
 from .targets import ELEMENT_TYPES, Target, spelling, target as get_target
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -22,6 +23,15 @@ class KernelSpec:
     N0: int
     target: str
     static_k: Optional[int] = None  # K (in tiles) the caller's K blocks use, if known
+    # fusion="register": the lowered epilogue op list (codegen/epilogue.py tokens) applied in
+    # registers at the last K block, and the final type stored ("f32", "s8", ...); out "" is a
+    # plain kernel (the dispatch applies the epilogue per tile)
+    epilogue: Tuple[str, ...] = ()
+    out: str = ""
+
+    @property
+    def fused(self) -> bool:
+        return bool(self.out)
 
     @property
     def K0(self) -> int:
@@ -35,7 +45,8 @@ class KernelSpec:
     def name(self) -> str:
         """XNNPACK-style: types, tile and target in the name."""
         k = f"_k{self.static_k}" if self.static_k else ""
-        return f"ukg_mmt4d_{self.types}_{self.M0}x{self.N0}x{self.K0}{k}__{self.target}"
+        fused = epilogue_ops.name_suffix(self.epilogue, self.out) if self.out else ""
+        return f"ukg_mmt4d_{self.types}_{self.M0}x{self.N0}x{self.K0}{k}__{self.target}{fused}"
 
     @classmethod
     def from_json(cls, doc, what: str = "kernel spec") -> "KernelSpec":
@@ -43,7 +54,7 @@ class KernelSpec:
         then ``check()``ed; anything else raises ValueError naming ``what``."""
         if not isinstance(doc, dict):
             raise ValueError(f"{what}: expected an object, got {type(doc).__name__}")
-        extra = set(doc) - {"types", "M0", "N0", "target", "static_k"}
+        extra = set(doc) - {"types", "M0", "N0", "target", "static_k", "epilogue", "out"}
         if extra:
             raise ValueError(f"{what}: unknown fields {sorted(extra)}")
         types, target, M0, N0, sk = (doc.get("types"), doc.get("target"), doc.get("M0"), doc.get("N0"),
@@ -58,7 +69,12 @@ class KernelSpec:
             raise ValueError(f"{what}: 'M0' and 'N0' must be integers in [1, 4096], got {M0!r}, {N0!r}")
         if sk is not None and not (isinstance(sk, int) and not isinstance(sk, bool) and 1 <= sk <= 1 << 40):
             raise ValueError(f"{what}: 'static_k' must be null or a positive integer, got {sk!r}")
-        spec = cls(types, M0, N0, target, sk)
+        ep, out = doc.get("epilogue", []), doc.get("out", "")
+        if not isinstance(ep, (list, tuple)) or not all(isinstance(x, str) for x in ep) or not isinstance(out, str):
+            raise ValueError(f"{what}: 'epilogue' must be a list of op names and 'out' a string")
+        if ep and not out:
+            raise ValueError(f"{what}: an 'epilogue' needs its 'out' type")
+        spec = cls(types, M0, N0, target, sk, tuple(ep), out)
         try:
             spec.check()
         except ValueError as exc:
@@ -77,6 +93,11 @@ class KernelSpec:
         if self.static_k is not None and self.static_k < 1:
             raise ValueError(f"codegen: static_k must be >= 1 or None, got {self.static_k}")
         family = ELEMENT_TYPES[self.types].family
+        if self.out or self.epilogue:
+            epilogue_ops.check(self.epilogue, self.out, family)
+            if family == "int" and not spelling(t, self.types).dot and self.N0 % 4:
+                raise ValueError(f"codegen: a fused epilogue on the portable int kernel needs N0 % 4 == 0, "
+                                 f"got N0={self.N0}")
         lanes = t.f32_lanes if family == "float" else (t.s32_lanes or 1)
         if family == "float" or spelling(t, self.types).dot:
             if self.N0 % lanes:
@@ -115,6 +136,15 @@ def render(spec: KernelSpec) -> str:
     t = spec.check()
     e = ELEMENT_TYPES[spec.types]
     template = _environment().get_template(_FAMILY_TEMPLATES[e.family])
+    fused = {}
+    if spec.fused:
+        eops = epilogue_ops.check(spec.epilogue, spec.out, e.family)
+        tokens = {op.token for op in eops}
+        # v (float lanes) / vi (int32 lanes): the family's own plus the other when an op crosses over
+        fused = dict(eops=eops, out=spec.out, uk_out=epilogue_ops.OUT_TYPES[spec.out][1],
+                     octype=epilogue_ops.OUT_TYPES[spec.out][2],
+                     needs_f="to_float" in tokens, needs_i=bool(tokens & {"requantize", "requantize_col"}))
     return template.render(name=spec.name, t=t, M0=spec.M0, N0=spec.N0, K0=spec.K0, static_k=spec.static_k,
-                           KS=k_split(spec), G=TILE_GROUP, types=spec.types, e=e, sp=spelling(t, spec.types))
+                           KS=k_split(spec), G=TILE_GROUP, types=spec.types, e=e, sp=spelling(t, spec.types),
+                           fused=spec.fused, **fused)
 

@@ -69,6 +69,9 @@ class Target:
     s8_lhs_pair_bcast: str = ""  # {0}: const int8_t* to 2 bytes -> broadcast s16 pair
     s8_dot2: str = ""  # acc {2} += pairwise s16 dot of {0}, {1}
     preamble: str = ""  # helper definitions emitted once per file
+    # rintf on the epilogue's float vector ({0}: a ukg_ef, codegen/templates/epilogue.c.j2);
+    # empty: the portable form
+    f32_rint: str = ""
     extra: Dict[str, str] = field(default_factory=dict)
 
     def fits(self, M0: int, N0: int, lanes: int) -> bool:
@@ -126,6 +129,7 @@ AVX2 = Target(
     s8_rhs_widen="ukg_widen16_avx2({0})", s8_lhs_pair_bcast="ukg_pair_bcast_avx2({0})",
     s8_dot2="_mm256_add_epi32({2}, _mm256_madd_epi16({0}, {1}))", s16_vec="__m256i",
     preamble=_X86_S8_PREAMBLE_AVX2,
+    f32_rint="(ukg_ef)_mm256_round_ps((__m256)({0}), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)",
 )
 
 _AVX512_FLAGS = ("-O3", "-mavx", "-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512dq",
@@ -143,6 +147,7 @@ AVX512 = Target(
     s8_rhs_widen="ukg_widen32_avx512({0})", s8_lhs_pair_bcast="ukg_pair_bcast_avx512({0})",
     s8_dot2="_mm512_add_epi32({2}, _mm512_madd_epi16({0}, {1}))", s16_vec="__m512i",
     preamble=_X86_S8_PREAMBLE_AVX512,
+    f32_rint="(ukg_ef)_mm512_roundscale_ps((__m512)({0}), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)",
 )
 
 AVX512_VNNI = replace(
@@ -171,7 +176,7 @@ NEON = Target(
     s32_zero="vdupq_n_s32(0)", s16_vec="int16x8_t",
     s8_rhs_widen="vmovl_s8(vld1_s8({0}))", s8_lhs_pair_bcast="ukg_pair_bcast_neon({0})",
     s8_dot2="vaddq_s32({2}, vpaddq_s32(vmull_s16(vget_low_s16({0}), vget_low_s16({1})), vmull_high_s16({0}, {1})))",
-    preamble=_NEON_PREAMBLE,
+    preamble=_NEON_PREAMBLE, f32_rint="(ukg_ef)vrndnq_f32((float32x4_t)({0}))",
 )
 
 _NEON_DOTPROD_PREAMBLE = r"""
@@ -285,26 +290,17 @@ class Spelling:
     preamble: str = ""
 
 
+# the runtime's own scalar conversions (ukernels/include/uk_convert.h, shipped beside uk_api.h)
 _H16_SCALAR = r"""
-static inline float ukg_f16_to_f32(uint16_t h) {
-  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-  union { uint32_t u; float f; } o = {(uint32_t)(h & 0x7FFFu) << 13}, magic = {113u << 23};
-  const uint32_t exp = o.u & 0x0F800000u;
-  o.u += (127u - 15u) << 23;
-  if (exp == 0x0F800000u) o.u += (128u - 16u) << 23;
-  if (exp == 0) { o.u += 1u << 23; o.f -= magic.f; }
-  o.u |= sign;
-  return o.f;
-}
-static inline float ukg_bf16_to_f32(uint16_t h) { union { uint32_t u; float f; } o = {(uint32_t)h << 16}; return o.f; }
+#include "uk_convert.h"
 """
 
 _GENERIC_H16 = _H16_SCALAR + r"""
 static inline ukg_v4f ukg_load4_f16(const uint16_t* p) {
-  ukg_v4f v = {ukg_f16_to_f32(p[0]), ukg_f16_to_f32(p[1]), ukg_f16_to_f32(p[2]), ukg_f16_to_f32(p[3])}; return v;
+  ukg_v4f v = {uk_f16_to_f32(p[0]), uk_f16_to_f32(p[1]), uk_f16_to_f32(p[2]), uk_f16_to_f32(p[3])}; return v;
 }
 static inline ukg_v4f ukg_load4_bf16(const uint16_t* p) {
-  ukg_v4f v = {ukg_bf16_to_f32(p[0]), ukg_bf16_to_f32(p[1]), ukg_bf16_to_f32(p[2]), ukg_bf16_to_f32(p[3])}; return v;
+  ukg_v4f v = {uk_bf16_to_f32(p[0]), uk_bf16_to_f32(p[1]), uk_bf16_to_f32(p[2]), uk_bf16_to_f32(p[3])}; return v;
 }
 """
 
@@ -334,20 +330,20 @@ static inline int32_t ukg_pair32(const void* p) { int32_t v; memcpy(&v, p, 4); r
 """
 
 _SPELLINGS: Dict[Tuple[str, str], Spelling] = {
-    ("generic", "f16f16f32"): Spelling("ukg_load4_f16({0})", "((ukg_v4f){{0}} + ukg_f16_to_f32(*({0})))",
+    ("generic", "f16f16f32"): Spelling("ukg_load4_f16({0})", "((ukg_v4f){{0}} + uk_f16_to_f32(*({0})))",
                                        preamble=_GENERIC_H16),
-    ("generic", "bf16bf16f32"): Spelling("ukg_load4_bf16({0})", "((ukg_v4f){{0}} + ukg_bf16_to_f32(*({0})))",
+    ("generic", "bf16bf16f32"): Spelling("ukg_load4_bf16({0})", "((ukg_v4f){{0}} + uk_bf16_to_f32(*({0})))",
                                          preamble=_GENERIC_H16),
     ("avx2", "f16f16f32"): Spelling("_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)({0})))",
-                                    "_mm256_set1_ps(ukg_f16_to_f32(*({0})))", preamble=_H16_SCALAR),
+                                    "_mm256_set1_ps(uk_f16_to_f32(*({0})))", preamble=_H16_SCALAR),
     ("avx2", "bf16bf16f32"): Spelling(
         "_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)({0}))), 16))",
-        "_mm256_set1_ps(ukg_bf16_to_f32(*({0})))", preamble=_H16_SCALAR),
+        "_mm256_set1_ps(uk_bf16_to_f32(*({0})))", preamble=_H16_SCALAR),
     ("avx512", "f16f16f32"): Spelling("_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)({0})))",
-                                      "_mm512_set1_ps(ukg_f16_to_f32(*({0})))", preamble=_H16_SCALAR),
+                                      "_mm512_set1_ps(uk_f16_to_f32(*({0})))", preamble=_H16_SCALAR),
     ("avx512", "bf16bf16f32"): Spelling(
         "_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)({0}))), 16))",
-        "_mm512_set1_ps(ukg_bf16_to_f32(*({0})))", preamble=_H16_SCALAR),
+        "_mm512_set1_ps(uk_bf16_to_f32(*({0})))", preamble=_H16_SCALAR),
     ("avx2", "s16s16s32"): Spelling("_mm256_loadu_si256((const __m256i*)({0}))", "_mm256_set1_epi32(ukg_pair32({0}))",
                                     "_mm256_add_epi32({2}, _mm256_madd_epi16({0}, {1}))", 2, _AVX2_U8_PAIR),
     ("avx2", "u8s8s32"): Spelling("ukg_widen16_avx2({0})", "ukg_pair_bcast_u8_avx2({0})",

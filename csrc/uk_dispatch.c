@@ -245,8 +245,25 @@ static int uk_direct_block(const uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d
   return UK_STATUS_OK;
 }
 
+/* The last K block's call of a workgroup whose kernel applies the epilogue in registers
+ * (desc->epilogue_fused): the op list, the final output and where the workgroup's tiles are in
+ * it (uk_api.h: UK_FLAG_EPILOGUE_FUSED). */
+static void uk_fuse_epilogue(const uk_matmul_desc_t* d, const uk_workgroup_t* w, uk_mmt4d_params_t* p) {
+  p->flags |= UK_FLAG_EPILOGUE_FUSED;
+  p->epilogue_ops = d->ops;
+  p->epilogue_num_ops = d->num_ops;
+  p->final_type = d->out_type;
+  p->final_out = d->out;
+  p->final_stride0 = d->out_stride0;
+  p->row0 = w->m1 * d->M0;
+  p->col0 = w->n1 * d->N0;
+  p->rows = d->M - p->row0;
+  p->cols = d->N - p->col0;
+}
+
 /* The workgroup's products over all of K into its accumulator (scratch), one ukernel call per
- * K block (ACCUMULATE after the first). Returns a status; UK_STATUS_CANCELLED when cancelled. */
+ * K block (ACCUMULATE after the first); with desc->epilogue_fused the last one also applies the
+ * epilogue and writes out. Returns a status; UK_STATUS_CANCELLED when cancelled. */
 static int uk_workgroup_products(uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d, const uk_workgroup_t* w) {
   const int64_t kc1 = d->KC / d->K0;
   const int64_t tile_elems = (int64_t)d->M0 * d->N0;
@@ -309,6 +326,7 @@ static int uk_workgroup_products(uk_dispatch_ctx_t* c, const uk_matmul_desc_t* d
       p.group_scales_offset = w->n1 * p.group_scales_stride0 + (k1 * d->K0 / d->group_size) * d->N0;
       p.group_k = d->group_size / d->K0;
     }
+    if (d->epilogue_fused && k1 + kc1 >= c->K1) uk_fuse_epilogue(d, w, &p);
     const int status = d->mmt4d(&p);
     if (status != UK_STATUS_OK) return status;
   }
@@ -379,7 +397,7 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
     uk_set_error(c, status);
     return;
   }
-  uk_workgroup_write_back(d, &w);
+  if (!d->epilogue_fused || c->K1 == 0) uk_workgroup_write_back(d, &w); /* K = 0: no kernel call ran */
 }
 
 static int uk_matmul_check(const uk_matmul_desc_t* d, int need_scratch) {
@@ -398,6 +416,7 @@ static int uk_matmul_check(const uk_matmul_desc_t* d, int need_scratch) {
       (need_scratch && d->scratch_stride < uk_matmul_scratch_bytes(d)))
     return UK_STATUS_BAD_ARGUMENT;
   if (d->lhs_pack_in_tile && d->rhs_direct) return UK_STATUS_BAD_ARGUMENT;
+  if (d->epilogue_fused && (d->rhs_direct || d->rhs_group_scales)) return UK_STATUS_BAD_ARGUMENT;
   if (d->rhs_direct && (!d->rhs_pack_in_tile || d->K0 != 1 || d->b_stride1 != 1 ||
                         (d->kernel_type && d->kernel_type != d->type)))
     return UK_STATUS_BAD_ARGUMENT;

@@ -150,6 +150,9 @@ int uk_mmt4d(const uk_mmt4d_params_t* p) {
   if (!uk_type_info(type, &ti)) return UK_STATUS_UNSUPPORTED_TYPE;
   if (p->M < 0 || p->N < 0 || p->K < 0 || p->M0 <= 0 || p->N0 <= 0 || p->K0 <= 0)
     return UK_STATUS_BAD_ARGUMENT;
+  /* the epilogue in registers is a generated kernel's (rendered for its op list); the
+   * handwritten tiles leave it to the dispatch's tile-level epilogue */
+  if (p->flags & UK_FLAG_EPILOGUE_FUSED) return UK_STATUS_BAD_ARGUMENT;
   const uk_mmt4d_tile_entry_t* row = uk_mmt4d_select(p->flags, p->M0, p->N0, p->K0, p->cpu_data);
   if (!row) return UK_STATUS_NO_TILE_FUNCTION;
   const uk_mmt4d_tile_fn_t fn = row->fn, group_fn = row->group_fn;

@@ -38,41 +38,8 @@ int uk_quantize_rows_s8(const float* x, int64_t M, int64_t K, int64_t x_stride0,
                         float* scales, const uint64_t* cpu_data, uk_pool_t* pool, int32_t max_threads);
 
 /* ---- epilogue ----------------------------------------------------------- */
-/* Ops run in order on one row segment of the accumulator tile.  The segment
- * is int32 until a float op (the caller inserts UK_EPI_TO_FLOAT first), and
- * float after it until UK_EPI_REQUANTIZE, which leaves saturated integers. */
-enum {
-  UK_EPI_BIAS_COLUMN = 1, /* x[i][j] += data[j]        (int32 or f32, as the segment)       */
-  UK_EPI_RELU = 2,        /* max(x, 0); NaN propagates                                    */
-  UK_EPI_GELU_ERF = 3,    /* x/2 (1 + erf(x/sqrt 2))                                    f */
-  UK_EPI_BIAS_ROW = 4,    /* x[i][j] += data[i]                                            */
-  UK_EPI_RESIDUAL = 5,    /* x[i][j] += data[i*data_stride + j*data_stride1]               */
-  UK_EPI_SCALE = 6,       /* x *= p0, or x[i][j] *= data[j] when data != NULL             f */
-  UK_EPI_CLAMP = 7,       /* min(max(x, p0), p1); int32: bounds only where p2 / p3 != 0; NaN kept */
-  UK_EPI_RELU6 = 8,       /* min(max(x, 0), 6)                                             */
-  UK_EPI_GELU_TANH = 9,   /* x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))              f */
-  UK_EPI_SILU = 10,       /* x * sigmoid(x)                                              f */
-  UK_EPI_SIGMOID = 11,    /* 1 / (1 + exp(-x))                                           f */
-  UK_EPI_TANH = 12,       /* tanh(x)                                                     f */
-  UK_EPI_TO_FLOAT = 13,   /* int32 -> float (round to nearest even, like numpy astype)     */
-  UK_EPI_REQUANTIZE = 14, /* q = clamp(rint(x * s) + p1, p2, p3), s = data ? data[j] : p0; f -> int32;
-                             NaN -> p1 (the zero point)                                     */
-  UK_EPI_SCALE_ROW = 15,  /* x[i][j] *= data[i] (e.g. per-row activation scales)              f */
-};
-
-typedef struct uk_epilogue_op_t {
-  int32_t kind;
-  int32_t is_int;       /* 1: the segment (and operand) is int32 when the op runs */
-  const void* data;     /* operand (NULL for unary ops / per-tensor scale)     */
-  int64_t data_stride;  /* elements between consecutive operand entries (rows for RESIDUAL) */
-  int64_t data_stride1; /* RESIDUAL: elements between columns                              */
-  float p0, p1, p2, p3; /* scalar parameters (see the kinds)                               */
-  int64_t data_batch_stride; /* batched calls: elements between consecutive items' operands (0: shared) */
-} uk_epilogue_op_t;
-
-/* Output element types of the write-back (what the segment is converted to). */
-/* F16/BF16: the f32 segment rounded once to nearest even (NaN stays NaN, overflow -> Inf). */
-enum { UK_OUT_F32 = 1, UK_OUT_S32 = 2, UK_OUT_S8 = 3, UK_OUT_U8 = 4, UK_OUT_F16 = 5, UK_OUT_BF16 = 6 };
+/* The op list (UK_EPI_*, uk_epilogue_op_t) and the output types (UK_OUT_*) are in uk_api.h:
+ * generated kernels that apply the epilogue in registers (UK_FLAG_EPILOGUE_FUSED) read them. */
 /* Bytes per element of an output type (0 if unknown). */
 int32_t uk_out_bytes(int32_t out_type);
 
@@ -146,6 +113,11 @@ typedef struct uk_matmul_desc_t {
                                     right before using them (for N <= NC, where every lhs block is
                                     used by one workgroup only); lhs_packed is then unused. Not
                                     with rhs_direct */
+  int32_t epilogue_fused;        /* 1: mmt4d is a generated kernel that applies the epilogue in
+                                    registers (UK_FLAG_EPILOGUE_FUSED): a workgroup's last K block
+                                    call gets the op list and writes the final values into out
+                                    itself, and the dispatch's own epilogue and write-back are
+                                    skipped. Not with rhs_direct or rhs_group_scales */
 } uk_matmul_desc_t;
 
 /* Returned by uk_matmul_run when *desc->cancel was set: the output is incomplete. */

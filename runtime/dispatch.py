@@ -10,6 +10,7 @@ from ukernels._sync import BoundedMemo
 from ukernels.abi import ElementTypes, UkernelError, address_of, cpu_data_for, tile_function_name
 from ukernels.runtime import interrupt, threads, workspace
 from ukernels.runtime.epilogue import LoweredEpilogue, lower, to_c
+from ukernels.runtime.fusion import Fusion, check_fusion, register_form, resolve_fusion
 from ukernels.runtime.plan import MatmulPlan, plan_matmul
 
 # The codegen modules the "auto" rule consults are imported here, not on the
@@ -30,6 +31,7 @@ class Resolution:
     fn: object  # uk_mmt4d_fn_t
     flags: int  # extra mmt4d flags
     kernel: Optional[object] = None  # codegen.cache.CompiledKernel
+    fused: bool = False  # the generated kernel applies the epilogue in registers (fusion="register")
     # descriptors with this resolution's fixed fields filled in, by (input type, ISA, batch):
     # a call copies one and sets only its operands (~25 fewer cffi field writes, ~3.5 us)
     templates: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
@@ -56,6 +58,43 @@ def lhs_flags(types: ElementTypes, lhs_symmetric: bool) -> int:
     return lib.UK_FLAG_LHS_S8_SYMMETRIC if lhs_symmetric and types.name == "s8s8s32" else 0
 
 
+def fusion_for(fusion: str, backend: str, types: ElementTypes, M: int, N: int, K: int, isa: str,
+               lowered: LoweredEpilogue, group_scaled: bool = False, narrowed: bool = False) -> Fusion:
+    """Where this call's epilogue runs (runtime/fusion.py): "register" asks for a generated kernel
+    that applies it in registers (an error with the handwritten backend, or where no register form
+    exists); "auto" takes it where the backend resolves to codegen and tune measured it faster."""
+    if fusion == "tile":
+        return _TILE
+    check_fusion(fusion)
+    if fusion == "register":
+        if backend == "ukernel":
+            raise ValueError("fusion='register' applies the epilogue inside a generated kernel: use "
+                             "backend='codegen' (or 'auto'), or fusion='tile' with the handwritten ukernels")
+        if group_scaled:
+            raise ValueError("fusion='register' is not available for group-quantized weights (their scaled "
+                             "tiles are handwritten); use fusion='tile'")
+        if narrowed:
+            raise ValueError("fusion='register' cannot round operands to bf16 while packing; use fusion='tile'")
+        return resolve_fusion("register", "codegen", lowered, None)
+    if group_scaled or narrowed:
+        return _TILE_AUTO_HANDWRITTEN
+    chosen = backend
+    if backend == "auto":
+        chosen = "codegen" if _auto_uses_codegen(types, M, N, K, isa, threads.get_num_threads()) else "ukernel"
+    if chosen != "codegen":
+        return _TILE_AUTO_HANDWRITTEN
+    form, _ = register_form(lowered)
+    tuned = None
+    if form is not None:
+        sig = Fusion(True, "", *form).signature
+        tuned = tuning.tuned_fusion(types.name, targets.target_for_isa(isa, types.name), M, N, K, sig)
+    return resolve_fusion("auto", chosen, lowered, tuned)
+
+
+_TILE = Fusion(False, "fusion='tile' asked")
+_TILE_AUTO_HANDWRITTEN = Fusion(False, "auto: the handwritten ukernels leave the epilogue to the tile level")
+
+
 def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed, lhs_symmetric: bool = False):
     """The register tile for a prepacked rhs: M0 by the usual rule, N0/K0 fixed by the packing.
     ``packed`` is a PackedRhs, or a provider with ``for_tile(N0, K0) -> PackedRhs`` (Linear:
@@ -75,14 +114,18 @@ def _tile_for_packed(types: ElementTypes, M: int, isa: str, backend: str, packed
 
 def _codegen_plan(types: ElementTypes, M: int, N: int, K: int, isa: str, nthreads: int,
                   tile=None, target=None, prepacked: bool = False, rhs_in_place: bool = False, k_align: int = 1,
-                  batch: int = 1, rhs_shared: bool = False):
+                  batch: int = 1, rhs_shared: bool = False, fused=None):
+    """The plan and kernel spec of a generated kernel; ``fused``: (op tokens, out type) of an
+    epilogue applied in registers (the dispatch then never reads b in place: the kernel's
+    last K block writes the result, which the in-place path's K-block groups would not give)."""
     from ukernels.codegen.render import KernelSpec
     target = target or targets.target_for_isa(isa, types.name)
     tile = tile or tuning.tuned_tile(types.name, target, M, N, K) or tiles.choose_tile(types.name, target, M)
-    plan = plan_matmul(types, M, N, K, isa, nthreads, tuple(tile), prepacked, rhs_in_place, k_align, batch,
-                       rhs_shared)
+    plan = plan_matmul(types, M, N, K, isa, nthreads, tuple(tile), prepacked, rhs_in_place and not fused, k_align,
+                       batch, rhs_shared)
     kc1 = plan.KC // plan.K0
-    return plan, KernelSpec(types.name, plan.M0, plan.N0, target, kc1 if plan.K1 >= kc1 else None)
+    ops, out = fused if fused else ((), "")
+    return plan, KernelSpec(types.name, plan.M0, plan.N0, target, kc1 if plan.K1 >= kc1 else None, ops, out)
 
 
 # Resolutions by call signature (a repeated call costs one dict lookup); bounded,
@@ -132,14 +175,18 @@ def _auto_fell_back(types: ElementTypes, M: int, N: int, K: int, isa: str, nthre
 def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
             tile=None, target=None, prepacked: bool = False, describe: bool = False,
             rhs_in_place: bool = False, k_align: int = 1, batch: int = 1, rhs_shared: bool = False,
-            narrow_to: Optional[ElementTypes] = None, lhs_symmetric: bool = False) -> Resolution:
+            narrow_to: Optional[ElementTypes] = None, lhs_symmetric: bool = False, fused=None) -> Resolution:
     """Plans the call and resolves its ukernel: handwritten, or generated (compiled
     on first use, then cached on disk and memoised in the process). "auto" follows
     ``_auto_uses_codegen`` and falls back to handwritten, with one warning, if the
     generated kernel cannot be built. ``describe`` fills in the handwritten tile
     function's name (for explain; the call path does not need it). ``lhs_symmetric``: the
-    lhs has no -128 (see lhs_flags), which the handwritten tiles may use."""
+    lhs has no -128 (see lhs_flags), which the handwritten tiles may use. ``fused``: (op tokens,
+    out type) for a generated kernel that applies the epilogue in registers (runtime/fusion.py;
+    codegen only)."""
     nthreads = threads.get_num_threads()
+    if fused is not None:
+        backend = "codegen"
     if narrow_to is not None:
         backend = "ukernel"  # rounding while packing is the handwritten dispatch's (matmul checks)
     if backend == "auto":
@@ -154,13 +201,14 @@ def resolve(types: ElementTypes, M: int, N: int, K: int, isa: str, backend: str,
     if backend == "codegen":
         from ukernels._env import getenv
         key = (types.name, M, N, K, isa, nthreads, tile, target, prepacked, rhs_in_place, k_align, batch,
-               rhs_shared, getenv("UKERNELS_CACHE_DIR"), getenv("CC"), getenv("UKERNELS_KERNEL_PATH"))
+               rhs_shared, getenv("UKERNELS_CACHE_DIR"), getenv("CC"), getenv("UKERNELS_KERNEL_PATH"), fused)
         hit = _resolved.get(key)
         if hit is None:
             plan, spec = _codegen_plan(types, M, N, K, isa, nthreads, tile, target, prepacked, rhs_in_place,
-                                       k_align, batch, rhs_shared)
+                                       k_align, batch, rhs_shared, fused)
             kernel = cache.get_kernel(spec)
-            hit = _resolved.put(key, Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel))
+            hit = _resolved.put(key, Resolution(plan, "codegen", kernel.name, kernel.fn, 0, kernel,
+                                                fused=fused is not None))
         return hit
     key = (types.name, M, N, K, isa, nthreads, tile, prepacked, describe, rhs_in_place, k_align, batch, rhs_shared,
            narrow_to, lhs_symmetric)
@@ -192,6 +240,7 @@ def _desc_template(r: Resolution, types: ElementTypes, isa: str, B: int):
     t.MC, t.NC, t.KC = plan.MC, plan.NC, plan.KC
     t.rhs_pack_in_tile, t.rhs_direct = int(plan.rhs_pack_in_tile), int(plan.rhs_direct)
     t.lhs_pack_in_tile = int(plan.lhs_pack_in_tile)
+    t.epilogue_fused = int(r.fused)
     nthreads = max(plan.threads, 1)
     t.mmt4d, t.mmt4d_flags = r.fn, r.flags
     t.scratch_stride = lib.uk_matmul_scratch_bytes(t)  # the C dispatch's scratch layout, per thread
@@ -339,7 +388,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
                isa: str, backend: str = "ukernel", tile=None, target=None,
                packed: Optional[PackedRhs] = None, out: Optional[np.ndarray] = None,
                narrow_to: Optional[ElementTypes] = None, small_key: Optional[tuple] = None,
-               small_table: Optional[dict] = None, lhs_symmetric: bool = False) -> np.ndarray:
+               small_table: Optional[dict] = None, lhs_symmetric: bool = False, fusion: str = "auto") -> np.ndarray:
     """out = epilogue(a @ b) through the resolved ukernel; inputs pre-validated.
     With ``packed``, b is None and the prepacked rhs is used (its N0/K0 fix the tile).
     ``out`` of the result's shape and the epilogue's dtype, validated by the caller: written
@@ -348,13 +397,19 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     packed once), out (B, M, N); epilogue operands are shared by the items. ``narrow_to``: f32
     operands rounded to this triple while packed (runtime/plan.py: plan_matmul). ``small_key``:
     matmul's replay key of a plain call (see run_small), recorded here (in ``small_table``,
-    default matmul's) if the call qualifies. ``lhs_symmetric``: a has no -128 (see lhs_flags)."""
+    default matmul's) if the call qualifies. ``lhs_symmetric``: a has no -128 (see lhs_flags).
+    ``fusion``: where the epilogue runs ("auto", "tile", "register": runtime/fusion.py)."""
     a3 = a if a.ndim == 3 else a[None]
     b3 = None if b is None else (b if b.ndim == 3 else b[None])
     B, M, K = a3.shape
     N = packed.N if packed is not None else b3.shape[2]
     shared = B == 1 or b3 is None or b3.strides[0] == 0
     group_size = getattr(packed, "group_size", 0) if packed is not None else 0
+    if epilogue is None:
+        epilogue = lower((), types, M, N)
+    fz = fusion_for(fusion, backend, types, M, N, K, isa, epilogue, bool(group_size), narrow_to is not None)
+    if fz.register:
+        backend = "codegen"
     if group_size and backend == "auto":
         backend = "ukernel"  # the handwritten group variants keep the group loop in registers
     if packed is not None and tile is None:
@@ -364,8 +419,6 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         tile, packed = _tile_for_packed(types, M, isa, chosen, packed, lhs_symmetric)
     elif packed is not None and hasattr(packed, "for_tile"):
         packed = packed.for_tile(tile[1], tile[2])
-    if epilogue is None:
-        epilogue = lower((), types, M, N)
     given = out
     out3 = None if out is None else (out if out.ndim == 3 else out[None])
     in_place = _writable_in_place(out3, N, a, b)
@@ -377,7 +430,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     rhs_in_place = packed is None and b3.strides[2] == b3.itemsize
     r = resolve(types, M, N, K, isa, backend, tile, target, packed is not None, rhs_in_place=rhs_in_place,
                 k_align=max(1, packed.group_size) if packed is not None else 1, batch=B, rhs_shared=shared,
-                narrow_to=narrow_to, lhs_symmetric=lhs_symmetric)
+                narrow_to=narrow_to, lhs_symmetric=lhs_symmetric, fused=(fz.ops, fz.out) if fz.register else None)
     plan = r.plan
     pool = threads.get_pool() if plan.threads > 1 else ffi.NULL
 
@@ -435,7 +488,7 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
     if status == lib.UK_STATUS_CANCELLED:  # Ctrl-C: Python's handler raises here, or the call runs again
         interrupt.deliver()
         return run_matmul(a, b, types, epilogue, isa, backend, tile, target, packed, given, narrow_to,
-                          lhs_symmetric=lhs_symmetric)
+                          lhs_symmetric=lhs_symmetric, fusion=fusion)
     if status != lib.UK_STATUS_OK:
         raise UkernelError("uk_matmul_run", status)
     if given is None:

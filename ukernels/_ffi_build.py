@@ -18,7 +18,7 @@ static const int UK_TYPE_F32F32F32, UK_TYPE_S8S8S32, UK_TYPE_F16F16F32, UK_TYPE_
                  UK_TYPE_U8S8S32, UK_TYPE_S8S4S32, UK_TYPE_MASK;
 typedef struct uk_type_info_t { int32_t lhs_bits, rhs_bits, acc_bits; int32_t acc_is_float; } uk_type_info_t;
 int uk_type_info(uint32_t type, uk_type_info_t* info);
-static const int UK_FLAG_ACCUMULATE, UK_FLAG_ALLOW_GENERIC_FALLBACK, UK_FLAG_GROUP_SCALES, UK_FLAG_LHS_S8_SYMMETRIC;
+static const int UK_FLAG_ACCUMULATE, UK_FLAG_ALLOW_GENERIC_FALLBACK, UK_FLAG_GROUP_SCALES, UK_FLAG_LHS_S8_SYMMETRIC, UK_FLAG_EPILOGUE_FUSED;
 #define UK_CPU_X86_AVX2_FMA ...
 #define UK_CPU_X86_F16C ...
 #define UK_CPU_X86_AVX512_BASE ...
@@ -38,6 +38,11 @@ static const int UK_EPI_BIAS_COLUMN, UK_EPI_RELU, UK_EPI_GELU_ERF, UK_EPI_BIAS_R
                  UK_EPI_TANH, UK_EPI_TO_FLOAT, UK_EPI_REQUANTIZE, UK_EPI_SCALE_ROW;
 static const int UK_OUT_F32, UK_OUT_S32, UK_OUT_S8, UK_OUT_U8, UK_OUT_F16, UK_OUT_BF16;
 
+typedef struct uk_epilogue_op_t {
+  int32_t kind; int32_t is_int; const void* data; int64_t data_stride; int64_t data_stride1;
+  float p0, p1, p2, p3;
+  int64_t data_batch_stride;
+} uk_epilogue_op_t;
 typedef struct uk_mmt4d_params_t {
   const void* lhs_buffer; int64_t lhs_offset; int64_t lhs_stride0;
   const void* rhs_buffer; int64_t rhs_offset; int64_t rhs_stride0;
@@ -51,6 +56,12 @@ typedef struct uk_mmt4d_params_t {
   int64_t group_scales_offset;
   int64_t group_scales_stride0;
   int64_t group_k;
+  const uk_epilogue_op_t* epilogue_ops;
+  int32_t epilogue_num_ops;
+  int32_t final_type;
+  void* final_out;
+  int64_t final_stride0;
+  int64_t row0, col0, rows, cols;
 } uk_mmt4d_params_t;
 typedef int (*uk_mmt4d_fn_t)(const uk_mmt4d_params_t* params);
 int uk_mmt4d(const uk_mmt4d_params_t* params);
@@ -81,11 +92,6 @@ uk_pool_t* uk_pool_create(int32_t num_threads, int64_t spin_ns);
 void uk_pool_destroy(uk_pool_t* pool);
 int32_t uk_pool_size(const uk_pool_t* pool);
 
-typedef struct uk_epilogue_op_t {
-  int32_t kind; int32_t is_int; const void* data; int64_t data_stride; int64_t data_stride1;
-  float p0, p1, p2, p3;
-  int64_t data_batch_stride;
-} uk_epilogue_op_t;
 int uk_epilogue_apply(uint32_t acc_type, const uk_epilogue_op_t* ops, int32_t num_ops,
                       void* x, int64_t len, int64_t row, int64_t col0,
                       const uint64_t* cpu_data);
@@ -113,6 +119,7 @@ typedef struct uk_matmul_desc_t {
   int64_t batch;
   int64_t a_batch_stride, b_batch_stride, out_batch_stride;
   int32_t lhs_pack_in_tile;
+  int32_t epilogue_fused;
 } uk_matmul_desc_t;
 static const int UK_STATUS_CANCELLED;
 int64_t uk_matmul_scratch_bytes(const uk_matmul_desc_t* desc);

@@ -8,11 +8,13 @@ import ml_dtypes
 
 from ukernels.abi import ELEMENT_TYPES, element_types_for
 from ukernels.matmul import BACKENDS
-from ukernels.runtime.dispatch import resolve
+from ukernels.runtime.dispatch import fusion_for, resolve
+from ukernels.runtime.epilogue import lower
+from ukernels.runtime.fusion import Fusion, check_fusion
 
 
 def explain(M: int, N: int, K: int, *, dtype="float32", backend: str = "auto",
-            source: bool = False) -> Dict[str, Any]:
+            source: bool = False, epilogue=(), out_dtype=None, fusion: str = "auto") -> Dict[str, Any]:
     """Describe how ``matmul`` on an (M, K) x (K, N) problem of ``dtype`` resolves.
 
     ``dtype``: the input dtype (both operands) or a triple name such as ``"u8s8s32"``.
@@ -20,8 +22,11 @@ def explain(M: int, N: int, K: int, *, dtype="float32", backend: str = "auto",
     generated kernel name), the register tile, the workgroup tiles and their
     count, the K block, the threads, how the rhs is packed (in a phase of its own, in-tile,
     or not at all: small-M calls read a contiguous b in place), and with
-    ``source=True`` the generated C source (codegen only). Resolving the
-    codegen backend compiles the kernel if it is not cached yet.
+    ``source=True`` the generated C source (codegen only), and where the epilogue runs
+    (``fusion``: "tile" or "register", with the reason: what was asked, or what ``tune``
+    measured for this shape and op list; ``epilogue``/``out_dtype`` as ``matmul`` takes them,
+    operands of the (M, N) result's shape). Resolving the codegen backend compiles the kernel
+    if it is not cached yet.
     """
     for name, v in (("M", M), ("N", N), ("K", K)):
         if not isinstance(v, (int, np.integer)) or v < 0:
@@ -37,8 +42,12 @@ def explain(M: int, N: int, K: int, *, dtype="float32", backend: str = "auto",
             raise TypeError(f"explain: unsupported dtype {dt}; use one of {sorted(ELEMENT_TYPES)} or an input "
                             "dtype such as float32, float16, bfloat16, int8, int16")
     isa = cpu.active_isa()
+    check_fusion(fusion)
+    lowered = lower(list(epilogue), types, int(M), int(N), out_dtype)
+    fz = fusion_for(fusion, backend, types, int(M), int(N), int(K), isa, lowered)
     # as for a C-contiguous b: small-M calls may read it in place
-    r = resolve(types, int(M), int(N), int(K), isa, backend, describe=True, rhs_in_place=True)
+    r = resolve(types, int(M), int(N), int(K), isa, "codegen" if fz.register else backend, describe=True,
+                rhs_in_place=True, fused=(fz.ops, fz.out) if fz.register else None)
     p = r.plan
     info: Dict[str, Any] = {
         "shape": (int(M), int(N), int(K)),
@@ -56,7 +65,11 @@ def explain(M: int, N: int, K: int, *, dtype="float32", backend: str = "auto",
                         "packed)" if p.rhs_direct else "in-tile (per workgroup, before use)" if p.rhs_pack_in_tile
                         else "separate parallel phase"),
         "lhs_packing": "in-tile (per workgroup, before use)" if p.lhs_pack_in_tile else "separate parallel phase",
+        "fusion": "register" if fz.register else "tile",
+        "fusion_reason": fz.reason,
     }
+    if fz.register:
+        info["fused_ops"] = Fusion(True, "", fz.ops, fz.out).signature
     if r.kernel is not None:
         info["kernel_path"] = r.kernel.path
         info["kernel_origin"] = r.kernel.origin

@@ -23,6 +23,17 @@ from ukernels.runtime.packing import pack
 _FLOAT_WEIGHTS = {"f32": np.dtype(np.float32), "bf16": _BF16, "f16": np.dtype(np.float16)}
 
 
+def _check_fusion(fusion: str, backend: str, group_quantized: bool) -> None:
+    from ukernels.runtime.fusion import check_fusion
+    check_fusion(fusion)
+    if fusion == "register" and backend == "ukernel":
+        raise ValueError("fusion='register' applies the epilogue inside a generated kernel: use backend='codegen' "
+                         "(or 'auto'), or fusion='tile' with the handwritten ukernels")
+    if fusion == "register" and group_quantized:
+        raise ValueError("fusion='register' is not available for group-quantized weights (their scaled tiles are "
+                         "handwritten); use fusion='tile'")
+
+
 def _check_layout_backend(layout: str, backend: str) -> None:
     if layout not in ("nk", "kn"):
         raise ValueError(f"layout must be 'nk' (out_features, in_features) or 'kn' (in_features, "
@@ -94,6 +105,9 @@ class Linear:
             Residual here -- pass those per call).
         layout: "nk" or "kn".
         backend: "auto", "ukernel" or "codegen" (as for ``matmul``).
+        fusion: "auto", "tile" or "register": where the epilogue runs (as for ``matmul``;
+            "register" needs generated kernels, so not ``backend="ukernel"`` nor group-quantized
+            weights).
         precision: None, ``"bf16"`` (a floating weight is rounded to bfloat16 once,
             here, and every ``x`` per call: the bf16 kernels, float32 results) or
             ``"f32"`` (floating weights and inputs of any width computed in float32).
@@ -114,8 +128,9 @@ class Linear:
     def __init__(self, weight, bias=None, activation: Optional[str] = None,
                  epilogue: Sequence[O.EpilogueOp] = (), layout: str = "nk", backend: str = "auto",
                  precision: Optional[str] = None, weight_dtype: Optional[str] = None,
-                 group_size: Optional[int] = None):
+                 group_size: Optional[int] = None, fusion: str = "auto"):
         _check_layout_backend(layout, backend)
+        _check_fusion(fusion, backend, weight_dtype is not None and group_size is not None)
         w = np.asarray(weight)
         if not w.dtype.isnative:
             w = w.astype(w.dtype.newbyteorder("="))  # big-endian weights: byte order only, lossless
@@ -145,12 +160,13 @@ class Linear:
             w = w.astype(_FLOAT_WEIGHTS[weight_dtype])
         else:
             w = apply_precision("weight", w, precision)
-        self._setup(w, bias, activation, epilogue, layout, backend, precision, weight_dtype, quant)
+        self._setup(w, bias, activation, epilogue, layout, backend, precision, weight_dtype, quant, fusion)
 
     @classmethod
     def from_quantized(cls, qweight, scales, zero_points=None, *, group_size: Optional[int] = None, bits: int = 8,
                        layout: str = "nk", bias=None, activation: Optional[str] = None,
-                       epilogue: Sequence[O.EpilogueOp] = (), backend: str = "auto") -> "Linear":
+                       epilogue: Sequence[O.EpilogueOp] = (), backend: str = "auto",
+                       fusion: str = "auto") -> "Linear":
         """A weight-quantized Linear from weights quantized elsewhere.
 
         The weight is ``W[n, k] = scales[n, g] * (qweight[n, k] - zero_points[n, g])`` with
@@ -171,6 +187,7 @@ class Linear:
         Q4_0/Q8_0 blocks.
         """
         _check_layout_backend(layout, backend)
+        _check_fusion(fusion, backend, group_size is not None)
         if bits not in QMAX:
             raise ValueError(f"bits must be 8 or 4, got {bits!r}")
         q = np.asarray(qweight)
@@ -217,11 +234,12 @@ class Linear:
         quant = _Quant(bits, group_size, s, z)
         obj = cls.__new__(cls)
         obj._setup(quant.stored_weight(q_nk.astype(np.int8), layout), bias, activation, epilogue, layout, backend,
-                   None, "int8" if bits == 8 else "int4", quant)
+                   None, "int8" if bits == 8 else "int4", quant, fusion)
         return obj
 
     def _setup(self, w: np.ndarray, bias, activation, epilogue, layout: str, backend: str,
-               precision: Optional[str], weight_dtype: Optional[str], quant: Optional["_Quant"]) -> None:
+               precision: Optional[str], weight_dtype: Optional[str], quant: Optional["_Quant"],
+               fusion: str = "auto") -> None:
         if quant is not None:
             types = S8S8S32 if quant.bits == 8 else S8S4S32
         else:
@@ -242,6 +260,7 @@ class Linear:
         self._quant = quant
         self._layout = layout
         self._backend = backend
+        self._fusion = fusion
         # private read-only copies: the caller may change its arrays; this operator (its packed
         # weight, a later repack for another tile, save()) never sees that
         w = np.array(w, copy=True)
@@ -388,7 +407,8 @@ class Linear:
         if x2 is not x_in:
             small_key = None  # reshaped or copied for the C side: not replayable
         out = run_matmul(x2, None, types, lowered, isa, self._backend, packed=_Provider(self, isa),
-                         small_key=small_key, small_table=self._replays, lhs_symmetric=self._quant is not None)
+                         small_key=small_key, small_table=self._replays, lhs_symmetric=self._quant is not None,
+                         fusion=self._fusion)
         return out.reshape(*lead, self.out_features)
 
     def map_blocks(self, x, *, threads: Optional[int] = None):
@@ -409,18 +429,19 @@ class Linear:
         q = self._quant
         return {"weight": self._weight, "bias": bias, "activation": activation, "epilogue": list(ops),
                 "layout": self._layout, "backend": self._backend, "precision": self._precision,
-                "weight_dtype": self._weight_dtype,
+                "weight_dtype": self._weight_dtype, "fusion": self._fusion,
                 "quant": None if q is None else (q.bits, q.group_size, q.scales, q.zero_points)}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         state = dict(state)
         quant = state.pop("quant", None)
         weight_dtype = state.pop("weight_dtype", None)
+        state.setdefault("fusion", "auto")
         if quant is None:
             self.__init__(**state, weight_dtype=weight_dtype)
         else:
             self._setup(state["weight"], state["bias"], state["activation"], state["epilogue"], state["layout"],
-                        state["backend"], None, weight_dtype, _Quant(*quant))
+                        state["backend"], None, weight_dtype, _Quant(*quant), state["fusion"])
 
     # ---- persistence ---------------------------------------------------------
 

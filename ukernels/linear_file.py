@@ -7,7 +7,8 @@ File format of ``Linear.save`` (little-endian), version 3::
     4 bytes   uint32 length H of the header (at most 16 MiB)
     32 bytes  sha256 of the H header bytes
     H bytes   UTF-8 JSON header: {"format": "ukernels.Linear", "version": 3,
-              "dtype", "layout", "in_features", "out_features", "backend",
+              "dtype", "layout", "in_features", "out_features", "backend", "fusion" (optional:
+              "auto" when absent),
               "bias", "activation", "ops": [{"op": name, "fields": {...}}...],
               "weight_dtype": null | "f32" | "bf16" | "f16" | "int8" | "int4",
               "quant": null | {"bits": 8 | 4, "group_size": null | int,
@@ -39,6 +40,7 @@ import numpy as np
 from ukernels import ops as O
 from ukernels._untrusted import MAX_JSON_BYTES, UntrustedFileError, open_regular, parse_json, read_bounded
 from ukernels.matmul import BACKENDS, PRECISIONS
+from ukernels.runtime.fusion import FUSIONS
 from ukernels.quantize import QMAX
 
 MAGIC = b"UKLINEAR"
@@ -81,6 +83,7 @@ def serialize(lin) -> bytes:
         "format": "ukernels.Linear", "version": VERSION, "dtype": _dtype_name(lin._types.rhs),
         "precision": lin._precision, "layout": lin._layout,
         "in_features": lin.in_features, "out_features": lin.out_features, "backend": lin._backend,
+        "fusion": lin._fusion,
         "bias": None if bias is None else encode(bias), "activation": activation, "ops": op_docs,
         "weight_dtype": lin._weight_dtype,
         "quant": None if q is None else {
@@ -189,7 +192,8 @@ def _read_checked(cls, f: BinaryIO, what: str):
     try:
         if h.quant is None:
             return cls(weight, bias=decode(header["bias"]), activation=header["activation"], epilogue=ops,
-                       layout=h.layout, backend=h.backend, precision=h.precision, weight_dtype=h.weight_dtype)
+                       layout=h.layout, backend=h.backend, precision=h.precision, weight_dtype=h.weight_dtype,
+                       fusion=h.fusion)
         scales, zp = decode(h.quant["scales"]), decode(h.quant["zero_points"])
         if not isinstance(scales, np.ndarray) or not (zp is None or isinstance(zp, np.ndarray)):
             raise UntrustedFileError(f"{what}: quant scales / zero_points must be stored arrays")
@@ -199,7 +203,8 @@ def _read_checked(cls, f: BinaryIO, what: str):
             zp = zp.T if zp is not None and zp.ndim == 2 else zp
         return cls.from_quantized(q, scales, zp, group_size=h.quant["group_size"], bits=h.quant["bits"],
                                   layout=h.layout, bias=decode(header["bias"]),
-                                  activation=header["activation"], epilogue=ops, backend=h.backend)
+                                  activation=header["activation"], epilogue=ops, backend=h.backend,
+                                  fusion=h.fusion)
     except (ValueError, TypeError) as exc:
         raise UntrustedFileError(f"{what}: invalid contents: {exc}") from None
 
@@ -233,6 +238,8 @@ class _Header:
         need(count(self.in_features) and count(self.out_features), "in_features/out_features must be integers >= 0")
         self.backend = header.get("backend")
         need(self.backend in BACKENDS, f"backend {self.backend!r}")
+        self.fusion = header.get("fusion", "auto")  # absent before fusion existed: "auto"
+        need(self.fusion in FUSIONS, f"fusion {self.fusion!r}")
         self.weight_dtype = header.get("weight_dtype") if version >= 3 else None
         need(self.weight_dtype in WEIGHT_DTYPES, f"weight_dtype {self.weight_dtype!r}")
         self.quant = header.get("quant") if version >= 3 else None

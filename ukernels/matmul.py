@@ -12,6 +12,7 @@ from ukernels.runtime.plan import native_16bit_float_dot
 from ukernels.runtime.threads import get_num_threads
 from ukernels import ops as O
 from ukernels.runtime.epilogue import ACTIVATIONS, LoweredEpilogue, lower
+from ukernels.runtime.fusion import FUSIONS, check_fusion  # noqa: F401 - FUSIONS re-exported for explain
 
 BACKENDS = ("auto", "ukernel", "codegen")
 PRECISIONS = (None, "f32", "bf16")
@@ -171,7 +172,8 @@ def _check_out(out, shape: Tuple[int, ...], dtype: np.dtype) -> None:
         raise ValueError("out is read-only")
 
 
-def _batched_matmul(a, b, a_vec, b_vec, bias, activation, epilogue, out_dtype, backend, precision, out):
+def _batched_matmul(a, b, a_vec, b_vec, bias, activation, epilogue, out_dtype, backend, precision, out,
+                    fusion="auto"):
     """np.matmul's stacks: leading dimensions broadcast, one dispatch for all items."""
     if a.shape[-1] != b.shape[-2]:
         raise ValueError(f"shapes do not match: a has shape {a.shape} and b has shape {b.shape}; a's last "
@@ -214,7 +216,7 @@ def _batched_matmul(a, b, a_vec, b_vec, bias, activation, epilogue, out_dtype, b
         if stride is not None and stride != 0 or len(batch_shape) == 0:
             B = int(np.prod(batch_shape, dtype=np.int64))
             out3 = np.lib.stride_tricks.as_strided(view, (B, M, N), (stride or 0,) + view.strides[-2:])
-    res = run_matmul(a3, b3, types, lowered, cpu.active_isa(), backend, out=out3)
+    res = run_matmul(a3, b3, types, lowered, cpu.active_isa(), backend, out=out3, fusion=fusion)
     if out is not None:
         if out3 is None:
             np.copyto(out, res.reshape(shape))
@@ -225,7 +227,7 @@ def _batched_matmul(a, b, a_vec, b_vec, bias, activation, epilogue, out_dtype, b
 def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
            activation: Optional[str] = None, epilogue: Sequence[O.EpilogueOp] = (),
            out_dtype=None, backend: str = "auto", precision: Optional[str] = None,
-           out: Optional[np.ndarray] = None) -> np.ndarray:
+           out: Optional[np.ndarray] = None, fusion: str = "auto") -> np.ndarray:
     """``activation(a @ b + bias)`` computed with packed tiles and one ukernel call per tile.
 
     Args:
@@ -259,6 +261,14 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
         out: optional array of the result's shape and dtype to write into (any strides; it
             may not overlap a or b partially -- overlapping ones are handled through a
             temporary, as numpy does); returned.
+        fusion: where the epilogue (bias, activation, ``epilogue``, the final cast) runs:
+            ``"tile"`` -- after each ukernel call, on the finished tile while it is in L1
+            (both backends); ``"register"`` -- inside a generated kernel rendered for this op
+            list, on the accumulator registers at the last K block, which then stores the
+            final type itself (codegen only: implies ``backend="codegen"``); ``"auto"`` --
+            tile-level unless ``ukernels.codegen.tune(..., epilogue=...)`` measured
+            register-level faster for this shape and op list. Exact ops give identical bits
+            either way; ``explain`` says which a call uses and why.
 
     Returns:
         ``out``, or a new C-contiguous (M, N) array of ``out_dtype`` ((N,) / (M,) / a 0-d
@@ -266,7 +276,8 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
 
     Raises:
         ValueError: wrong ndim, mismatched shapes, bad bias length, unknown
-            activation or backend, or an invalid ``UKERNELS_ISA``.
+            activation, backend or fusion (``fusion="register"`` with ``backend="ukernel"``),
+            or an invalid ``UKERNELS_ISA``.
         TypeError: unsupported or mixed dtypes (the message lists the supported
             ones), bias of the wrong dtype.
         ukernels.codegen.CodegenError: ``backend="codegen"`` and no C compiler, or
@@ -275,7 +286,8 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
     small_key = None
     if (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 and bias is None
             and activation is None and not epilogue and out_dtype is None
-            and (backend == "auto" or backend == "ukernel") and precision is None and out is None):
+            and (backend == "auto" or backend == "ukernel") and precision is None and out is None
+            and fusion != "register"):
         small_key = small_call_key(a, b, backend)  # a plain call: replayed if one like it ran before
         if small_key is not None:
             res = run_small(small_key, a, b)
@@ -283,13 +295,20 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
                 return res
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+    check_fusion(fusion)
+    if fusion == "register":
+        if backend == "ukernel":
+            raise ValueError("fusion='register' applies the epilogue inside a generated kernel: use "
+                             "backend='codegen' (or 'auto'), or fusion='tile' with the handwritten ukernels")
+        backend = "codegen"
     a_in, b_in = a, b
     a, a_vec = _matmul_operand("a", a, 0)
     b, b_vec = _matmul_operand("b", b, 1)
     if a is not a_in or b is not b_in:
         small_key = None  # copied for the C side (misaligned, byte-swapped): not replayable
     if a.ndim > 2 or b.ndim > 2:
-        return _batched_matmul(a, b, a_vec, b_vec, bias, activation, epilogue, out_dtype, backend, precision, out)
+        return _batched_matmul(a, b, a_vec, b_vec, bias, activation, epilogue, out_dtype, backend, precision, out,
+                               fusion)
     if a.shape[1] != b.shape[0]:
         sa = f"({a.size},)" if a_vec else str(a.shape)
         sb = f"({b.size},)" if b_vec else str(b.shape)
@@ -307,7 +326,7 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
         _check_out(out, shape, lowered.out_dtype)
         out2 = out.reshape(a.shape[0], b.shape[1]) if out.ndim < 2 else out  # a view: 1-D and 0-d arrays
     res = run_matmul(a, b, types, lowered, cpu.active_isa(), backend, out=out2, narrow_to=narrow_to,
-                     small_key=small_key)
+                     small_key=small_key, fusion=fusion)
     if out is not None:
         return out
     if a_vec or b_vec:

@@ -64,6 +64,11 @@ enum {
   UK_FLAG_LHS_S8_SYMMETRIC = 1u << 11,      /* s8 lhs: the caller promises no -128 (every value
                                                in [-127, 127], as a symmetric quantizer makes):
                                                enables tiles exact only then (AVX2 vpmaddubsw) */
+  UK_FLAG_EPILOGUE_FUSED = 1u << 12,        /* the call computes the last K block of its tiles:
+                                               apply the epilogue (uk_mmt4d_params_t.epilogue_*)
+                                               to the sums in registers and store the final values
+                                               into final_out. Only generated kernels rendered for
+                                               that op list accept it; uk_mmt4d refuses it */
 };
 
 /* ---- CPU feature bits (word 0 of cpu_data) ------------------------------ */
@@ -81,6 +86,45 @@ enum {
 #define UK_CPU_ARM_BF16          (1ull << 35)
 #define UK_CPU_ARM_FP16          (1ull << 36)  /* half-precision arithmetic, scalar and vector */
 #define UK_CPU_ARM_FHM           (1ull << 37)  /* fmlal/fmlsl: f16 x f16 widened into f32      */
+
+/* ---- epilogue op list ----------------------------------------------------- */
+/* Read by the dispatch's tile-level epilogue (csrc/uk_epilogue*.c) and by generated kernels
+ * that apply it in registers (UK_FLAG_EPILOGUE_FUSED), so it is part of the ABI. */
+/* Ops run in order on one row segment of the accumulator tile.  The segment
+ * is int32 until a float op (the caller inserts UK_EPI_TO_FLOAT first), and
+ * float after it until UK_EPI_REQUANTIZE, which leaves saturated integers. */
+enum {
+  UK_EPI_BIAS_COLUMN = 1, /* x[i][j] += data[j]        (int32 or f32, as the segment)       */
+  UK_EPI_RELU = 2,        /* max(x, 0); NaN propagates                                    */
+  UK_EPI_GELU_ERF = 3,    /* x/2 (1 + erf(x/sqrt 2))                                    f */
+  UK_EPI_BIAS_ROW = 4,    /* x[i][j] += data[i]                                            */
+  UK_EPI_RESIDUAL = 5,    /* x[i][j] += data[i*data_stride + j*data_stride1]               */
+  UK_EPI_SCALE = 6,       /* x *= p0, or x[i][j] *= data[j] when data != NULL             f */
+  UK_EPI_CLAMP = 7,       /* min(max(x, p0), p1); int32: bounds only where p2 / p3 != 0; NaN kept */
+  UK_EPI_RELU6 = 8,       /* min(max(x, 0), 6)                                             */
+  UK_EPI_GELU_TANH = 9,   /* x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))              f */
+  UK_EPI_SILU = 10,       /* x * sigmoid(x)                                              f */
+  UK_EPI_SIGMOID = 11,    /* 1 / (1 + exp(-x))                                           f */
+  UK_EPI_TANH = 12,       /* tanh(x)                                                     f */
+  UK_EPI_TO_FLOAT = 13,   /* int32 -> float (round to nearest even, like numpy astype)     */
+  UK_EPI_REQUANTIZE = 14, /* q = clamp(rint(x * s) + p1, p2, p3), s = data ? data[j] : p0; f -> int32;
+                             NaN -> p1 (the zero point)                                     */
+  UK_EPI_SCALE_ROW = 15,  /* x[i][j] *= data[i] (e.g. per-row activation scales)              f */
+};
+
+typedef struct uk_epilogue_op_t {
+  int32_t kind;
+  int32_t is_int;       /* 1: the segment (and operand) is int32 when the op runs */
+  const void* data;     /* operand (NULL for unary ops / per-tensor scale)     */
+  int64_t data_stride;  /* elements between consecutive operand entries (rows for RESIDUAL) */
+  int64_t data_stride1; /* RESIDUAL: elements between columns                              */
+  float p0, p1, p2, p3; /* scalar parameters (see the kinds)                               */
+  int64_t data_batch_stride; /* batched calls: elements between consecutive items' operands (0: shared) */
+} uk_epilogue_op_t;
+
+/* Output element types of the write-back (what the segment is converted to). */
+/* F16/BF16: the f32 segment rounded once to nearest even (NaN stays NaN, overflow -> Inf). */
+enum { UK_OUT_F32 = 1, UK_OUT_S32 = 2, UK_OUT_S8 = 3, UK_OUT_U8 = 4, UK_OUT_F16 = 5, UK_OUT_BF16 = 6 };
 
 /* ---- mmt4d -------------------------------------------------------------- */
 typedef struct uk_mmt4d_params_t {
@@ -113,6 +157,20 @@ typedef struct uk_mmt4d_params_t {
   int64_t group_scales_offset;
   int64_t group_scales_stride0;
   int64_t group_k;
+  /* UK_FLAG_EPILOGUE_FUSED (a generated kernel rendered with an op list, on the last K block):
+   * for each tile the K-block sum (plus out's partial sum with ACCUMULATE) goes through
+   * epilogue_ops in registers and is stored as final_type (UK_OUT_*) into the row-major
+   * final_out, final_stride0 elements between rows; out_buffer is only read. Tile (m, n) of the
+   * call is the result's elements from row row0 + m*M0, column col0 + n*N0; only rows < row0 +
+   * rows and columns < col0 + cols are stored (edge tiles), and operands are read only there.
+   * Operand addressing as the tile-level epilogue's (uk_epilogue_op_t), with unit column
+   * strides. */
+  const uk_epilogue_op_t* epilogue_ops;
+  int32_t epilogue_num_ops;
+  int32_t final_type;
+  void* final_out;
+  int64_t final_stride0;
+  int64_t row0, col0, rows, cols;
 } uk_mmt4d_params_t;
 
 /* The entry point.  Handwritten and generated kernels share this type. */
