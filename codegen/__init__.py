@@ -11,11 +11,14 @@ __all__ = ["KernelSpec", "render", "CodegenError", "CompileError", "CompilerNotF
            "tune"]
 
 
-def tune(m: int, n: int, k: int, *, dtype="float32", target=None, repeats: int = 5, verbose: bool = False):
-    """Benchmark candidate tiles for this problem on this machine and persist the winner
-    (see ukernels.codegen.tuning.tune)."""
+def tune(m: int, n: int, k: int, *, dtype="float32", target=None, repeats: int = 5, verbose: bool = False,
+         epilogue=(), out_dtype=None):
+    """Benchmark candidate tiles for this problem on this machine and persist the winner; with
+    ``epilogue``, also whether it runs faster at the tile level or in registers (see
+    ukernels.codegen.tuning.tune)."""
     from ukernels.codegen.tuning import tune as _tune
-    return _tune(m, n, k, dtype=dtype, target=target, repeats=repeats, verbose=verbose)
+    return _tune(m, n, k, dtype=dtype, target=target, repeats=repeats, verbose=verbose, epilogue=epilogue,
+                 out_dtype=out_dtype)
 
 
 def get_kernel(spec: KernelSpec):
