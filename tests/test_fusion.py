@@ -367,3 +367,56 @@ def test_auto_follows_tune_and_explain_says_why(tmp_path, monkeypatch):
     finally:
         tuning.forget()
         dispatch.forget_resolutions()
+
+
+_ASAN_SCRIPT = """
+import numpy as np, ukernels
+from ukernels import ops as O
+rng = np.random.default_rng(0)
+for (M, N, K) in [(5, 7, 3), (17, 33, 300)]:  # edge tiles in M and N (staged operands), several K blocks
+    a = rng.standard_normal((M, K)).astype(np.float32)
+    b = rng.standard_normal((K, N)).astype(np.float32)
+    col = rng.standard_normal(N).astype(np.float32)
+    row = rng.standard_normal(M).astype(np.float32)
+    res = rng.standard_normal((M, N)).astype(np.float32)
+    ops = [O.BiasAdd(col), O.BiasAdd(row, axis="row"), O.Residual(res), O.Scale(col), O.Gelu()]
+    r = ukernels.matmul(a, b, epilogue=ops, backend="codegen", fusion="register")
+    x = (a.astype(np.float64) @ b + col + row[:, None] + res) * col
+    from math import erf
+    ref = 0.5 * x * (1 + np.vectorize(erf)(x / np.sqrt(2)))
+    assert np.abs(r - ref).max() < 1e-4, (M, N, K)
+    ai = rng.integers(-100, 100, (M, K)).astype(np.int8)
+    bi = rng.integers(-100, 100, (K, N)).astype(np.int8)
+    bq = rng.integers(-99, 99, N).astype(np.int32)
+    s = (np.abs(col) * 1e-3).astype(np.float32)
+    r = ukernels.matmul(ai, bi, epilogue=[O.BiasAdd(bq), O.Requantize(s, 3, np.int8)], backend="codegen",
+                        fusion="register")
+    v = np.rint((ai.astype(np.int32) @ bi + bq).astype(np.float32) * s) + np.float32(3)
+    assert np.array_equal(r, np.clip(v, -128, 127).astype(np.int8)), (M, N, K)
+print("OK")
+"""
+
+
+def test_register_epilogue_under_asan_and_ubsan(tmp_path):
+    """The generated fused kernels built with -fsanitize=address,undefined (CC) in a Python
+    with ASan preloaded: edge tiles read their operands only inside the result (a staging bug
+    reads past the bias and is reported), stores only inside it, no undefined behaviour."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc to build the sanitized kernels")
+    libasan = subprocess.run([gcc, "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    if not os.path.isabs(libasan) or not os.path.exists(libasan):
+        pytest.skip(f"gcc has no AddressSanitizer runtime (libasan.so: {libasan!r})")
+    env = dict(os.environ, LD_PRELOAD=libasan, ASAN_OPTIONS="detect_leaks=0", UKERNELS_CACHE_DIR=str(tmp_path),
+               # the compiler itself runs without the preloaded runtime (much faster)
+               CC=f"env -u LD_PRELOAD {gcc} -fsanitize=address,undefined -fno-sanitize-recover=all "
+                  "-fno-omit-frame-pointer")
+    if "avx2" in cpu.supported_isas():
+        env["UKERNELS_ISA"] = "avx2"  # smaller tiles: quicker sanitized compiles
+    run = subprocess.run([sys.executable, "-c", _ASAN_SCRIPT], capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0 and run.stdout.strip().endswith("OK"), run.stderr[-3000:]
+    assert "runtime error" not in run.stderr, run.stderr[-3000:]

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -668,6 +669,88 @@ static void test_quantize_rows(uint64_t host) {
   printf("quantize rows: generic and SIMD, 1 and 3 threads\n");
 }
 
+/* The dispatch's side of UK_FLAG_EPILOGUE_FUSED, with a stand-in for a generated fused kernel:
+ * it computes its tiles through uk_mmt4d (flag removed) and, on the flagged call, writes
+ * relu(sum + bias) of the valid region into final_out itself (checking the fields it gets). The
+ * dispatch must pass the flag on each workgroup's last K block only, skip its own write-back,
+ * and leave everything outside the result untouched (edges in M and N, several K blocks). */
+static _Atomic int g_fused_calls, g_fused_bad; /* the pool's threads call the kernel */
+static int fake_fused_kernel(const uk_mmt4d_params_t* p) {
+  uk_mmt4d_params_t q = *p;
+  q.flags &= ~(uint32_t)UK_FLAG_EPILOGUE_FUSED;
+  const int status = uk_mmt4d(&q);
+  if (status != UK_STATUS_OK || !(p->flags & UK_FLAG_EPILOGUE_FUSED)) return status;
+  ++g_fused_calls;
+  if (p->epilogue_num_ops != 2 || p->epilogue_ops[0].kind != UK_EPI_BIAS_COLUMN || p->final_type != UK_OUT_F32 ||
+      p->rows <= 0 || p->cols <= 0 || p->row0 % p->M0 || p->col0 % p->N0) {
+    ++g_fused_bad;
+    return UK_STATUS_BAD_ARGUMENT;
+  }
+  const float* bias = (const float*)p->epilogue_ops[0].data;
+  const float* acc = (const float*)p->out_buffer + p->out_offset;
+  float* fin = (float*)p->final_out;
+  for (int64_t m = 0; m < p->M; ++m)
+    for (int64_t n = 0; n < p->N; ++n)
+      for (int64_t i = 0; i < p->M0; ++i)
+        for (int64_t j = 0; j < p->N0; ++j) {
+          const int64_t r = m * p->M0 + i, c = n * p->N0 + j;
+          if (r >= p->rows || c >= p->cols) continue;
+          const float v = acc[m * p->out_stride0 + n * p->M0 * p->N0 + i * p->N0 + j] + bias[p->col0 + c];
+          fin[(p->row0 + r) * p->final_stride0 + p->col0 + c] = v < 0 ? 0 : v;
+        }
+  return UK_STATUS_OK;
+}
+
+static void test_fused_epilogue_dispatch(uint64_t host, uk_pool_t* pool) {
+  const int64_t M = 29, N = 21, K = 37, ld = N + 3; /* out rows padded: the pad must stay */
+  const int32_t M0 = 8, N0 = 8;
+  float *a = malloc((size_t)(M * K) * 4), *b = malloc((size_t)(K * N) * 4), *bias = malloc((size_t)N * 4);
+  float* out = malloc((size_t)(M * ld) * 4);
+  for (int64_t i = 0; i < M * K; ++i) a[i] = (float)((i * 7) % 9 - 4);
+  for (int64_t i = 0; i < K * N; ++i) b[i] = (float)((i * 5) % 7 - 3);
+  for (int64_t i = 0; i < N; ++i) bias[i] = (float)(i % 5 - 2);
+  uk_epilogue_op_t ops[2];
+  memset(ops, 0, sizeof ops);
+  ops[0].kind = UK_EPI_BIAS_COLUMN; ops[0].data = bias; ops[0].data_stride = 1;
+  ops[1].kind = UK_EPI_RELU;
+  const int64_t M1 = (M + M0 - 1) / M0, N1 = (N + N0 - 1) / N0;
+  void* lhs = malloc((size_t)(M1 * K * M0) * 4);
+  void* rhs = malloc((size_t)(N1 * K * N0) * 4);
+  uk_matmul_desc_t d;
+  memset(&d, 0, sizeof d);
+  d.type = UK_TYPE_F32F32F32; d.M = M; d.N = N; d.K = K;
+  d.a = a; d.a_stride0 = K; d.a_stride1 = 1; d.b = b; d.b_stride0 = N; d.b_stride1 = 1;
+  d.out = out; d.out_stride0 = ld; d.M0 = M0; d.N0 = N0; d.K0 = 1; d.MC = 16; d.NC = 16; d.KC = 8;
+  d.lhs_packed = lhs; d.rhs_packed = rhs;
+  d.scratch_stride = uk_matmul_scratch_bytes(&d);
+  void* scratch = malloc((size_t)(d.scratch_stride * 2));
+  d.scratch = scratch;
+  d.mmt4d = fake_fused_kernel; d.mmt4d_flags = UK_FLAG_ALLOW_GENERIC_FALLBACK; d.cpu_data = &host;
+  d.ops = ops; d.num_ops = 2; d.out_type = UK_OUT_F32; d.max_threads = 2; d.pack_tasks_hint = 2;
+  d.epilogue_fused = 1;
+  for (int64_t i = 0; i < M * ld; ++i) out[i] = -7.0f;
+  g_fused_calls = g_fused_bad = 0;
+  CHECK(uk_matmul_run(&d, pool) == UK_STATUS_OK, "fused dispatch status");
+  CHECK(g_fused_bad == 0, "fused kernel got wrong fields");
+  /* one flagged call per workgroup: ceil(29/16) x ceil(21/16) */
+  CHECK(g_fused_calls == 2 * 2, "fused calls %d, want 4 (one per workgroup, its last K block)", (int)g_fused_calls);
+  int bad = 0;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < ld; ++j) {
+      float s = -7.0f;
+      if (j < N) {
+        s = bias[j];
+        for (int64_t k = 0; k < K; ++k) s += a[i * K + k] * b[k * N + j];
+        if (s < 0) s = 0;
+      }
+      bad += out[i * ld + j] != s;
+    }
+  CHECK(bad == 0, "fused dispatch: %d wrong or overwritten elements", bad);
+  d.rhs_direct = 1; d.rhs_pack_in_tile = 1; /* the in-place rhs groups K blocks: not with fusion */
+  CHECK(uk_matmul_run(&d, pool) == UK_STATUS_BAD_ARGUMENT, "fused epilogue with rhs_direct accepted");
+  free(a); free(b); free(bias); free(out); free(lhs); free(rhs); free(scratch);
+}
+
 int main(void) {
   uint64_t host = 0;
   uk_cpu_detect(&host);
@@ -685,6 +768,12 @@ int main(void) {
   test_epilogue_ops(host);
   test_requantized_matmul(host);
   test_quantize_rows(host);
+  {
+    uk_pool_t* pool = uk_pool_create(2, 0);
+    test_fused_epilogue_dispatch(host, pool);
+    test_fused_epilogue_dispatch(host, NULL);
+    uk_pool_destroy(pool);
+  }
   printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   return g_failures ? 1 : 0;
 }
