@@ -8,12 +8,15 @@ Spec file (JSON)::
     {"kernels": [
       {"types": "f32f32f32", "target": "avx2", "tiles": [[6, 16], [1, 16]], "static_k": [null, 186]},
       {"types": "s8s8s32", "target": "avx512_vnni", "tiles": [[16, 16]]},
-      {"types": "f32f32f32", "target": "avx512", "shapes": [[16, 4096, 4096]]}
+      {"types": "f32f32f32", "target": "avx512", "shapes": [[16, 4096, 4096]]},
+      {"types": "f32f32f32", "target": "avx2", "tiles": [[6, 16]], "epilogue": ["bias_col", "gelu_erf"], "out": "f32"}
     ]}
 
 ``tiles`` entries are [M0, N0]; ``static_k`` (default [null]) lists K trip
 counts to specialise for (null: any K). ``shapes`` entries [M, N, K] derive
 the tile the runtime would choose for that shape (and its narrow variant).
+``epilogue`` (op names of codegen/epilogue.py) with ``out`` (the stored type) makes the
+kernels apply that op list in registers (``fusion="register"``).
 
 Manifest (``manifest.json`` beside the library)::
 
@@ -64,9 +67,15 @@ def specs_and_shapes(doc, path: str = "spec"):
         if not isinstance(entry, dict) or not isinstance(entry.get("types"), str) \
                 or not isinstance(entry.get("target"), str):
             raise ValueError(f"{where}: needs 'types' and 'target' (strings)")
-        unknown = set(entry) - {"types", "target", "tiles", "shapes", "static_k"}
+        unknown = set(entry) - {"types", "target", "tiles", "shapes", "static_k", "epilogue", "out"}
         if unknown:
-            raise ValueError(f"{where}: unknown keys {sorted(unknown)} (known: types, target, tiles, shapes, static_k)")
+            raise ValueError(f"{where}: unknown keys {sorted(unknown)} (known: types, target, tiles, shapes, static_k, "
+                             "epilogue, out)")
+        ep, out = entry.get("epilogue", []), entry.get("out", "")
+        if not isinstance(ep, list) or not all(isinstance(x, str) for x in ep) or not isinstance(out, str) \
+                or (ep and not out):
+            raise ValueError(f"{where}: 'epilogue' must be a list of op names with 'out' the stored type, e.g. "
+                             f"\"epilogue\": [\"bias_col\", \"gelu_erf\"], \"out\": \"f32\"")
         ks = entry.get("static_k", [None])
         if not isinstance(ks, list) or not all(k is None or (isinstance(k, int) and not isinstance(k, bool) and k >= 1)
                                                for k in ks):
@@ -89,7 +98,8 @@ def specs_and_shapes(doc, path: str = "spec"):
             raise ValueError(f"{where}: list 'tiles' or 'shapes'")
         for (M0, N0), shape in tiles:
             for k in ks:
-                spec = KernelSpec(entry["types"], int(M0), int(N0), entry["target"], None if k is None else int(k))
+                spec = KernelSpec(entry["types"], int(M0), int(N0), entry["target"], None if k is None else int(k),
+                                  tuple(ep), out)
                 try:
                     spec.check()
                 except ValueError as exc:

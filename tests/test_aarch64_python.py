@@ -70,3 +70,14 @@ def test_python_suite_smoke_under_qemu(arm64, qemu_cpu):
     tail = out[-3000:]
     assert code == 0, tail
     assert " passed" in tail and " failed" not in tail, tail
+
+
+def test_register_fusion_under_qemu(arm64):
+    """Generated NEON kernels with the epilogue in registers (cross-compiled on first use),
+    bit for bit against the tile-level epilogue: every op at every aarch64 level, every
+    triple and output type."""
+    code, out = _run(arm64, "max", ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", "tests/test_fusion.py",
+                                    "-k", "each_op or every_triple"])
+    tail = out[-3000:]
+    assert code == 0, tail
+    assert " passed" in tail and " failed" not in tail, tail
