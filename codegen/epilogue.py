@@ -4,7 +4,7 @@ itself (``fusion="register"``), instead of leaving them to the dispatch's tile-l
 (csrc/uk_epilogue_impl.inl) after the call.
 
 An op list is a tuple of tokens, one per lowered op (runtime/epilogue.py lowers the public
-ops to UK_EPI_* kinds; ``signature`` turns those into tokens). The operands (bias, residual,
+ops to UK_EPI_* kinds; runtime/fusion.py: register_form turns those into tokens). The operands (bias, residual,
 scales) and scalars are not part of the kernel: it reads them from the call's op list
 (uk_mmt4d_params_t.epilogue_ops) and checks that list against the one it was rendered for.
 """
@@ -98,17 +98,3 @@ def check(ops: Sequence[str], out: str, family: str) -> List[RenderedOp]:
 def name_suffix(ops: Sequence[str], out: str) -> str:
     """The op list in a kernel name (XNNPACK-style: what it computes is in the name)."""
     return "__" + "_".join(list(ops) + ["to", out])
-
-
-def signature(kinds_and_data: Sequence[Tuple[str, bool]], out: str) -> Tuple[Tuple[str, ...], str]:
-    """Tokens of a lowered op list given as (UK_EPI_* name, has operand data) pairs."""
-    tokens = []
-    for kind, has_data in kinds_and_data:
-        hit = [t for t, info in OPS.items() if info.kind == kind and (bool(info.operand) == has_data
-                                                                         or info.operand in ("row", "matrix"))]
-        if kind in ("UK_EPI_SCALE", "UK_EPI_REQUANTIZE"):
-            hit = [t for t in hit if (OPS[t].operand == "column") == has_data]
-        if len(hit) != 1:
-            raise ValueError(f"codegen epilogue: no token for {kind} (data={has_data})")
-        tokens.append(hit[0])
-    return tuple(tokens), out
