@@ -78,9 +78,13 @@ def prepare(root: str) -> None:
 
 def build(root: str, tree: str) -> str:
     """Copy the checkout's tracked files to tree and cross-build the extension there."""
-    sys.path.insert(0, os.path.join(ROOT_DIR, "ukernels"))
-    from _build_config import COMMON_CFLAGS, INCLUDE_DIRS, PORTABLE_SOURCES, isa_sources
-    from _ffi_build import ffibuilder
+    saved = list(sys.path)  # the build modules import each other by name: restored after, so that
+    sys.path.insert(0, os.path.join(ROOT_DIR, "ukernels"))  # ukernels/dask.py never shadows dask
+    try:
+        from _build_config import COMMON_CFLAGS, INCLUDE_DIRS, PORTABLE_SOURCES, isa_sources
+        from _ffi_build import ffibuilder
+    finally:
+        sys.path[:] = saved
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT_DIR, check=True, capture_output=True).stdout
     if os.path.isdir(tree):
         shutil.rmtree(tree)

@@ -7,6 +7,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -41,7 +42,11 @@ def _c_test_runner():
     spec = importlib.util.spec_from_file_location(
         "run_c_tests", os.path.join(os.path.dirname(HERE), "csrc", "tests", "run_c_tests.py"))
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    saved = list(sys.path)  # it puts ukernels/ on sys.path to import _build_config: undone here, or
+    try:                    # ukernels/dask.py would shadow dask in this process and its children
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
     return module
 
 
@@ -96,3 +101,11 @@ def test_neon_specs_render_for_every_case():
     for types, M0, N0, target in CASES:
         text = render(KernelSpec(types, M0, N0, target))
         assert "arm_neon.h" in text and ("vfmaq_f32" in text or "vmull_s16" in text or "vdotq_s32" in text)
+
+
+def test_loading_the_c_test_runner_leaves_sys_path_alone():
+    """run_c_tests.py puts ukernels/ on sys.path for its build modules; loaded here it must not
+    stay there, or ukernels/dask.py shadows dask in this process and the workers it spawns."""
+    before = list(sys.path)
+    _c_test_runner()
+    assert sys.path == before
