@@ -65,16 +65,8 @@ def fusion_for(fusion: str, backend: str, types: ElementTypes, M: int, N: int, K
     exists); "auto" takes it where the backend resolves to codegen and tune measured it faster."""
     if fusion == "tile":
         return _TILE
-    check_fusion(fusion)
+    check_fusion(fusion, backend, group_scaled, narrowed)
     if fusion == "register":
-        if backend == "ukernel":
-            raise ValueError("fusion='register' applies the epilogue inside a generated kernel: use "
-                             "backend='codegen' (or 'auto'), or fusion='tile' with the handwritten ukernels")
-        if group_scaled:
-            raise ValueError("fusion='register' is not available for group-quantized weights (their scaled "
-                             "tiles are handwritten); use fusion='tile'")
-        if narrowed:
-            raise ValueError("fusion='register' cannot round operands to bf16 while packing; use fusion='tile'")
         return resolve_fusion("register", "codegen", lowered, None)
     if group_scaled or narrowed:
         return _TILE_AUTO_HANDWRITTEN

@@ -32,9 +32,21 @@ class Fusion:
         return ",".join(self.ops) + "->" + self.out
 
 
-def check_fusion(fusion: str) -> None:
+def check_fusion(fusion: str, backend: str = "auto", group_quantized: bool = False, narrowed: bool = False) -> None:
+    """ValueError unless ``fusion`` is known and, for "register", possible with this backend
+    (generated kernels only), weight (not group-quantized) and packing (no bf16 rounding)."""
     if fusion not in FUSIONS:
         raise ValueError(f"fusion must be one of {list(FUSIONS)}, got {fusion!r}")
+    if fusion != "register":
+        return
+    if backend == "ukernel":
+        raise ValueError("fusion='register' applies the epilogue inside a generated kernel: use "
+                         "backend='codegen' (or 'auto'), or fusion='tile' with the handwritten ukernels")
+    if group_quantized:
+        raise ValueError("fusion='register' is not available for group-quantized weights (their scaled "
+                         "tiles are handwritten); use fusion='tile'")
+    if narrowed:
+        raise ValueError("fusion='register' cannot round operands to bf16 while packing; use fusion='tile'")
 
 
 def register_form(lowered) -> Tuple[Optional[Tuple[Tuple[str, ...], str]], str]:

@@ -18,20 +18,10 @@ from ukernels.abi import F32F32F32, S8S4S32, S8S8S32, ELEMENT_TYPES, element_typ
 from ukernels.matmul import BACKENDS, PRECISIONS, apply_precision, build_epilogue, is_float_dtype, shorthand_ops
 from ukernels.quantize import QMAX, check_group_size, quantize_rows, quantize_weight
 from ukernels.runtime.dispatch import PackedRhs, run_matmul, run_small, small_call_key
+from ukernels.runtime.fusion import check_fusion
 from ukernels.runtime.packing import pack
 
 _FLOAT_WEIGHTS = {"f32": np.dtype(np.float32), "bf16": _BF16, "f16": np.dtype(np.float16)}
-
-
-def _check_fusion(fusion: str, backend: str, group_quantized: bool) -> None:
-    from ukernels.runtime.fusion import check_fusion
-    check_fusion(fusion)
-    if fusion == "register" and backend == "ukernel":
-        raise ValueError("fusion='register' applies the epilogue inside a generated kernel: use backend='codegen' "
-                         "(or 'auto'), or fusion='tile' with the handwritten ukernels")
-    if fusion == "register" and group_quantized:
-        raise ValueError("fusion='register' is not available for group-quantized weights (their scaled tiles are "
-                         "handwritten); use fusion='tile'")
 
 
 def _check_layout_backend(layout: str, backend: str) -> None:
@@ -130,7 +120,7 @@ class Linear:
                  precision: Optional[str] = None, weight_dtype: Optional[str] = None,
                  group_size: Optional[int] = None, fusion: str = "auto"):
         _check_layout_backend(layout, backend)
-        _check_fusion(fusion, backend, weight_dtype is not None and group_size is not None)
+        check_fusion(fusion, backend, weight_dtype is not None and group_size is not None)
         w = np.asarray(weight)
         if not w.dtype.isnative:
             w = w.astype(w.dtype.newbyteorder("="))  # big-endian weights: byte order only, lossless
@@ -187,7 +177,7 @@ class Linear:
         Q4_0/Q8_0 blocks.
         """
         _check_layout_backend(layout, backend)
-        _check_fusion(fusion, backend, group_size is not None)
+        check_fusion(fusion, backend, group_size is not None)
         if bits not in QMAX:
             raise ValueError(f"bits must be 8 or 4, got {bits!r}")
         q = np.asarray(qweight)

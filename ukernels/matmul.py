@@ -295,11 +295,8 @@ def matmul(a: np.ndarray, b: np.ndarray, *, bias: Optional[np.ndarray] = None,
                 return res
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
-    check_fusion(fusion)
+    check_fusion(fusion, backend)
     if fusion == "register":
-        if backend == "ukernel":
-            raise ValueError("fusion='register' applies the epilogue inside a generated kernel: use "
-                             "backend='codegen' (or 'auto'), or fusion='tile' with the handwritten ukernels")
         backend = "codegen"
     a_in, b_in = a, b
     a, a_vec = _matmul_operand("a", a, 0)
