@@ -37,6 +37,45 @@ void uk_pool_run(uk_pool_t* pool, uk_task_fn_t fn, void* ctx, int64_t num_tasks,
 int uk_quantize_rows_s8(const float* x, int64_t M, int64_t K, int64_t x_stride0, int8_t* q, int64_t q_stride0,
                         float* scales, const uint64_t* cpu_data, uk_pool_t* pool, int32_t max_threads);
 
+/* ---- weight-quantized Linear, few rows (csrc/uk_qlinear.c) ------------------ */
+/* One call for a decode-sized product of a weight-quantized Linear: x (M <= UK_QLINEAR_MAX_M rows
+ * of f32) quantized per row to int8 (exactly as uk_quantize_rows_s8), the integer products over a
+ * weight layout made for streaming, dequantized, the f32 ops applied (bias, activation: the
+ * dispatch's epilogue) and stored; the column tiles split over the pool only when the weight
+ * has at least parallel_min_bytes. Results equal the general dispatch's (uk_matmul_run with the
+ * same quantized operands, scales and ops) bit for bit at every ISA level.
+ *
+ * Weight layout, column tiles of 16 (N1 = ceil(N / 16); columns past N are zero), K padded with
+ * zeros to Kp (a multiple of 4 for int8, 8 for int4), each tile's K contiguous (one stream):
+ *   bits 8: [N1][Kp/4][16][4] int8 (the mmt4d 16x4 packing);
+ *   bits 4: [N1][Kp/8][64] bytes: byte 4n + k of step s holds w[n][8s + k] + 8 in its low nibble
+ *           and w[n][8s + 4 + k] + 8 in its high nibble (offset nibbles: unsigned, 0..15).
+ * scales: f32 [N1][G][16] (G = 1 per channel); wsums (bits 8): int32 [N1][G][16], 128 * the sum
+ * of each group's weights (the correction of the x + 128 form). */
+#define UK_QLINEAR_MAX_M 16
+typedef struct uk_qlinear_desc_t {
+  int64_t N, K;
+  int32_t bits;                /* 8 or 4 */
+  int32_t group_size;          /* 0: per output channel; else a multiple of 8 dividing K */
+  const void* weight;
+  const float* scales;
+  const int32_t* wsums;        /* bits 8 only (may be NULL for bits 4) */
+  const uk_epilogue_op_t* ops; /* f32 ops after dequantization (UK_EPI_BIAS_COLUMN, activations, ...) */
+  int32_t num_ops;
+  int32_t max_threads;         /* <= the pool's size */
+  int64_t parallel_min_bytes;  /* weight bytes from which the pool is used */
+  const uint64_t* cpu_data;
+} uk_qlinear_desc_t;
+/* Bytes of the work area uk_qlinear_run needs for M rows (64-byte aligned pieces). */
+int64_t uk_qlinear_work_bytes(const uk_qlinear_desc_t* d, int64_t M);
+/* out[M][N] (row stride out_stride0, f32) for x[M][K] (row stride x_stride0). work: at least
+ * uk_qlinear_work_bytes(d, M) bytes, 64-byte aligned, used by this call only. Statuses:
+ * UK_STATUS_BAD_ARGUMENT for a bad descriptor, M outside [0, UK_QLINEAR_MAX_M] or a NaN/Inf in x. */
+int uk_qlinear_run(const uk_qlinear_desc_t* d, const float* x, int64_t M, int64_t x_stride0, float* out,
+                   int64_t out_stride0, void* work, uk_pool_t* pool);
+/* The kernel uk_qlinear_run uses for these CPU bits (a static string). */
+const char* uk_qlinear_kernel_name(const uk_qlinear_desc_t* d);
+
 /* ---- epilogue ----------------------------------------------------------- */
 /* The op list (UK_EPI_*, uk_epilogue_op_t) and the output types (UK_OUT_*) are in uk_api.h:
  * generated kernels that apply the epilogue in registers (UK_FLAG_EPILOGUE_FUSED) read them. */

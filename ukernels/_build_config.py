@@ -25,6 +25,7 @@ PORTABLE_SOURCES: List[str] = [
     "csrc/uk_interrupt.c",
     "csrc/uk_bench.c",
     "csrc/uk_quantize.c",
+    "csrc/uk_qlinear.c",
 ]
 
 # Epilogue loops: without -fno-trapping-math GCC will not if-convert the
@@ -50,6 +51,8 @@ _X86_SOURCES: List[Tuple[str, List[str]]] = [
     ("csrc/arch/x86_64/uk_mmt4d_x86_64_avx512_bf16.c", X86_AVX512_BF16_FLAGS),
     ("csrc/arch/x86_64/uk_pack_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
     ("csrc/arch/x86_64/uk_quantize_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
+    ("csrc/arch/x86_64/uk_qlinear_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
+    ("csrc/arch/x86_64/uk_qlinear_x86_64_avx512_vnni.c", X86_AVX512_VNNI_FLAGS),
     ("csrc/arch/x86_64/uk_pack_x86_64_avx512_bf16.c", X86_AVX512_BF16_FLAGS),
     ("csrc/arch/x86_64/uk_probe_x86_64_avx2_fma.c", X86_AVX2_FLAGS),
     ("csrc/arch/x86_64/uk_probe_x86_64_avx512.c", X86_AVX512_FLAGS + ["-mavx512vnni", "-mavx512bf16"]),

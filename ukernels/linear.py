@@ -18,9 +18,12 @@ from ukernels.abi import F32F32F32, S8S4S32, S8S8S32, ELEMENT_TYPES, element_typ
 from ukernels.matmul import BACKENDS, PRECISIONS, apply_precision, build_epilogue, is_float_dtype, shorthand_ops
 from ukernels.quantize import QMAX, check_group_size, quantize_rows, quantize_weight
 from ukernels.runtime.dispatch import PackedRhs, run_matmul, run_small, small_call_key
+from ukernels.runtime.decode import MAX_ROWS, DecodePlan
+from ukernels.runtime.epilogue import to_c
 from ukernels.runtime.fusion import check_fusion
 from ukernels.runtime.packing import pack
 
+_F32 = np.dtype(np.float32)
 _FLOAT_WEIGHTS = {"f32": np.dtype(np.float32), "bf16": _BF16, "f16": np.dtype(np.float16)}
 
 
@@ -265,6 +268,10 @@ class Linear:
         build_epilogue(self._epilogue_types(), 1, self.out_features, bias, activation, list(epilogue), None,
                        self._dequantize_ops(np.zeros(1, np.float32), None))  # validate now
         self._lock = ForkSafeLock()
+        # the few-row path of a weight-quantized layer (runtime/decode.py): built on its first call
+        self._decode: Optional[DecodePlan] = None
+        self._decode_ok = (quant is not None and quant.zero_points is None and backend != "codegen"
+                           and fusion != "register")
         self._packs: Dict[Tuple[int, int], PackedRhs] = {}
         self._replays: Dict[tuple, tuple] = {}  # recorded small calls (runtime/dispatch.py: run_small)
         self._token = uuid.uuid4().hex  # Dask's name for this (immutable) operator
@@ -354,6 +361,15 @@ class Linear:
 
     def __call__(self, x, *, epilogue: Sequence[O.EpilogueOp] = (), out_dtype=None) -> np.ndarray:
         """epilogue(x @ W) for x of shape (..., in_features); the result has shape (..., out_features)."""
+        if self._decode_ok and not epilogue and out_dtype is None and type(x) is np.ndarray and x.dtype == _F32:
+            res = self._decode_call(x)
+            if res is not None:
+                return res
+        if (type(x) is np.ndarray and x.ndim > 2 and not epilogue and x.flags.c_contiguous
+                and x.shape[-1] == self.in_features > 0):
+            # (..., K) as (rows, K): a view, so the 2-D call below may replay (PyTorch passes (B, T, K))
+            lead = x.shape[:-1]
+            return self(x.reshape(-1, self.in_features), out_dtype=out_dtype).reshape(*lead, self.out_features)
         small_key = None
         if (type(x) is np.ndarray and x.ndim == 2 and not epilogue and out_dtype is None and self._quant is None
                 and self._precision is None and self._weight_dtype is None):
@@ -400,6 +416,34 @@ class Linear:
                          small_key=small_key, small_table=self._replays, lhs_symmetric=self._quant is not None,
                          fusion=self._fusion)
         return out.reshape(*lead, self.out_features)
+
+    def _decode_call(self, x: np.ndarray) -> Optional[np.ndarray]:
+        """The layer on a float32 x of at most MAX_ROWS rows in one C call (runtime/decode.py), or
+        None when x is not such an operand (the general path then runs)."""
+        K = self.in_features
+        if x.ndim == 0 or x.shape[-1] != K or not x.flags.c_contiguous or not x.flags.aligned:
+            return None
+        rows = x.size // K if K else int(np.prod(x.shape[:-1]))
+        if rows > MAX_ROWS:
+            return None
+        plan = self._decode
+        if plan is None:
+            plan = self._decode_plan()
+        out = np.empty(x.shape[:-1] + (self.out_features,), np.float32)
+        if rows and self.out_features:
+            plan.run(x.reshape(rows, K), out.reshape(rows, self.out_features), cpu.active_isa())
+        return out
+
+    def _decode_plan(self) -> DecodePlan:
+        with self._lock:
+            if self._decode is None:
+                q = self._quant
+                w = self._weight.astype(np.int8) if self._weight.dtype == _INT4 else self._weight
+                q_nk = w if self._layout == "nk" else w.T
+                bias, activation, ops = self._shorthand
+                lowered = build_epilogue(F32F32F32, 1, self.out_features, bias, activation, list(ops), None)
+                self._decode = DecodePlan(q_nk, q.bits, q.group_size, q.scales, to_c(lowered.ops))
+        return self._decode
 
     def map_blocks(self, x, *, threads: Optional[int] = None):
         """``self(x)`` over the row chunks of a dask array (``ukernels.dask.linear``; needs the

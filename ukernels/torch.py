@@ -110,6 +110,9 @@ def from_numpy(a: np.ndarray) -> "torch.Tensor":
     return torch.from_numpy(a)
 
 
+_Tensor, _TORCH_F32, _from_numpy = torch.Tensor, torch.float32, torch.from_numpy
+
+
 def matmul(a, b, **kwargs) -> "torch.Tensor":
     """``ukernels.matmul`` on tensors (same arguments; ``out=`` may be a tensor)."""
     out = kwargs.get("out")
@@ -154,6 +157,9 @@ class Linear(nn.Module):
         return cls(lin, fused or activation)
 
     def forward(self, x: "torch.Tensor") -> "torch.Tensor":
+        if type(x) is _Tensor and x.dtype is _TORCH_F32 and x.is_cpu and not x.requires_grad:
+            # the common inference call, checked in four attribute reads (to_numpy's checks all pass)
+            return _from_numpy(self.inner(x.numpy()))
         xn = to_numpy(x, "input")
         if xn.dtype != np.float32 and self.inner._weight_dtype is None and self.inner._precision is None:
             xn = xn.astype(np.float32)

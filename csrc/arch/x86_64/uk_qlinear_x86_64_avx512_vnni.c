@@ -1,0 +1,131 @@
+/* Decode kernels of uk_qlinear_run on AVX-512 VNNI (compiled with -mavx512vnni; called only
+ * under UK_CPU_X86_AVX512_VNNI). One vpdpbusd (u8 x s8, 4 products per lane, wrapping int32)
+ * per 64 weight bytes and row, no per-step correction:
+ *  - int8: x + 128 as the unsigned operand (broadcast quads), the s8 weights as they are; a
+ *    group's dot is the sum minus the packed 128 * sum(w) (uk_qlinear_desc_t.wsums);
+ *  - int4: the offset nibble w + 8 is already an unsigned byte: one 64-byte load holds two K
+ *    steps (low nibbles: step 2s, high: 2s + 1), split by one AND and one shift + AND; a
+ *    group's dot is the sum minus 8 * the group's sum of x.
+ * Exact wherever the true dot fits in int32 (the differences are taken in wrapping int32).
+ * One row streams four column tiles side by side (four sequential streams, independent
+ * accumulator chains); more rows share each weight load. */
+#include "../../uk_qlinear_internal.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#include <string.h>
+
+#define UK_INLINE static inline __attribute__((always_inline))
+#define UK_UNROLL _Pragma("GCC unroll 16")
+
+UK_INLINE __m512i uk_bcast_quad(const uint8_t* p) {
+  int32_t q;
+  memcpy(&q, p, 4);
+  return _mm512_set1_epi32(q);
+}
+
+/* Tiles [t, t + T) for rows [m0, m0 + M0): M0 and T are compile-time constants. */
+UK_INLINE void uk_qgemv_block(const uk_qgemv_args_t* a, const int64_t t, const int64_t m0, const int M0, const int T) {
+  const int64_t Kp = a->Kp, G = a->G, tb = uk_qlinear_tile_bytes(a->bits, Kp);
+  const int s4 = a->bits == 4;
+  const int64_t steps = a->gk / (s4 ? 8 : 4); /* 64-byte blocks per group */
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  __m512 facc[4][4];
+  UK_UNROLL for (int u = 0; u < T; ++u) UK_UNROLL for (int i = 0; i < M0; ++i) facc[u][i] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < G; ++g) {
+    __m512i acc0[4][4], acc1[4][4];
+    UK_UNROLL for (int u = 0; u < T; ++u) UK_UNROLL for (int i = 0; i < M0; ++i) {
+      acc0[u][i] = _mm512_setzero_si512();
+      acc1[u][i] = _mm512_setzero_si512();
+    }
+    const uint8_t* wp = a->w + t * tb + g * steps * 64;
+    const uint8_t* xp = a->xq + m0 * Kp + g * a->gk;
+    if (s4) {
+      for (int64_t s = 0; s < steps; ++s) {
+        __m512i xa[4], xb[4];
+        UK_UNROLL for (int i = 0; i < M0; ++i) {
+          xa[i] = uk_bcast_quad(xp + i * Kp + 8 * s);
+          xb[i] = uk_bcast_quad(xp + i * Kp + 8 * s + 4);
+        }
+        UK_UNROLL for (int u = 0; u < T; ++u) {
+          const __m512i v = _mm512_loadu_si512((const void*)(wp + u * tb + 64 * s));
+          const __m512i lo = _mm512_and_si512(v, low);
+          const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+          UK_UNROLL for (int i = 0; i < M0; ++i) {
+            acc0[u][i] = _mm512_dpbusd_epi32(acc0[u][i], lo, xa[i]);
+            acc1[u][i] = _mm512_dpbusd_epi32(acc1[u][i], hi, xb[i]);
+          }
+        }
+      }
+    } else {
+      int64_t s = 0;
+      for (; s + 2 <= steps; s += 2) { /* two chains per tile: even and odd steps */
+        __m512i xa[4], xb[4];
+        UK_UNROLL for (int i = 0; i < M0; ++i) {
+          xa[i] = uk_bcast_quad(xp + i * Kp + 4 * s);
+          xb[i] = uk_bcast_quad(xp + i * Kp + 4 * s + 4);
+        }
+        UK_UNROLL for (int u = 0; u < T; ++u) {
+          const __m512i v0 = _mm512_loadu_si512((const void*)(wp + u * tb + 64 * s));
+          const __m512i v1 = _mm512_loadu_si512((const void*)(wp + u * tb + 64 * s + 64));
+          UK_UNROLL for (int i = 0; i < M0; ++i) {
+            acc0[u][i] = _mm512_dpbusd_epi32(acc0[u][i], xa[i], v0);
+            acc1[u][i] = _mm512_dpbusd_epi32(acc1[u][i], xb[i], v1);
+          }
+        }
+      }
+      for (; s < steps; ++s) {
+        UK_UNROLL for (int u = 0; u < T; ++u) {
+          const __m512i v0 = _mm512_loadu_si512((const void*)(wp + u * tb + 64 * s));
+          UK_UNROLL for (int i = 0; i < M0; ++i)
+            acc0[u][i] = _mm512_dpbusd_epi32(acc0[u][i], uk_bcast_quad(xp + i * Kp + 4 * s), v0);
+        }
+      }
+    }
+    /* the group's exact dots, scaled into the f32 sums */
+    UK_UNROLL for (int u = 0; u < T; ++u) {
+      const int64_t at = ((t + u) * G + g) * 16;
+      const __m512 sc = _mm512_loadu_ps(a->scales + at);
+      const __m512i corr = s4 ? _mm512_setzero_si512() : _mm512_loadu_si512((const void*)(a->wsums + at));
+      UK_UNROLL for (int i = 0; i < M0; ++i) {
+        __m512i dot = _mm512_add_epi32(acc0[u][i], acc1[u][i]);
+        dot = s4 ? _mm512_sub_epi32(dot, _mm512_set1_epi32((int32_t)((uint32_t)a->xsum[(m0 + i) * G + g] * 8u)))
+                 : _mm512_sub_epi32(dot, corr);
+        const __m512 f = _mm512_cvtepi32_ps(dot);
+        facc[u][i] = a->grouped ? _mm512_fmadd_ps(f, sc, facc[u][i]) : _mm512_mul_ps(f, sc);
+      }
+    }
+  }
+  UK_UNROLL for (int u = 0; u < T; ++u) {
+    const int64_t n0 = (t + u) * 16, nn = a->N - n0;
+    const __mmask16 mask = nn >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nn) - 1u);
+    UK_UNROLL for (int i = 0; i < M0; ++i) {
+      const __m512 y = _mm512_mul_ps(facc[u][i], _mm512_set1_ps(a->sx[m0 + i]));
+      _mm512_mask_storeu_ps(a->out + (m0 + i) * a->out_stride0 + n0, mask, y);
+    }
+  }
+}
+
+void uk_qgemv_x86_64_avx512_vnni(const uk_qgemv_args_t* a, int64_t t0, int64_t t1) {
+  for (int64_t m0 = 0; m0 < a->M; m0 += 4) {
+    const int64_t rows = a->M - m0 < 4 ? a->M - m0 : 4;
+    int64_t t = t0;
+    switch (rows) {
+      case 1:
+        for (; t + 4 <= t1; t += 4) uk_qgemv_block(a, t, m0, 1, 4);
+        for (; t < t1; ++t) uk_qgemv_block(a, t, m0, 1, 1);
+        break;
+      case 2:
+        for (; t + 2 <= t1; t += 2) uk_qgemv_block(a, t, m0, 2, 2);
+        for (; t < t1; ++t) uk_qgemv_block(a, t, m0, 2, 1);
+        break;
+      case 3:
+        for (; t < t1; ++t) uk_qgemv_block(a, t, m0, 3, 1);
+        break;
+      default:
+        for (; t < t1; ++t) uk_qgemv_block(a, t, m0, 4, 1);
+        break;
+    }
+  }
+}
+#endif

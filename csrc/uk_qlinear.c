@@ -1,0 +1,191 @@
+/* uk_qlinear_run: a weight-quantized Linear's few-row call (LLM decode) in one C call.
+ *
+ *   1. x quantized per row to int8 by uk_quantize_rows_s8 (the same values and scales as the
+ *      general path), into the work area, in the form the chosen kernel reads (UK_QX_*), with
+ *      the per-group sums of x that the int4 offset form needs;
+ *   2. the column tiles computed by a decode kernel (csrc/uk_qlinear_internal.h), on the calling
+ *      thread or, for weights of at least parallel_min_bytes, split over the pool in contiguous
+ *      ranges (each thread streams its own share of the weight once);
+ *   3. each range's rows taken through the f32 op list (uk_epilogue_apply) while in cache.
+ * No allocation (the caller's work area), no globals. */
+#include <string.h>
+
+#include "uk_qlinear_internal.h"
+
+static int64_t uk_align64(int64_t n) { return (n + 63) / 64 * 64; }
+
+static int64_t uk_qlinear_kp(const uk_qlinear_desc_t* d) {
+  const int64_t step = d->bits == 8 ? 4 : 8;
+  return (d->K + step - 1) / step * step;
+}
+
+static int64_t uk_qlinear_groups(const uk_qlinear_desc_t* d) {
+  return d->group_size > 0 ? d->K / d->group_size : 1;
+}
+
+/* The work area: sx [M] f32 | xsum [M][G] int32 | xq [M][Kp] bytes, each 64-byte aligned. */
+int64_t uk_qlinear_work_bytes(const uk_qlinear_desc_t* d, int64_t M) {
+  if (!d || M < 0) return 0;
+  return uk_align64(M * 4) + uk_align64(M * uk_qlinear_groups(d) * 4) + uk_align64(M * uk_qlinear_kp(d));
+}
+
+typedef struct {
+  uk_qgemv_fn_t fn;
+  int32_t x_form;
+  const char* name;
+} uk_qgemv_choice_t;
+
+static uk_qgemv_choice_t uk_qgemv_select(const uk_qlinear_desc_t* d) {
+  const uint64_t cpu = d->cpu_data ? d->cpu_data[0] : 0;
+  (void)cpu;
+#if defined(__x86_64__) || defined(_M_X64)
+  const uint64_t vnni = UK_CPU_X86_AVX512_BASE | UK_CPU_X86_AVX512_VNNI;
+  if ((cpu & vnni) == vnni)
+    return (uk_qgemv_choice_t){uk_qgemv_x86_64_avx512_vnni, d->bits == 8 ? UK_QX_U8_OFFSET : UK_QX_S8,
+                               d->bits == 8 ? "uk_qgemv_s8_x86_64_avx512_vnni (u8(x+128) . s8 vpdpbusd)"
+                                            : "uk_qgemv_s4_x86_64_avx512_vnni (u8(w+8) . s8 vpdpbusd)"};
+  if (cpu & UK_CPU_X86_AVX2_FMA)
+    return (uk_qgemv_choice_t){uk_qgemv_x86_64_avx2_fma, UK_QX_S8,
+                               d->bits == 8 ? "uk_qgemv_s8_x86_64_avx2_fma (|w| . sign(x, w) vpmaddubsw)"
+                                            : "uk_qgemv_s4_x86_64_avx2_fma (u8(w+8) . s8 vpmaddubsw)"};
+#endif
+  return (uk_qgemv_choice_t){uk_qgemv_generic, UK_QX_S8, d->bits == 8 ? "uk_qgemv_s8_generic" : "uk_qgemv_s4_generic"};
+}
+
+const char* uk_qlinear_kernel_name(const uk_qlinear_desc_t* d) { return d ? uk_qgemv_select(d).name : "none"; }
+
+static int uk_qlinear_check(const uk_qlinear_desc_t* d) {
+  if (!d || d->N < 0 || d->K < 0 || (d->bits != 8 && d->bits != 4) || d->group_size < 0 || d->num_ops < 0 ||
+      (d->num_ops > 0 && !d->ops) || ((d->N > 0 && d->K > 0) && (!d->weight || !d->scales)) ||
+      (d->N > 0 && !d->scales))
+    return UK_STATUS_BAD_ARGUMENT;
+  if (d->group_size > 0 && (d->group_size % 8 || d->K % d->group_size)) return UK_STATUS_BAD_ARGUMENT;
+  if (d->bits == 8 && d->N > 0 && d->K > 0 && !d->wsums) return UK_STATUS_BAD_ARGUMENT;
+  return uk_epilogue_check(UK_TYPE_F32F32F32, d->ops, d->num_ops, UK_OUT_F32);
+}
+
+typedef struct {
+  const uk_qlinear_desc_t* d;
+  uk_qgemv_fn_t fn;
+  uk_qgemv_args_t args;
+  int64_t N1, tasks;
+} uk_qlinear_ctx_t;
+
+static void uk_qlinear_task(void* ctx_, int64_t task, int32_t thread_index) {
+  (void)thread_index;
+  const uk_qlinear_ctx_t* c = (const uk_qlinear_ctx_t*)ctx_;
+  const int64_t t0 = c->N1 * task / c->tasks, t1 = c->N1 * (task + 1) / c->tasks;
+  if (t1 <= t0) return;
+  c->fn(&c->args, t0, t1);
+  const uk_qlinear_desc_t* d = c->d;
+  if (d->num_ops <= 0) return;
+  const int64_t col0 = t0 * UK_QLINEAR_N0, col1 = t1 * UK_QLINEAR_N0 < d->N ? t1 * UK_QLINEAR_N0 : d->N;
+  for (int64_t m = 0; m < c->args.M; ++m)
+    uk_epilogue_apply(UK_TYPE_F32F32F32, d->ops, d->num_ops, c->args.out + m * c->args.out_stride0 + col0,
+                      col1 - col0, m, col0, d->cpu_data);
+}
+
+int uk_qlinear_run(const uk_qlinear_desc_t* d, const float* x, int64_t M, int64_t x_stride0, float* out,
+                   int64_t out_stride0, void* work, uk_pool_t* pool) {
+  int status = uk_qlinear_check(d);
+  if (status != UK_STATUS_OK) return status;
+  if (M < 0 || M > UK_QLINEAR_MAX_M || (M > 0 && d->N > 0 && (!out || !work || out_stride0 < d->N)) ||
+      (M > 0 && d->K > 0 && (!x || x_stride0 < d->K)) || ((uintptr_t)work & 63))
+    return UK_STATUS_BAD_ARGUMENT;
+  if (M == 0 || d->N == 0) return UK_STATUS_OK;
+  const int64_t Kp = uk_qlinear_kp(d), G = uk_qlinear_groups(d);
+  const int64_t gk = d->group_size > 0 ? d->group_size : Kp;
+  char* w = (char*)work;
+  float* sx = (float*)w;
+  int32_t* xsum = (int32_t*)(w + uk_align64(M * 4));
+  uint8_t* xq = (uint8_t*)(w + uk_align64(M * 4) + uk_align64(M * G * 4));
+  const uk_qgemv_choice_t choice = uk_qgemv_select(d);
+
+  /* 1. x -> int8 rows (x of 0 past K), the group sums, the kernel's form */
+  if (d->K > 0) {
+    status = uk_quantize_rows_s8(x, M, d->K, x_stride0, (int8_t*)xq, Kp, sx, d->cpu_data, NULL, 1);
+    if (status != UK_STATUS_OK) return status;
+  } else {
+    for (int64_t m = 0; m < M; ++m) sx[m] = 0.0f;
+  }
+  for (int64_t m = 0; m < M; ++m) {
+    uint8_t* row = xq + m * Kp;
+    if (Kp > d->K) memset(row + d->K, 0, (size_t)(Kp - d->K));
+    if (d->bits == 4) {
+      for (int64_t g = 0; g < G; ++g) {
+        int32_t s = 0;
+        const int8_t* xr = (const int8_t*)row + g * gk;
+        for (int64_t k = 0; k < gk; ++k) s += xr[k];
+        xsum[m * G + g] = s;
+      }
+    }
+    if (choice.x_form == UK_QX_U8_OFFSET)
+      for (int64_t k = 0; k < Kp; ++k) row[k] ^= 0x80; /* s8 -> s8 + 128 as u8 */
+  }
+
+  /* 2 and 3. the column tiles, on this thread or split over the pool */
+  uk_qlinear_ctx_t c;
+  c.d = d;
+  c.fn = choice.fn;
+  c.args.M = M;
+  c.args.N = d->N;
+  c.args.Kp = Kp;
+  c.args.gk = gk;
+  c.args.G = G;
+  c.args.bits = d->bits;
+  c.args.grouped = d->group_size > 0;
+  c.args.w = (const uint8_t*)d->weight;
+  c.args.scales = d->scales;
+  c.args.wsums = d->wsums;
+  c.args.xq = xq;
+  c.args.xsum = xsum;
+  c.args.sx = sx;
+  c.args.out = out;
+  c.args.out_stride0 = out_stride0;
+  c.N1 = (d->N + UK_QLINEAR_N0 - 1) / UK_QLINEAR_N0;
+  const int64_t weight_bytes = c.N1 * uk_qlinear_tile_bytes(d->bits, Kp);
+  int64_t tasks = 1;
+  if (pool && d->max_threads > 1 && weight_bytes >= d->parallel_min_bytes)
+    tasks = c.N1 < d->max_threads ? c.N1 : d->max_threads;
+  c.tasks = tasks;
+  if (tasks <= 1)
+    uk_qlinear_task(&c, 0, 0);
+  else
+    uk_pool_run(pool, uk_qlinear_task, &c, tasks, d->max_threads);
+  return UK_STATUS_OK;
+}
+
+/* ---- the portable kernel ----------------------------------------------------------------- */
+
+/* The weight w[n][k] of a column tile (t's bytes) as an integer. */
+static inline int32_t uk_qweight(const uint8_t* tile, int32_t bits, int64_t n, int64_t k) {
+  if (bits == 8) return (int8_t)tile[(k / 4) * 64 + 4 * n + (k % 4)];
+  const uint8_t b = tile[(k / 8) * 64 + 4 * n + (k % 4)];
+  return (int32_t)((k % 8) < 4 ? (b & 15) : (b >> 4)) - 8;
+}
+
+void uk_qgemv_generic(const uk_qgemv_args_t* a, int64_t t0, int64_t t1) {
+  const int64_t tb = uk_qlinear_tile_bytes(a->bits, a->Kp);
+  for (int64_t t = t0; t < t1; ++t) {
+    const uint8_t* tile = a->w + t * tb;
+    const int64_t n0 = t * UK_QLINEAR_N0, nn = a->N - n0 < UK_QLINEAR_N0 ? a->N - n0 : UK_QLINEAR_N0;
+    for (int64_t m = 0; m < a->M; ++m) {
+      const int8_t* xr = (const int8_t*)a->xq + m * a->Kp;
+      float f[UK_QLINEAR_N0];
+      int32_t dot[UK_QLINEAR_N0];
+      for (int64_t j = 0; j < UK_QLINEAR_N0; ++j) f[j] = 0.0f;
+      for (int64_t g = 0; g < a->G; ++g) {
+        for (int64_t j = 0; j < UK_QLINEAR_N0; ++j) dot[j] = 0;
+        for (int64_t k = g * a->gk; k < (g + 1) * a->gk; ++k) {
+          const int32_t xv = xr[k];
+          for (int64_t j = 0; j < UK_QLINEAR_N0; ++j)
+            dot[j] = (int32_t)((uint32_t)dot[j] + (uint32_t)(uk_qweight(tile, a->bits, j, k) * xv));
+        }
+        const float* s = a->scales + (t * a->G + g) * UK_QLINEAR_N0;
+        for (int64_t j = 0; j < UK_QLINEAR_N0; ++j) f[j] = a->grouped ? f[j] + (float)dot[j] * s[j] : (float)dot[j] * s[j];
+      }
+      float* o = a->out + m * a->out_stride0 + n0;
+      for (int64_t j = 0; j < nn; ++j) o[j] = f[j] * a->sx[m];
+    }
+  }
+}

@@ -1,0 +1,174 @@
+"""The few-row call of a weight-quantized ``Linear`` (LLM decode: M = 1..16).
+
+One C call per Linear call (``uk_qlinear_run``, csrc/uk_qlinear.c): x quantized per row to int8
+(the same values and scales as the general path), the integer products over the weight in a
+layout made for streaming, the dequantization and the layer's f32 ops (bias, activation), the
+rows stored. No numpy temporary but the result, no descriptor filled per call, and no thread-pool
+wake-up for weights under ``PARALLEL_MIN_BYTES`` (a wake-up and join cost more than the product).
+
+Results equal the general path's (``run_matmul`` with the same quantized x, weight, scales and
+ops) bit for bit at every ISA level: the same integer dots, converted and scaled in the same
+order (csrc/uk_qlinear_internal.h).
+
+The layout (uk_runtime.h: ``uk_qlinear_desc_t``), column tiles of 16, each tile's K contiguous:
+int8 ``[N1][Kp/4][16][4]``; int4 ``[N1][Kp/8][64]`` bytes holding w + 8 as nibbles, the low
+nibble of byte 4n + k of step s for K index 8s + k and the high nibble for 8s + 4 + k (one
+64-byte load feeds two K steps of all 16 lanes once the nibbles are split).
+"""
+import threading
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from ukernels._lib import ffi, lib
+from ukernels.abi import UkernelError, cpu_data_for
+from ukernels.runtime import threads
+
+N0 = 16
+MAX_ROWS = int(lib.UK_QLINEAR_MAX_M)
+# Weight bytes from which a call is split over the pool. Below it one thread streams the weight
+# faster than two can be woken and joined (bench/bench_decode.py --threshold, Zen 4, 2 threads:
+# at 64 KiB of int8 weight one thread 5.1 us vs two 7.4 us; at 512 KiB one 18 us vs two 13 us).
+PARALLEL_MIN_BYTES = 256 * 1024
+
+_F32 = np.dtype(np.float32)
+
+
+def decode_layout(q_nk: np.ndarray, bits: int) -> np.ndarray:
+    """The streaming layout (module doc) of an (N, K) integer weight with values in the signed
+    range of ``bits`` (int8 values; int4 values in [-8, 7]), zero-padded to whole tiles."""
+    q = np.asarray(q_nk, dtype=np.int8)
+    N, K = q.shape
+    step = 4 if bits == 8 else 8
+    N1, Kp = -(-N // N0), -(-K // step) * step
+    padded = np.zeros((N1 * N0, Kp), np.int8)
+    padded[:N, :K] = q
+    if bits == 8:  # [N1][16][Kp/4][4] -> [N1][Kp/4][16][4]
+        out = padded.reshape(N1, N0, Kp // 4, 4).transpose(0, 2, 1, 3)
+        return np.ascontiguousarray(out).reshape(-1).view(np.uint8)
+    u = (padded.astype(np.int16) + 8).astype(np.uint8)  # offset nibbles 0..15
+    blocks = u.reshape(N1, N0, Kp // 8, 2, 4).transpose(0, 2, 1, 4, 3)  # [N1][s][n][k][half]
+    return np.ascontiguousarray(blocks[..., 0] | (blocks[..., 1] << 4)).reshape(-1)
+
+
+def per_tile(values: np.ndarray, N: int) -> np.ndarray:
+    """(N,) or (N, G) values laid out [N1][G][16] (columns past N: 0), as the kernels read them."""
+    v = np.asarray(values)
+    v = v.reshape(N, 1) if v.ndim == 1 else v
+    G = v.shape[1]
+    N1 = -(-N // N0)
+    padded = np.zeros((N1 * N0, G), v.dtype)
+    padded[:N] = v
+    return np.ascontiguousarray(padded.reshape(N1, N0, G).transpose(0, 2, 1))
+
+
+def weight_sums(q_nk: np.ndarray, group_size: Optional[int]) -> np.ndarray:
+    """128 * the sum of each (column, group)'s int8 weights, [N1][G][16] int32: the correction
+    of the x + 128 form (an unsigned x operand for vpdpbusd)."""
+    q = np.asarray(q_nk, dtype=np.int64)
+    N, K = q.shape
+    g = group_size or max(K, 1)
+    sums = q.reshape(N, K // g, g).sum(axis=2) if K else np.zeros((N, 1), np.int64)
+    return per_tile((128 * sums).astype(np.int32), N)
+
+
+class _Work(threading.local):
+    """Each thread's work area for uk_qlinear_run (x quantized, its scales and group sums)."""
+
+    def __init__(self) -> None:
+        self.array: Optional[np.ndarray] = None
+        self.ptr = ffi.NULL
+        self.nbytes = 0
+
+
+_work = _Work()
+
+
+def _work_area(nbytes: int):
+    """(array, 64-byte aligned pointer) of at least nbytes for this thread (grown, never shrunk)."""
+    w = _work
+    if w.nbytes < nbytes:
+        array = np.empty(nbytes + 64, np.uint8)
+        base = array.ctypes.data
+        w.array, w.ptr, w.nbytes = array, ffi.cast("void*", base + (-base % 64)), nbytes
+    return w.array, w.ptr
+
+
+class DecodePlan:
+    """A quantized weight in the streaming layout and the filled C descriptor of its calls.
+
+    Args:
+        q_nk: (N, K) integers (int8: [-128, 127]; int4: [-8, 7]).
+        bits: 8 or 4.
+        group_size: None (per output channel) or the group size (a multiple of 8 dividing K).
+        scales: (N,) or (N, K // group_size) float32.
+        c_ops: the layer's f32 ops after dequantization, as ``runtime.epilogue.to_c`` returns
+            them (array, count, operands to keep alive).
+    """
+
+    __slots__ = ("N", "K", "bits", "group_size", "_arrays", "_ops", "_descs", "_work_bytes", "_pooled")
+
+    def __init__(self, q_nk: np.ndarray, bits: int, group_size: Optional[int], scales: np.ndarray,
+                 c_ops: Tuple[object, int, Sequence[np.ndarray]]):
+        self.N, self.K = q_nk.shape
+        self.bits, self.group_size = bits, group_size
+        weight = decode_layout(q_nk, bits)
+        tile_scales = per_tile(np.asarray(scales, np.float32), self.N)
+        sums = weight_sums(q_nk, group_size) if bits == 8 else None
+        for a in (weight, tile_scales, sums):
+            if a is not None:
+                a.setflags(write=False)
+        self._arrays = (weight, tile_scales, sums)
+        self._ops = c_ops
+        self._descs = {}
+        self._work_bytes = 0
+        self._pooled = weight.nbytes >= PARALLEL_MIN_BYTES  # (the C side decides the same)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the weight layout, scales and sums."""
+        return sum(a.nbytes for a in self._arrays if a is not None)
+
+    def _desc(self, isa: str):
+        d = self._descs.get(isa)
+        if d is None:
+            weight, tile_scales, sums = self._arrays
+            d = ffi.new("uk_qlinear_desc_t*")
+            d.N, d.K, d.bits, d.group_size = self.N, self.K, self.bits, self.group_size or 0
+            d.weight = ffi.from_buffer(weight) if weight.size else ffi.NULL
+            d.scales = ffi.cast("const float*", ffi.from_buffer(tile_scales)) if tile_scales.size else ffi.NULL
+            d.wsums = ffi.cast("const int32_t*", ffi.from_buffer(sums)) if sums is not None and sums.size else ffi.NULL
+            d.ops, d.num_ops = self._ops[0], self._ops[1]
+            d.parallel_min_bytes = PARALLEL_MIN_BYTES
+            d.cpu_data = cpu_data_for(isa)
+            self._descs[isa] = d
+        return d
+
+    def kernel_name(self, isa: str) -> str:
+        """The decode kernel a call at ``isa`` runs."""
+        return ffi.string(lib.uk_qlinear_kernel_name(self._desc(isa))).decode()
+
+    def run(self, x2: np.ndarray, out2: np.ndarray, isa: str) -> None:
+        """out2 (M, N) f32 = the layer applied to x2 (M, K) f32: both C-contiguous, M <= MAX_ROWS,
+        M, N > 0."""
+        d = self._descs.get(isa)
+        if d is None:
+            d = self._desc(isa)
+            self._work_bytes = int(lib.uk_qlinear_work_bytes(d, MAX_ROWS))
+        nthreads = threads.get_num_threads()
+        d.max_threads = nthreads
+        w = _work
+        if w.nbytes < self._work_bytes:
+            _work_area(self._work_bytes)
+        status = _run(d, _from_buffer("float[]", x2) if self.K else _NULL, x2.shape[0], self.K,
+                      _from_buffer("float[]", out2), self.N, w.ptr,
+                      threads.get_pool() if nthreads > 1 and self._pooled else _NULL)
+        if status:
+            if status == lib.UK_STATUS_BAD_ARGUMENT and x2.size and not np.isfinite(x2).all():
+                raise ValueError("x has NaN or Inf values; a weight-quantized Linear quantizes x to int8 per row and "
+                                 "cannot represent them")
+            raise UkernelError("uk_qlinear_run", status)
+
+
+# run's per-call names, bound once
+_run, _from_buffer, _NULL = lib.uk_qlinear_run, ffi.from_buffer, ffi.NULL
