@@ -3,9 +3,9 @@
  *   1. x quantized per row to int8 by uk_quantize_rows_s8 (the same values and scales as the
  *      general path), into the work area, in the form the chosen kernel reads (UK_QX_*), with
  *      the per-group sums of x that the int4 offset form needs;
- *   2. the column tiles computed by a decode kernel (csrc/uk_qlinear_internal.h), on the calling
- *      thread or, for weights of at least parallel_min_bytes, split over the pool in contiguous
- *      ranges (each thread streams its own share of the weight once);
+ *   2. the 64-column panels computed by a decode kernel (csrc/uk_qlinear_internal.h), on the
+ *      calling thread or, for weights of at least parallel_min_bytes, split over the pool in
+ *      contiguous ranges (each thread streams its own share of the weight once, in order);
  *   3. each range's rows taken through the f32 op list (uk_epilogue_apply) while in cache.
  * No allocation (the caller's work area), no globals. */
 #include <string.h>
@@ -21,6 +21,17 @@ static int64_t uk_qlinear_kp(const uk_qlinear_desc_t* d) {
 
 static int64_t uk_qlinear_groups(const uk_qlinear_desc_t* d) {
   return d->group_size > 0 ? d->K / d->group_size : 1;
+}
+
+static int64_t uk_qlinear_chunk_bytes(const uk_qlinear_desc_t* d) {
+  const int64_t gk = d->group_size > 0 ? d->group_size : uk_qlinear_kp(d);
+  return gk / (d->bits == 8 ? 4 : 8) * 256 + 256 + (d->bits == 8 ? 256 : 0);
+}
+
+int64_t uk_qlinear_weight_bytes(const uk_qlinear_desc_t* d) {
+  if (!d || d->N < 0 || d->K < 0 || (d->bits != 8 && d->bits != 4)) return 0;
+  const int64_t panels = (d->N + UK_QLINEAR_PANEL - 1) / UK_QLINEAR_PANEL;
+  return panels * uk_qlinear_groups(d) * uk_qlinear_chunk_bytes(d);
 }
 
 /* The work area: sx [M] f32 | xsum [M][G] int32 | xq [M][Kp] bytes, each 64-byte aligned. */
@@ -56,11 +67,9 @@ const char* uk_qlinear_kernel_name(const uk_qlinear_desc_t* d) { return d ? uk_q
 
 static int uk_qlinear_check(const uk_qlinear_desc_t* d) {
   if (!d || d->N < 0 || d->K < 0 || (d->bits != 8 && d->bits != 4) || d->group_size < 0 || d->num_ops < 0 ||
-      (d->num_ops > 0 && !d->ops) || ((d->N > 0 && d->K > 0) && (!d->weight || !d->scales)) ||
-      (d->N > 0 && !d->scales))
+      (d->num_ops > 0 && !d->ops) || (d->N > 0 && (!d->weight || ((uintptr_t)d->weight & 63))))
     return UK_STATUS_BAD_ARGUMENT;
   if (d->group_size > 0 && (d->group_size % 8 || d->K % d->group_size)) return UK_STATUS_BAD_ARGUMENT;
-  if (d->bits == 8 && d->N > 0 && d->K > 0 && !d->wsums) return UK_STATUS_BAD_ARGUMENT;
   return uk_epilogue_check(UK_TYPE_F32F32F32, d->ops, d->num_ops, UK_OUT_F32);
 }
 
@@ -68,18 +77,18 @@ typedef struct {
   const uk_qlinear_desc_t* d;
   uk_qgemv_fn_t fn;
   uk_qgemv_args_t args;
-  int64_t N1, tasks;
+  int64_t panels, tasks;
 } uk_qlinear_ctx_t;
 
 static void uk_qlinear_task(void* ctx_, int64_t task, int32_t thread_index) {
   (void)thread_index;
   const uk_qlinear_ctx_t* c = (const uk_qlinear_ctx_t*)ctx_;
-  const int64_t t0 = c->N1 * task / c->tasks, t1 = c->N1 * (task + 1) / c->tasks;
-  if (t1 <= t0) return;
-  c->fn(&c->args, t0, t1);
+  const int64_t p0 = c->panels * task / c->tasks, p1 = c->panels * (task + 1) / c->tasks;
+  if (p1 <= p0) return;
+  c->fn(&c->args, p0, p1);
   const uk_qlinear_desc_t* d = c->d;
   if (d->num_ops <= 0) return;
-  const int64_t col0 = t0 * UK_QLINEAR_N0, col1 = t1 * UK_QLINEAR_N0 < d->N ? t1 * UK_QLINEAR_N0 : d->N;
+  const int64_t col0 = p0 * UK_QLINEAR_PANEL, col1 = p1 * UK_QLINEAR_PANEL < d->N ? p1 * UK_QLINEAR_PANEL : d->N;
   for (int64_t m = 0; m < c->args.M; ++m)
     uk_epilogue_apply(UK_TYPE_F32F32F32, d->ops, d->num_ops, c->args.out + m * c->args.out_stride0 + col0,
                       col1 - col0, m, col0, d->cpu_data);
@@ -123,7 +132,7 @@ int uk_qlinear_run(const uk_qlinear_desc_t* d, const float* x, int64_t M, int64_
       for (int64_t k = 0; k < Kp; ++k) row[k] ^= 0x80; /* s8 -> s8 + 128 as u8 */
   }
 
-  /* 2 and 3. the column tiles, on this thread or split over the pool */
+  /* 2 and 3. the panels, on this thread or split over the pool */
   uk_qlinear_ctx_t c;
   c.d = d;
   c.fn = choice.fn;
@@ -132,21 +141,20 @@ int uk_qlinear_run(const uk_qlinear_desc_t* d, const float* x, int64_t M, int64_
   c.args.Kp = Kp;
   c.args.gk = gk;
   c.args.G = G;
+  c.args.steps = gk / (d->bits == 8 ? 4 : 8);
+  c.args.chunk_bytes = uk_qlinear_chunk_bytes(d);
   c.args.bits = d->bits;
   c.args.grouped = d->group_size > 0;
   c.args.w = (const uint8_t*)d->weight;
-  c.args.scales = d->scales;
-  c.args.wsums = d->wsums;
   c.args.xq = xq;
   c.args.xsum = xsum;
   c.args.sx = sx;
   c.args.out = out;
   c.args.out_stride0 = out_stride0;
-  c.N1 = (d->N + UK_QLINEAR_N0 - 1) / UK_QLINEAR_N0;
-  const int64_t weight_bytes = c.N1 * uk_qlinear_tile_bytes(d->bits, Kp);
+  c.panels = (d->N + UK_QLINEAR_PANEL - 1) / UK_QLINEAR_PANEL;
   int64_t tasks = 1;
-  if (pool && d->max_threads > 1 && weight_bytes >= d->parallel_min_bytes)
-    tasks = c.N1 < d->max_threads ? c.N1 : d->max_threads;
+  if (pool && d->max_threads > 1 && uk_qlinear_weight_bytes(d) >= d->parallel_min_bytes)
+    tasks = c.panels < d->max_threads ? c.panels : d->max_threads;
   c.tasks = tasks;
   if (tasks <= 1)
     uk_qlinear_task(&c, 0, 0);
@@ -157,35 +165,39 @@ int uk_qlinear_run(const uk_qlinear_desc_t* d, const float* x, int64_t M, int64_
 
 /* ---- the portable kernel ----------------------------------------------------------------- */
 
-/* The weight w[n][k] of a column tile (t's bytes) as an integer. */
-static inline int32_t uk_qweight(const uint8_t* tile, int32_t bits, int64_t n, int64_t k) {
-  if (bits == 8) return (int8_t)tile[(k / 4) * 64 + 4 * n + (k % 4)];
-  const uint8_t b = tile[(k / 8) * 64 + 4 * n + (k % 4)];
+/* Weight (n, k) of tile u in a chunk's weights (k counted from the chunk's first K). */
+static inline int32_t uk_qweight(const uint8_t* chunk, int32_t bits, int64_t u, int64_t n, int64_t k) {
+  if (bits == 8) return (int8_t)chunk[(k / 4) * 256 + u * 64 + 4 * n + (k % 4)];
+  const uint8_t b = chunk[(k / 8) * 256 + u * 64 + 4 * n + (k % 4)];
   return (int32_t)((k % 8) < 4 ? (b & 15) : (b >> 4)) - 8;
 }
 
-void uk_qgemv_generic(const uk_qgemv_args_t* a, int64_t t0, int64_t t1) {
-  const int64_t tb = uk_qlinear_tile_bytes(a->bits, a->Kp);
-  for (int64_t t = t0; t < t1; ++t) {
-    const uint8_t* tile = a->w + t * tb;
-    const int64_t n0 = t * UK_QLINEAR_N0, nn = a->N - n0 < UK_QLINEAR_N0 ? a->N - n0 : UK_QLINEAR_N0;
-    for (int64_t m = 0; m < a->M; ++m) {
-      const int8_t* xr = (const int8_t*)a->xq + m * a->Kp;
-      float f[UK_QLINEAR_N0];
-      int32_t dot[UK_QLINEAR_N0];
-      for (int64_t j = 0; j < UK_QLINEAR_N0; ++j) f[j] = 0.0f;
-      for (int64_t g = 0; g < a->G; ++g) {
-        for (int64_t j = 0; j < UK_QLINEAR_N0; ++j) dot[j] = 0;
-        for (int64_t k = g * a->gk; k < (g + 1) * a->gk; ++k) {
-          const int32_t xv = xr[k];
+void uk_qgemv_generic(const uk_qgemv_args_t* a, int64_t p0, int64_t p1) {
+  for (int64_t p = p0; p < p1; ++p) {
+    for (int64_t u = 0; u < UK_QLINEAR_TILES; ++u) {
+      const int64_t n0 = p * UK_QLINEAR_PANEL + u * UK_QLINEAR_N0;
+      const int64_t nn = a->N - n0 < UK_QLINEAR_N0 ? a->N - n0 : UK_QLINEAR_N0;
+      if (nn <= 0) break;
+      for (int64_t m = 0; m < a->M; ++m) {
+        const int8_t* xr = (const int8_t*)a->xq + m * a->Kp;
+        float f[UK_QLINEAR_N0];
+        int32_t dot[UK_QLINEAR_N0];
+        for (int64_t j = 0; j < UK_QLINEAR_N0; ++j) f[j] = 0.0f;
+        for (int64_t g = 0; g < a->G; ++g) {
+          const uint8_t* chunk = a->w + (p * a->G + g) * a->chunk_bytes;
+          for (int64_t j = 0; j < UK_QLINEAR_N0; ++j) dot[j] = 0;
+          for (int64_t k = 0; k < a->gk; ++k) {
+            const int32_t xv = xr[g * a->gk + k];
+            for (int64_t j = 0; j < UK_QLINEAR_N0; ++j) /* wrapping int32, as the SIMD kernels */
+              dot[j] = (int32_t)((uint32_t)dot[j] + (uint32_t)(uk_qweight(chunk, a->bits, u, j, k) * xv));
+          }
+          const float* s = uk_qchunk_scales(a, chunk) + u * UK_QLINEAR_N0;
           for (int64_t j = 0; j < UK_QLINEAR_N0; ++j)
-            dot[j] = (int32_t)((uint32_t)dot[j] + (uint32_t)(uk_qweight(tile, a->bits, j, k) * xv));
+            f[j] = a->grouped ? f[j] + (float)dot[j] * s[j] : (float)dot[j] * s[j];
         }
-        const float* s = a->scales + (t * a->G + g) * UK_QLINEAR_N0;
-        for (int64_t j = 0; j < UK_QLINEAR_N0; ++j) f[j] = a->grouped ? f[j] + (float)dot[j] * s[j] : (float)dot[j] * s[j];
+        float* o = a->out + m * a->out_stride0 + n0;
+        for (int64_t j = 0; j < nn; ++j) o[j] = f[j] * a->sx[m];
       }
-      float* o = a->out + m * a->out_stride0 + n0;
-      for (int64_t j = 0; j < nn; ++j) o[j] = f[j] * a->sx[m];
     }
   }
 }

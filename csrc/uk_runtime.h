@@ -45,27 +45,32 @@ int uk_quantize_rows_s8(const float* x, int64_t M, int64_t K, int64_t x_stride0,
  * has at least parallel_min_bytes. Results equal the general dispatch's (uk_matmul_run with the
  * same quantized operands, scales and ops) bit for bit at every ISA level.
  *
- * Weight layout, column tiles of 16 (N1 = ceil(N / 16); columns past N are zero), K padded with
- * zeros to Kp (a multiple of 4 for int8, 8 for int4), each tile's K contiguous (one stream):
- *   bits 8: [N1][Kp/4][16][4] int8 (the mmt4d 16x4 packing);
- *   bits 4: [N1][Kp/8][64] bytes: byte 4n + k of step s holds w[n][8s + k] + 8 in its low nibble
- *           and w[n][8s + 4 + k] + 8 in its high nibble (offset nibbles: unsigned, 0..15).
- * scales: f32 [N1][G][16] (G = 1 per channel); wsums (bits 8): int32 [N1][G][16], 128 * the sum
- * of each group's weights (the correction of the x + 128 form). */
+ * Weight layout (one sequential stream per thread): panels of 64 columns (N4 = ceil(N / 64);
+ * columns past N are zero), each panel a run of G chunks (G = K / group_size, or 1 per channel
+ * with the group = all of Kp: K padded with zeros to a multiple of 4 for int8, 8 for int4); a
+ * chunk is the group's weights, then its scales, then (int8) its weight sums:
+ *   weights: gk / step blocks of 256 bytes, [4 tiles][64 bytes] (step 4 for int8, 8 for int4):
+ *     bits 8: byte 4n + k of tile u holds w[16u + n][4s + k] (int8);
+ *     bits 4: byte 4n + k of tile u holds w[16u + n][8s + k] + 8 in its low nibble and
+ *             w[16u + n][8s + 4 + k] + 8 in its high nibble (offset nibbles, 0..15);
+ *   scales: [4][16] f32 (the group's scale of each column);
+ *   sums (bits 8 only): [4][16] int32, 128 * the sum of the group's weights of each column (the
+ *     correction of the x + 128 form).
+ * uk_qlinear_weight_bytes gives the size. */
 #define UK_QLINEAR_MAX_M 16
 typedef struct uk_qlinear_desc_t {
   int64_t N, K;
   int32_t bits;                /* 8 or 4 */
   int32_t group_size;          /* 0: per output channel; else a multiple of 8 dividing K */
-  const void* weight;
-  const float* scales;
-  const int32_t* wsums;        /* bits 8 only (may be NULL for bits 4) */
+  const void* weight;          /* the layout above, 64-byte aligned */
   const uk_epilogue_op_t* ops; /* f32 ops after dequantization (UK_EPI_BIAS_COLUMN, activations, ...) */
   int32_t num_ops;
   int32_t max_threads;         /* <= the pool's size */
   int64_t parallel_min_bytes;  /* weight bytes from which the pool is used */
   const uint64_t* cpu_data;
 } uk_qlinear_desc_t;
+/* Bytes of the weight layout of desc (its N, K, bits and group_size). */
+int64_t uk_qlinear_weight_bytes(const uk_qlinear_desc_t* d);
 /* Bytes of the work area uk_qlinear_run needs for M rows (64-byte aligned pieces). */
 int64_t uk_qlinear_work_bytes(const uk_qlinear_desc_t* d, int64_t M);
 /* out[M][N] (row stride out_stride0, f32) for x[M][K] (row stride x_stride0). work: at least

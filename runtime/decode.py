@@ -10,10 +10,10 @@ Results equal the general path's (``run_matmul`` with the same quantized x, weig
 ops) bit for bit at every ISA level: the same integer dots, converted and scaled in the same
 order (csrc/uk_qlinear_internal.h).
 
-The layout (uk_runtime.h: ``uk_qlinear_desc_t``), column tiles of 16, each tile's K contiguous:
-int8 ``[N1][Kp/4][16][4]``; int4 ``[N1][Kp/8][64]`` bytes holding w + 8 as nibbles, the low
-nibble of byte 4n + k of step s for K index 8s + k and the high nibble for 8s + 4 + k (one
-64-byte load feeds two K steps of all 16 lanes once the nibbles are split).
+The layout (uk_runtime.h: ``uk_qlinear_desc_t``) is one sequential stream per thread: panels of
+64 columns, each a run of chunks, one per group (per channel: one, all of K), holding the group's
+weights (256-byte blocks: four 16-column tiles of one K step, 4 K for int8, 8 for int4 as two
+offset nibbles w + 8 per byte), then its 64 scales, then (int8) 128 * its 64 weight sums.
 """
 import threading
 from typing import Optional, Sequence, Tuple
@@ -25,6 +25,7 @@ from ukernels.abi import UkernelError, cpu_data_for
 from ukernels.runtime import threads
 
 N0 = 16
+PANEL = 64  # columns per panel: four tiles of N0
 MAX_ROWS = int(lib.UK_QLINEAR_MAX_M)
 # Weight bytes from which a call is split over the pool. Below it one thread streams the weight
 # faster than two can be woken and joined (bench/bench_decode.py --threshold, Zen 4, 2 threads:
@@ -34,42 +35,49 @@ PARALLEL_MIN_BYTES = 256 * 1024
 _F32 = np.dtype(np.float32)
 
 
-def decode_layout(q_nk: np.ndarray, bits: int) -> np.ndarray:
-    """The streaming layout (module doc) of an (N, K) integer weight with values in the signed
-    range of ``bits`` (int8 values; int4 values in [-8, 7]), zero-padded to whole tiles."""
+def decode_layout(q_nk: np.ndarray, bits: int, group_size: Optional[int], scales: np.ndarray) -> np.ndarray:
+    """The streaming layout (module doc) of an (N, K) integer weight (int8 values; int4 values in
+    [-8, 7]) with its (N,) or (N, K // group_size) float32 scales: uint8, 64-byte aligned."""
     q = np.asarray(q_nk, dtype=np.int8)
     N, K = q.shape
     step = 4 if bits == 8 else 8
-    N1, Kp = -(-N // N0), -(-K // step) * step
-    padded = np.zeros((N1 * N0, Kp), np.int8)
+    Kp = -(-K // step) * step
+    P = -(-N // PANEL)
+    G = K // group_size if group_size else 1
+    gk = group_size or Kp
+    steps = gk // step
+    padded = np.zeros((P * PANEL, Kp), np.int8)
     padded[:N, :K] = q
-    if bits == 8:  # [N1][16][Kp/4][4] -> [N1][Kp/4][16][4]
-        out = padded.reshape(N1, N0, Kp // 4, 4).transpose(0, 2, 1, 3)
-        return np.ascontiguousarray(out).reshape(-1).view(np.uint8)
-    u = (padded.astype(np.int16) + 8).astype(np.uint8)  # offset nibbles 0..15
-    blocks = u.reshape(N1, N0, Kp // 8, 2, 4).transpose(0, 2, 1, 4, 3)  # [N1][s][n][k][half]
-    return np.ascontiguousarray(blocks[..., 0] | (blocks[..., 1] << 4)).reshape(-1)
+    if bits == 8:  # [p][u][n][g][s][k] -> [p][g][s][u][n][k]
+        blocks = padded.reshape(P, 4, N0, G, steps, 4).transpose(0, 3, 4, 1, 2, 5).view(np.uint8)
+    else:  # offset nibbles: [p][u][n][g][s][half][k] -> [p][g][s][u][n][k][half], two per byte
+        u = (padded.astype(np.int16) + 8).astype(np.uint8).reshape(P, 4, N0, G, steps, 2, 4)
+        u = u.transpose(0, 3, 4, 1, 2, 6, 5)
+        blocks = u[..., 0] | (u[..., 1] << 4)
+    parts = [np.ascontiguousarray(blocks).reshape(P, G, steps * 256), _per_panel(np.asarray(scales, np.float32), N, P, G)]
+    if bits == 8:
+        g = group_size or max(K, 1)
+        sums = q.astype(np.int64).reshape(N, G, g if K else 0).sum(axis=2) if K else np.zeros((N, G), np.int64)
+        parts.append(_per_panel((128 * sums).astype(np.int32), N, P, G))
+    chunks = np.concatenate(parts, axis=2).reshape(-1)
+    out = _aligned(max(chunks.size, 64))
+    out[:chunks.size] = chunks
+    return out
 
 
-def per_tile(values: np.ndarray, N: int) -> np.ndarray:
-    """(N,) or (N, G) values laid out [N1][G][16] (columns past N: 0), as the kernels read them."""
-    v = np.asarray(values)
-    v = v.reshape(N, 1) if v.ndim == 1 else v
-    G = v.shape[1]
-    N1 = -(-N // N0)
-    padded = np.zeros((N1 * N0, G), v.dtype)
+def _per_panel(values: np.ndarray, N: int, P: int, G: int) -> np.ndarray:
+    """(N,) or (N, G) 4-byte values as [P][G][64] (columns past N: 0), viewed as bytes [P][G][256]."""
+    v = values.reshape(N, -1)
+    padded = np.zeros((P * PANEL, G), v.dtype)
     padded[:N] = v
-    return np.ascontiguousarray(padded.reshape(N1, N0, G).transpose(0, 2, 1))
+    return np.ascontiguousarray(padded.reshape(P, PANEL, G).transpose(0, 2, 1)).view(np.uint8)
 
 
-def weight_sums(q_nk: np.ndarray, group_size: Optional[int]) -> np.ndarray:
-    """128 * the sum of each (column, group)'s int8 weights, [N1][G][16] int32: the correction
-    of the x + 128 form (an unsigned x operand for vpdpbusd)."""
-    q = np.asarray(q_nk, dtype=np.int64)
-    N, K = q.shape
-    g = group_size or max(K, 1)
-    sums = q.reshape(N, K // g, g).sum(axis=2) if K else np.zeros((N, 1), np.int64)
-    return per_tile((128 * sums).astype(np.int32), N)
+def _aligned(nbytes: int) -> np.ndarray:
+    """A zeroed uint8 array of nbytes whose data is 64-byte aligned (a view into a larger one)."""
+    base = np.zeros(nbytes + 64, np.uint8)
+    off = -base.ctypes.data % 64
+    return base[off:off + nbytes]
 
 
 class _Work(threading.local):
@@ -112,13 +120,9 @@ class DecodePlan:
                  c_ops: Tuple[object, int, Sequence[np.ndarray]]):
         self.N, self.K = q_nk.shape
         self.bits, self.group_size = bits, group_size
-        weight = decode_layout(q_nk, bits)
-        tile_scales = per_tile(np.asarray(scales, np.float32), self.N)
-        sums = weight_sums(q_nk, group_size) if bits == 8 else None
-        for a in (weight, tile_scales, sums):
-            if a is not None:
-                a.setflags(write=False)
-        self._arrays = (weight, tile_scales, sums)
+        weight = decode_layout(q_nk, bits, group_size, scales)
+        weight.setflags(write=False)
+        self._arrays = (weight,)
         self._ops = c_ops
         self._descs = {}
         self._work_bytes = 0
@@ -126,18 +130,18 @@ class DecodePlan:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the weight layout, scales and sums."""
-        return sum(a.nbytes for a in self._arrays if a is not None)
+        """Bytes of the weight layout (weights, scales and sums): what one call reads."""
+        return self._arrays[0].nbytes
 
     def _desc(self, isa: str):
         d = self._descs.get(isa)
         if d is None:
-            weight, tile_scales, sums = self._arrays
+            weight = self._arrays[0]
             d = ffi.new("uk_qlinear_desc_t*")
             d.N, d.K, d.bits, d.group_size = self.N, self.K, self.bits, self.group_size or 0
-            d.weight = ffi.from_buffer(weight) if weight.size else ffi.NULL
-            d.scales = ffi.cast("const float*", ffi.from_buffer(tile_scales)) if tile_scales.size else ffi.NULL
-            d.wsums = ffi.cast("const int32_t*", ffi.from_buffer(sums)) if sums is not None and sums.size else ffi.NULL
+            d.weight = ffi.from_buffer(weight)
+            if lib.uk_qlinear_weight_bytes(d) > weight.nbytes:
+                raise RuntimeError("internal: the decode layout is smaller than uk_qlinear_weight_bytes")
             d.ops, d.num_ops = self._ops[0], self._ops[1]
             d.parallel_min_bytes = PARALLEL_MIN_BYTES
             d.cpu_data = cpu_data_for(isa)

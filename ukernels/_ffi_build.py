@@ -134,11 +134,12 @@ int uk_matmul_run_replay(const uk_matmul_desc_t* desc, const void* a, const void
                          uk_pool_t* pool, const volatile int32_t* cancel);
 int uk_matmul_pack_rhs(const uk_matmul_desc_t* desc, uk_pool_t* pool);
 typedef struct uk_qlinear_desc_t {
-  int64_t N, K; int32_t bits; int32_t group_size; const void* weight; const float* scales;
-  const int32_t* wsums; const uk_epilogue_op_t* ops; int32_t num_ops; int32_t max_threads;
+  int64_t N, K; int32_t bits; int32_t group_size; const void* weight;
+  const uk_epilogue_op_t* ops; int32_t num_ops; int32_t max_threads;
   int64_t parallel_min_bytes; const uint64_t* cpu_data;
 } uk_qlinear_desc_t;
 #define UK_QLINEAR_MAX_M 16
+int64_t uk_qlinear_weight_bytes(const uk_qlinear_desc_t* d);
 int64_t uk_qlinear_work_bytes(const uk_qlinear_desc_t* d, int64_t M);
 int uk_qlinear_run(const uk_qlinear_desc_t* d, const float* x, int64_t M, int64_t x_stride0, float* out,
                    int64_t out_stride0, void* work, uk_pool_t* pool);

@@ -2,13 +2,13 @@
  * under UK_CPU_X86_AVX512_VNNI). One vpdpbusd (u8 x s8, 4 products per lane, wrapping int32)
  * per 64 weight bytes and row, no per-step correction:
  *  - int8: x + 128 as the unsigned operand (broadcast quads), the s8 weights as they are; a
- *    group's dot is the sum minus the packed 128 * sum(w) (uk_qlinear_desc_t.wsums);
+ *    group's dot is the sum minus the chunk's 128 * sum(w);
  *  - int4: the offset nibble w + 8 is already an unsigned byte: one 64-byte load holds two K
- *    steps (low nibbles: step 2s, high: 2s + 1), split by one AND and one shift + AND; a
- *    group's dot is the sum minus 8 * the group's sum of x.
+ *    steps of a tile (low nibbles: 8s..8s+3, high: 8s+4..8s+7), split by one AND and one
+ *    shift + AND; a group's dot is the sum minus 8 * the group's sum of x.
  * Exact wherever the true dot fits in int32 (the differences are taken in wrapping int32).
- * One row streams four column tiles side by side (four sequential streams, independent
- * accumulator chains); more rows share each weight load. */
+ * One row reads a panel's four tiles together, so the weight is one sequential stream (scales
+ * and sums inline after each group); more rows share each load. */
 #include "../../uk_qlinear_internal.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -24,21 +24,22 @@ UK_INLINE __m512i uk_bcast_quad(const uint8_t* p) {
   return _mm512_set1_epi32(q);
 }
 
-/* Tiles [t, t + T) for rows [m0, m0 + M0): M0 and T are compile-time constants. */
-UK_INLINE void uk_qgemv_block(const uk_qgemv_args_t* a, const int64_t t, const int64_t m0, const int M0, const int T) {
-  const int64_t Kp = a->Kp, G = a->G, tb = uk_qlinear_tile_bytes(a->bits, Kp);
+/* Tiles [u0, u0 + T) of panel p for rows [m0, m0 + M0): M0, T compile-time constants. */
+UK_INLINE void uk_qgemv_block(const uk_qgemv_args_t* a, const int64_t p, const int u0, const int64_t m0,
+                              const int M0, const int T) {
+  const int64_t Kp = a->Kp, G = a->G, steps = a->steps;
   const int s4 = a->bits == 4;
-  const int64_t steps = a->gk / (s4 ? 8 : 4); /* 64-byte blocks per group */
   const __m512i low = _mm512_set1_epi8(0x0F);
   __m512 facc[4][4];
   UK_UNROLL for (int u = 0; u < T; ++u) UK_UNROLL for (int i = 0; i < M0; ++i) facc[u][i] = _mm512_setzero_ps();
   for (int64_t g = 0; g < G; ++g) {
+    const uint8_t* chunk = a->w + (p * G + g) * a->chunk_bytes;
     __m512i acc0[4][4], acc1[4][4];
     UK_UNROLL for (int u = 0; u < T; ++u) UK_UNROLL for (int i = 0; i < M0; ++i) {
       acc0[u][i] = _mm512_setzero_si512();
       acc1[u][i] = _mm512_setzero_si512();
     }
-    const uint8_t* wp = a->w + t * tb + g * steps * 64;
+    const uint8_t* wp = chunk + 64 * u0;
     const uint8_t* xp = a->xq + m0 * Kp + g * a->gk;
     if (s4) {
       for (int64_t s = 0; s < steps; ++s) {
@@ -48,7 +49,7 @@ UK_INLINE void uk_qgemv_block(const uk_qgemv_args_t* a, const int64_t t, const i
           xb[i] = uk_bcast_quad(xp + i * Kp + 8 * s + 4);
         }
         UK_UNROLL for (int u = 0; u < T; ++u) {
-          const __m512i v = _mm512_loadu_si512((const void*)(wp + u * tb + 64 * s));
+          const __m512i v = _mm512_load_si512((const void*)(wp + 256 * s + 64 * u));
           const __m512i lo = _mm512_and_si512(v, low);
           const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
           UK_UNROLL for (int i = 0; i < M0; ++i) {
@@ -66,8 +67,8 @@ UK_INLINE void uk_qgemv_block(const uk_qgemv_args_t* a, const int64_t t, const i
           xb[i] = uk_bcast_quad(xp + i * Kp + 4 * s + 4);
         }
         UK_UNROLL for (int u = 0; u < T; ++u) {
-          const __m512i v0 = _mm512_loadu_si512((const void*)(wp + u * tb + 64 * s));
-          const __m512i v1 = _mm512_loadu_si512((const void*)(wp + u * tb + 64 * s + 64));
+          const __m512i v0 = _mm512_load_si512((const void*)(wp + 256 * s + 64 * u));
+          const __m512i v1 = _mm512_load_si512((const void*)(wp + 256 * s + 256 + 64 * u));
           UK_UNROLL for (int i = 0; i < M0; ++i) {
             acc0[u][i] = _mm512_dpbusd_epi32(acc0[u][i], xa[i], v0);
             acc1[u][i] = _mm512_dpbusd_epi32(acc1[u][i], xb[i], v1);
@@ -76,17 +77,18 @@ UK_INLINE void uk_qgemv_block(const uk_qgemv_args_t* a, const int64_t t, const i
       }
       for (; s < steps; ++s) {
         UK_UNROLL for (int u = 0; u < T; ++u) {
-          const __m512i v0 = _mm512_loadu_si512((const void*)(wp + u * tb + 64 * s));
+          const __m512i v0 = _mm512_load_si512((const void*)(wp + 256 * s + 64 * u));
           UK_UNROLL for (int i = 0; i < M0; ++i)
             acc0[u][i] = _mm512_dpbusd_epi32(acc0[u][i], uk_bcast_quad(xp + i * Kp + 4 * s), v0);
         }
       }
     }
     /* the group's exact dots, scaled into the f32 sums */
+    const float* scales = uk_qchunk_scales(a, chunk) + 16 * u0;
+    const int32_t* sums = uk_qchunk_sums(a, chunk) + 16 * u0;
     UK_UNROLL for (int u = 0; u < T; ++u) {
-      const int64_t at = ((t + u) * G + g) * 16;
-      const __m512 sc = _mm512_loadu_ps(a->scales + at);
-      const __m512i corr = s4 ? _mm512_setzero_si512() : _mm512_loadu_si512((const void*)(a->wsums + at));
+      const __m512 sc = _mm512_load_ps(scales + 16 * u);
+      const __m512i corr = s4 ? _mm512_setzero_si512() : _mm512_load_si512((const void*)(sums + 16 * u));
       UK_UNROLL for (int i = 0; i < M0; ++i) {
         __m512i dot = _mm512_add_epi32(acc0[u][i], acc1[u][i]);
         dot = s4 ? _mm512_sub_epi32(dot, _mm512_set1_epi32((int32_t)((uint32_t)a->xsum[(m0 + i) * G + g] * 8u)))
@@ -97,7 +99,8 @@ UK_INLINE void uk_qgemv_block(const uk_qgemv_args_t* a, const int64_t t, const i
     }
   }
   UK_UNROLL for (int u = 0; u < T; ++u) {
-    const int64_t n0 = (t + u) * 16, nn = a->N - n0;
+    const int64_t n0 = p * UK_QLINEAR_PANEL + (u0 + u) * 16, nn = a->N - n0;
+    if (nn <= 0) break;
     const __mmask16 mask = nn >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nn) - 1u);
     UK_UNROLL for (int i = 0; i < M0; ++i) {
       const __m512 y = _mm512_mul_ps(facc[u][i], _mm512_set1_ps(a->sx[m0 + i]));
@@ -106,25 +109,25 @@ UK_INLINE void uk_qgemv_block(const uk_qgemv_args_t* a, const int64_t t, const i
   }
 }
 
-void uk_qgemv_x86_64_avx512_vnni(const uk_qgemv_args_t* a, int64_t t0, int64_t t1) {
-  for (int64_t m0 = 0; m0 < a->M; m0 += 4) {
-    const int64_t rows = a->M - m0 < 4 ? a->M - m0 : 4;
-    int64_t t = t0;
-    switch (rows) {
-      case 1:
-        for (; t + 4 <= t1; t += 4) uk_qgemv_block(a, t, m0, 1, 4);
-        for (; t < t1; ++t) uk_qgemv_block(a, t, m0, 1, 1);
-        break;
-      case 2:
-        for (; t + 2 <= t1; t += 2) uk_qgemv_block(a, t, m0, 2, 2);
-        for (; t < t1; ++t) uk_qgemv_block(a, t, m0, 2, 1);
-        break;
-      case 3:
-        for (; t < t1; ++t) uk_qgemv_block(a, t, m0, 3, 1);
-        break;
-      default:
-        for (; t < t1; ++t) uk_qgemv_block(a, t, m0, 4, 1);
-        break;
+void uk_qgemv_x86_64_avx512_vnni(const uk_qgemv_args_t* a, int64_t p0, int64_t p1) {
+  for (int64_t p = p0; p < p1; ++p) { /* a panel (K x 64) stays in L2 across the row blocks */
+    for (int64_t m0 = 0; m0 < a->M; m0 += 4) {
+      const int64_t rows = a->M - m0 < 4 ? a->M - m0 : 4;
+      switch (rows) {
+        case 1:
+          uk_qgemv_block(a, p, 0, m0, 1, 4);
+          break;
+        case 2:
+          uk_qgemv_block(a, p, 0, m0, 2, 2);
+          uk_qgemv_block(a, p, 2, m0, 2, 2);
+          break;
+        case 3:
+          for (int u = 0; u < 4; ++u) uk_qgemv_block(a, p, u, m0, 3, 1);
+          break;
+        default:
+          for (int u = 0; u < 4; ++u) uk_qgemv_block(a, p, u, m0, 4, 1);
+          break;
+      }
     }
   }
 }
