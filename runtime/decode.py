@@ -67,7 +67,7 @@ def decode_layout(q_nk: np.ndarray, bits: int, group_size: Optional[int], scales
 
 def _per_panel(values: np.ndarray, N: int, P: int, G: int) -> np.ndarray:
     """(N,) or (N, G) 4-byte values as [P][G][64] (columns past N: 0), viewed as bytes [P][G][256]."""
-    v = values.reshape(N, -1)
+    v = values.reshape(N, G)
     padded = np.zeros((P * PANEL, G), v.dtype)
     padded[:N] = v
     return np.ascontiguousarray(padded.reshape(P, PANEL, G).transpose(0, 2, 1)).view(np.uint8)

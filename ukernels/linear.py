@@ -426,11 +426,11 @@ class Linear:
         rows = x.size // K if K else int(np.prod(x.shape[:-1]))
         if rows > MAX_ROWS:
             return None
-        plan = self._decode
-        if plan is None:
-            plan = self._decode_plan()
         out = np.empty(x.shape[:-1] + (self.out_features,), np.float32)
         if rows and self.out_features:
+            plan = self._decode
+            if plan is None:
+                plan = self._decode_plan()
             plan.run(x.reshape(rows, K), out.reshape(rows, self.out_features), cpu.active_isa())
         return out
 

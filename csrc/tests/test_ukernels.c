@@ -669,6 +669,139 @@ static void test_quantize_rows(uint64_t host) {
   printf("quantize rows: generic and SIMD, 1 and 3 threads\n");
 }
 
+/* uk_qlinear_run (the few-row quantized Linear): the layout written here from its documentation
+ * (uk_runtime.h), small-integer weights and x rows whose max |x| is 127 (so the quantized x is
+ * x itself and its scale 1) and power-of-two scales: every result is exact. Every CPU level
+ * (portable, AVX2, the host), one thread and a pool splitting the panels, int8 and int4, per
+ * channel (K off the 4 and 8 steps) and per group, N off the 64-column panels, M = 1..16, a bias
+ * op; then the arguments it must refuse. */
+static void ql_layout(uint8_t* lay, const int8_t* q, const float* s, int64_t N, int64_t K, int bits, int64_t group) {
+  const int64_t step = bits == 8 ? 4 : 8, Kp = (K + step - 1) / step * step, gk = group ? group : Kp;
+  const int64_t G = group ? K / group : 1, steps = gk / step, chunk = steps * 256 + 256 + (bits == 8 ? 256 : 0);
+  const int64_t P = (N + 63) / 64;
+  memset(lay, 0, (size_t)(P * G * chunk));
+  if (bits == 4) /* zero weights are nibble 8 (w + 8) */
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t g = 0; g < G; ++g) memset(lay + (p * G + g) * chunk, 0x88, (size_t)(steps * 256));
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t p = n / 64, u = (n % 64) / 16, j = n % 16;
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t g = k / gk, kk = k % gk;
+      uint8_t* c = lay + (p * G + g) * chunk;
+      const int8_t w = q[n * K + k];
+      if (bits == 8) {
+        c[(kk / 4) * 256 + u * 64 + 4 * j + kk % 4] = (uint8_t)w;
+      } else {
+        uint8_t* b = &c[(kk / 8) * 256 + u * 64 + 4 * j + kk % 4];
+        *b = (kk % 8) < 4 ? (uint8_t)((*b & 0xF0) | (w + 8)) : (uint8_t)((*b & 0x0F) | ((w + 8) << 4));
+      }
+    }
+    for (int64_t g = 0; g < G; ++g) {
+      uint8_t* c = lay + (p * G + g) * chunk + steps * 256;
+      memcpy(c + 4 * (16 * u + j), &s[n * G + g], 4);
+      if (bits == 8) {
+        int32_t sum = 0;
+        for (int64_t k = g * gk; k < (g + 1) * gk && k < K; ++k) sum += q[n * K + k];
+        sum *= 128;
+        memcpy(c + 256 + 4 * (16 * u + j), &sum, 4);
+      }
+    }
+  }
+}
+
+static void test_qlinear(uint64_t host) {
+  uk_pool_t* pool = uk_pool_create(2, 0);
+  const uint64_t cpus[3] = {0, host & UK_CPU_X86_AVX2_FMA, host};
+  const struct { int bits; int64_t group, N, K; } cases[] = {
+      {8, 0, 5, 3}, {8, 0, 70, 37}, {8, 32, 130, 64}, {8, 0, 64, 1024}, {4, 0, 17, 13}, {4, 0, 200, 100},
+      {4, 32, 65, 96}, {4, 128, 129, 256}, {8, 0, 1, 1}};
+  int bad = 0, calls = 0;
+  for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ++ci) {
+    const int bits = cases[ci].bits;
+    const int64_t group = cases[ci].group, N = cases[ci].N, K = cases[ci].K, G = group ? K / group : 1;
+    int8_t* q = malloc((size_t)(N * K));
+    float* sc = malloc((size_t)(N * G) * sizeof(float));
+    float* bias = malloc((size_t)N * sizeof(float));
+    for (int64_t i = 0; i < N * K; ++i) q[i] = (int8_t)(bits == 8 ? rnd(-128, 127) : rnd(-8, 7));
+    for (int64_t i = 0; i < N * G; ++i) sc[i] = ldexpf(1.0f, (int)rnd(-6, 0));
+    for (int64_t n = 0; n < N; ++n) bias[n] = (float)rnd(-8, 8);
+    uk_qlinear_desc_t d;
+    memset(&d, 0, sizeof d);
+    d.N = N; d.K = K; d.bits = bits; d.group_size = (int32_t)group;
+    const int64_t lay_bytes = (uk_qlinear_weight_bytes(&d) + 63) / 64 * 64;
+    uint8_t* lay = aligned_alloc(64, (size_t)lay_bytes);
+    ql_layout(lay, q, sc, N, K, bits, group);
+    d.weight = lay;
+    uk_epilogue_op_t op;
+    memset(&op, 0, sizeof op);
+    op.kind = UK_EPI_BIAS_COLUMN;
+    op.data = bias;
+    op.data_stride = 1;
+    const int64_t Mmax = UK_QLINEAR_MAX_M, os = N + 3; /* padded output rows */
+    float* x = malloc((size_t)(Mmax * (K + 1)) * sizeof(float));
+    float* out = malloc((size_t)(Mmax * os) * sizeof(float));
+    const int64_t wb = (uk_qlinear_work_bytes(&d, Mmax) + 63) / 64 * 64;
+    void* work = aligned_alloc(64, (size_t)wb);
+    for (int64_t M = 1; M <= Mmax; M += (M < 5 ? 1 : 5)) {
+      for (int64_t i = 0; i < M; ++i) {
+        for (int64_t k = 0; k < K; ++k) x[i * (K + 1) + k] = (float)rnd(-127, 127);
+        x[i * (K + 1) + rnd(0, K - 1)] = (i & 1) ? -127.0f : 127.0f; /* max |x| = 127: scale 1 */
+      }
+      for (int c = 0; c < 3; ++c)
+        for (int with_ops = 0; with_ops < 2; ++with_ops)
+          for (int threads = 1; threads <= 2; ++threads) {
+            d.cpu_data = &cpus[c];
+            d.ops = with_ops ? &op : NULL;
+            d.num_ops = with_ops;
+            d.max_threads = threads;
+            d.parallel_min_bytes = 0;
+            for (int64_t i = 0; i < Mmax * os; ++i) out[i] = -999.0f;
+            const int st = uk_qlinear_run(&d, x, M, K + 1, out, os, work, threads > 1 ? pool : NULL);
+            ++calls;
+            if (st != UK_STATUS_OK) { CHECK(0, "qlinear status %d", st); continue; }
+            for (int64_t i = 0; i < M; ++i) {
+              for (int64_t n = 0; n < N; ++n) {
+                double want = 0.0;
+                for (int64_t g = 0; g < G; ++g) {
+                  int64_t dot = 0;
+                  const int64_t k0 = group ? g * group : 0, k1 = group ? k0 + group : K;
+                  for (int64_t k = k0; k < k1; ++k) dot += (int64_t)q[n * K + k] * (int64_t)x[i * (K + 1) + k];
+                  want += (double)dot * sc[n * G + g];
+                }
+                if (with_ops) want += bias[n];
+                bad += out[i * os + n] != (float)want;
+              }
+              for (int64_t n = N; n < os; ++n) bad += out[i * os + n] != -999.0f; /* nothing past N */
+            }
+            for (int64_t i = M * os; i < Mmax * os; ++i) bad += out[i] != -999.0f; /* nothing past M */
+          }
+    }
+    CHECK(bad == 0, "qlinear bits %d group %lld N %lld K %lld: %d wrong", bits, (long long)group, (long long)N,
+          (long long)K, bad);
+    bad = 0;
+    /* refused: too many rows, a misaligned work area, a group not dividing K, a float-only op
+     * list with an int operand, NaN in x */
+    d.cpu_data = &host;
+    d.ops = NULL;
+    d.num_ops = 0;
+    CHECK(uk_qlinear_run(&d, x, Mmax + 1, K + 1, out, os, work, NULL) == UK_STATUS_BAD_ARGUMENT, "M > max accepted");
+    CHECK(uk_qlinear_run(&d, x, 1, K + 1, out, os, (char*)work + 8, NULL) == UK_STATUS_BAD_ARGUMENT,
+          "misaligned work accepted");
+    CHECK(uk_qlinear_run(&d, x, 1, K - 1, out, os, work, NULL) == UK_STATUS_BAD_ARGUMENT, "x stride < K accepted");
+    uk_qlinear_desc_t e = d;
+    e.group_size = 12;
+    CHECK(uk_qlinear_run(&e, x, 1, K + 1, out, os, work, NULL) == UK_STATUS_BAD_ARGUMENT, "group 12 accepted");
+    e = d;
+    e.weight = lay + 4;
+    CHECK(uk_qlinear_run(&e, x, 1, K + 1, out, os, work, NULL) == UK_STATUS_BAD_ARGUMENT, "misaligned weight accepted");
+    x[0] = NAN;
+    CHECK(uk_qlinear_run(&d, x, 1, K + 1, out, os, work, NULL) == UK_STATUS_BAD_ARGUMENT, "NaN accepted");
+    free(q); free(sc); free(bias); free(lay); free(x); free(out); free(work);
+  }
+  uk_pool_destroy(pool);
+  printf("qlinear: %d calls, int8/int4, per channel and per group, every CPU level, 1 and 2 threads\n", calls);
+}
+
 /* The dispatch's side of UK_FLAG_EPILOGUE_FUSED, with a stand-in for a generated fused kernel:
  * it computes its tiles through uk_mmt4d (flag removed) and, on the flagged call, writes
  * relu(sum + bias) of the valid region into final_out itself (checking the fields it gets). The
@@ -768,6 +901,7 @@ int main(void) {
   test_epilogue_ops(host);
   test_requantized_matmul(host);
   test_quantize_rows(host);
+  test_qlinear(host);
   {
     uk_pool_t* pool = uk_pool_create(2, 0);
     test_fused_epilogue_dispatch(host, pool);
