@@ -24,7 +24,7 @@ from ukernels.benchmark import peers as P
 from ukernels.benchmark import report as R
 from ukernels.benchmark import runner
 from ukernels.benchmark.shapes import SUITES, suite_shapes
-from ukernels.benchmark.workloads import QUICK_WORKLOADS, WORKLOADS
+from ukernels.benchmark.workloads import LLM_WORKLOADS, QUICK_WORKLOADS, SUITE_WORKLOADS, WORKLOADS
 
 MAX_THREADS = 256
 
@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts (default: %(default)s)")
     p.add_argument("--workloads", default=None,
                    help=f"comma-separated, from {', '.join(WORKLOADS)} (default: quick: "
-                        f"{', '.join(QUICK_WORKLOADS)}; full: all)")
+                        f"{', '.join(QUICK_WORKLOADS)}; llm: {', '.join(LLM_WORKLOADS)}; full: the others)")
     p.add_argument("--shapes", default=None, metavar="FILE",
                    help="a file of shapes, one 'MxNxK [label]' per line, '#' comments (default: the suite's)")
     p.add_argument("--peers", default=",".join(P.PEERS),
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace, argv: Optional[List[str]] = None) -> int:
     """The bench subcommand (arguments from add_arguments). ValueError on bad arguments."""
     threads = _int_list(args.threads, "threads", 1, MAX_THREADS)
     workloads = _names(args.workloads, "workloads", list(WORKLOADS)) if args.workloads else (
-        QUICK_WORKLOADS if args.suite == "quick" else list(WORKLOADS))
+        SUITE_WORKLOADS.get(args.suite) or [w for w in WORKLOADS if w not in LLM_WORKLOADS])
     peers = _names(args.peers, "peers", P.PEERS)
     if "numpy" not in peers:
         peers.insert(0, "numpy")  # the reference peer: always measured

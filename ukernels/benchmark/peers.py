@@ -392,6 +392,18 @@ def _iree_layer(inp, s, t):
     return [("IREE linalg.matmul (weights constant)", lambda: f(x).to_host())]
 
 
+# --- decode workloads: every peer rotates through copies of its layer (workloads.py) ----------
+def _rotated(builder, per_copy_bytes):
+    """A peer builder whose implementation cycles through copies of the layer it builds, as many
+    as ukernels' own decode implementation (workloads.decode_copies)."""
+    from ukernels.benchmark.workloads import decode_copies, rotating
+
+    def build(inp, s, t):
+        copies = [builder(inp, s, t) for _ in range(decode_copies(per_copy_bytes(s)))]
+        return [(f"{label} [rotated]", rotating([c[i][1] for c in copies])) for i, (label, _) in enumerate(copies[0])]
+    return build
+
+
 _BUILDERS = {
     ("numpy", "matmul"): _np_matmul, ("numpy", "layer"): _np_layer, ("numpy", "linear"): _np_linear,
     ("numpy", "qlinear"): _np_int4, ("numpy", "int8"): _np_int8, ("numpy", "bf16"): _np_bf16, ("numpy", "int4"): _np_int4,
@@ -403,6 +415,12 @@ _BUILDERS = {
     ("onnxruntime", "qlinear"): _ort_qlinear, ("onnxruntime", "linear"): _ort_linear, ("onnxruntime", "int8"): _ort_int8, ("onnxruntime", "int4"): _ort_int4,
     ("onnxruntime", "batched"): _ort_batched,
     ("iree", "matmul"): _iree_matmul, ("iree", "layer"): _iree_layer, ("iree", "linear"): _iree_linear,
+    ("numpy", "decode"): _rotated(_np_int4, lambda s: 4 * s.N * s.K),
+    ("numpy", "decode-int8"): _rotated(_np_int4, lambda s: 4 * s.N * s.K),
+    ("torch", "decode"): _rotated(_torch_int4, lambda s: s.N * s.K),
+    ("torch", "decode-int8"): _rotated(_torch_qlinear, lambda s: s.N * s.K),
+    ("onnxruntime", "decode"): _rotated(_ort_int4, lambda s: s.N * s.K // 2),
+    ("onnxruntime", "decode-int8"): _rotated(_ort_qlinear, lambda s: s.N * s.K),
 }
 _NO_IMPL = {
     ("onnxruntime", "bf16"): "onnxruntime's CPU provider has no bfloat16 MatMul",
@@ -410,4 +428,6 @@ _NO_IMPL = {
     ("iree", "bf16"): "not wired up for IREE in this benchmark (its f32 matmul, layer and linear are)",
     ("iree", "int4"): "not wired up for IREE in this benchmark (its f32 matmul, layer and linear are)",
     ("iree", "batched"): "not wired up for IREE in this benchmark (its f32 matmul, layer and linear are)",
+    ("iree", "decode"): "not wired up for IREE in this benchmark (its f32 matmul, layer and linear are)",
+    ("iree", "decode-int8"): "not wired up for IREE in this benchmark (its f32 matmul, layer and linear are)",
 }

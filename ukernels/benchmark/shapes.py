@@ -44,7 +44,12 @@ OTHER = [Shape(4096, 128, 4096, "skinny"), Shape(127, 255, 511, "odd")]
 FULL = SQUARE + TRANSFORMER + OTHER
 QUICK = [Shape(256, 256, 256, "square"), Shape(1024, 1024, 1024, "square"), Shape(256, 4096, 1024, "prefill"),
          Shape(1, 4096, 4096, "decode"), Shape(127, 255, 511, "odd")]
-SUITES = {"quick": QUICK, "full": FULL}
+# LLM layers (in_features x out_features of TinyLlama-1.1B and SmolLM2-135M; the vocabulary
+# projection) at decode (M = 1) and prompt processing (M = 128): the decode workloads
+LLM = [Shape(1, 192, 576, "decode"), Shape(1, 576, 576, "decode"), Shape(1, 1536, 576, "decode"),
+       Shape(1, 5632, 2048, "decode"), Shape(1, 2048, 5632, "decode"), Shape(1, 32000, 2048, "decode"),
+       Shape(128, 5632, 2048, "prompt")]
+SUITES = {"quick": QUICK, "full": FULL, "llm": LLM}
 
 _LINE = re.compile(r"^\s*(\d+)\s*[x\s]\s*(\d+)\s*[x\s]\s*(\d+)(?:\s+([A-Za-z0-9_.-]+))?\s*$")
 

@@ -98,6 +98,14 @@ class Workload:
     peak: str = "f32"  # which per-core peak bounds it: f32, bf16, int8
     applies: Callable[[Shape], Optional[str]] = lambda s: None  # a reason when it does not
     note: str = ""
+    # a check that reads the inputs too (e.g. an elementwise bound made with them); else ``check``
+    check_inputs: Optional[Callable[[np.ndarray, Inputs, Shape], Optional[str]]] = None
+
+    def check_result(self, got, inp: Inputs, shape: Shape) -> Optional[str]:
+        """None when ``got`` passes this workload's check, else why not."""
+        if self.check_inputs is not None:
+            return self.check_inputs(got, inp, shape)
+        return self.check(got, inp.reference, shape)
 
 
 def _backends(make_fn: Callable[[str], Callable[[], object]], label: str):
@@ -252,6 +260,70 @@ def _ours_int4(inp: Inputs, s: Shape):
     return _backends(build, "Linear int4")
 
 
+# --- decode: LLM layers whose weights come from DRAM, as in a model's token ------------------
+# Every implementation rotates through copies of its layer holding more bytes than the L3 cache
+# (in a model, the other layers evict each layer's weights before its next token), so a decode
+# call's speed is its weight bytes over the memory bandwidth it reaches (the GB/s column).
+DECODE_ROTATE_L3 = 4  # rotate through this many times the L3's bytes (per implementation)
+DECODE_MAX_COPIES = 1024  # small layers (576 x 192: 69 KB in int4) need many to leave the L3
+
+
+def decode_copies(per_copy_bytes: int) -> int:
+    """Copies of a layer to rotate through: at least DECODE_ROTATE_L3 x the L3's bytes."""
+    from ukernels.runtime.plan import l3_size
+    return max(2, min(DECODE_MAX_COPIES, -(-DECODE_ROTATE_L3 * l3_size() // max(per_copy_bytes, 1))))
+
+
+def rotating(fns: List[Callable[[], object]]) -> Callable[[], object]:
+    """One call of the next copy in turn."""
+    state = [0]
+
+    def call():
+        i = state[0]
+        state[0] = (i + 1) % len(fns)
+        return fns[i]()
+    return call
+
+
+def x_quantization_check(got: np.ndarray, inp: Inputs, shape: Shape) -> Optional[str]:
+    """Each element within the error of quantizing x to 7 bits (the coarsest peer: torch's
+    dynamic Linear, reduce_range) against the dequantized weights: |got - ref| <= max|x_i| / 127
+    * sum_k |w[j, k]| (+ 2^-20 of the rms of ref), the bound made by _make_decode: a wrong,
+    zeroed or negated column of a typical size fails it (a Frobenius bound over the whole result
+    would not)."""
+    ref = inp.reference
+    got = np.asarray(got, np.float64).reshape(ref.shape)
+    rms = float(np.sqrt(np.mean(np.square(ref)))) if ref.size else 0.0
+    excess = np.abs(got - ref) - (inp.meta["bound"] * 1.001 + 2.0 ** -20 * rms)
+    if not np.isfinite(got).all() or (excess.size and float(excess.max()) > 0):
+        return f"{int((~(excess <= 0)).sum())} elements outside the x-quantization bound"
+    return None
+
+
+def _make_decode(s: Shape, rng, bits: int) -> Inputs:
+    inp = _make_int4(s, rng) if bits == 4 else _make_qlinear(s, rng)
+    x, w_deq = inp.arrays["x"], inp.arrays["w_deq"]
+    inp.meta["bound"] = np.abs(x).max(axis=1, keepdims=True).astype(np.float64) / 127 * np.abs(w_deq).sum(axis=1)
+    return inp
+
+
+def _ours_decode(inp: Inputs, s: Shape, bits: int):
+    x, q, scales = inp.arrays["x"], inp.arrays["q"], inp.arrays["scales"]
+    group = GROUP if bits == 4 else None
+
+    def build():
+        first = ukernels.Linear.from_quantized(q, scales, group_size=group, bits=bits)
+        per = s.K * s.N * bits // 8 + scales.nbytes
+        lins = [first] + [ukernels.Linear.from_quantized(q, scales, group_size=group, bits=bits)
+                          for _ in range(decode_copies(per) - 1)]
+        call = rotating([lambda lin=lin: lin(x) for lin in lins])
+        for _ in lins:
+            call()
+        return call
+    what = "int4 g32" if bits == 4 else "int8 per channel"
+    return [(f"ukernels Linear {what} [rotated]", build)]
+
+
 # --- batched: BATCH stacked f32 products in one call ---------------------------------------
 def _batched_applies(s: Shape) -> Optional[str]:
     return None if s.M * s.N * s.K <= BATCHED_MAX_MNK else f"larger than {BATCHED_MAX_MNK} multiply-adds per item"
@@ -299,8 +371,22 @@ WORKLOADS: Dict[str, Workload] = {w.name: w for w in [
              applies=_int4_applies,
              note="reference: the dequantized weights in float64; ukernels quantizes activations to int8 "
                   "per row per call"),
+    Workload("decode", f"LLM decode layer, int4 weights (scales per {GROUP} along K), f32 x; every implementation "
+             f"rotates through copies of its layer ({DECODE_ROTATE_L3}x the L3), so the weights come from DRAM",
+             lambda s, rng: _make_decode(s, rng, 4), lambda inp, s: _ours_decode(inp, s, 4), None,
+             lambda s: s.K * s.N // 2 + s.N * (s.K // GROUP) * 4, peak="int8", applies=_int4_applies,
+             note="GB/s: the int4 format's bytes (4-bit weights + f32 scales) per second, whatever the peer reads "
+                  "(torch's dynamic int8 reads 8-bit weights); checked element by element within the error of "
+                  "quantizing x to 7 bits", check_inputs=x_quantization_check),
+    Workload("decode-int8", "LLM decode layer, int8 weights (per output channel), f32 x; rotated through copies as "
+             "'decode'", lambda s, rng: _make_decode(s, rng, 8), lambda inp, s: _ours_decode(inp, s, 8), None,
+             lambda s: s.K * s.N + s.N * 4, peak="int8",
+             note="checked element by element within the error of quantizing x to 7 bits",
+             check_inputs=x_quantization_check),
     Workload("batched", f"{BATCH} stacked f32 products per call (np.matmul on 3-D arrays)", _make_batched,
              _ours_batched, _float_check(2e-6), lambda s: BATCH * s.K * s.N * 4, applies=_batched_applies),
 ]}
 
 QUICK_WORKLOADS = ["matmul", "linear"]
+LLM_WORKLOADS = ["decode", "decode-int8"]  # the llm suite's (weights rotated out of cache: slower to set up)
+SUITE_WORKLOADS = {"quick": QUICK_WORKLOADS, "llm": LLM_WORKLOADS}
