@@ -77,28 +77,70 @@ typedef struct {
   const uk_qlinear_desc_t* d;
   uk_qgemv_fn_t fn;
   uk_qgemv_args_t args;
-  int64_t panels, tasks;
+  int64_t panels, panel_tasks, row_tasks;
 } uk_qlinear_ctx_t;
 
+/* Task t: panels [p0, p1) of rows [m0, m1) (row chunks in multiples of 8: whole kernel blocks). */
 static void uk_qlinear_task(void* ctx_, int64_t task, int32_t thread_index) {
   (void)thread_index;
   const uk_qlinear_ctx_t* c = (const uk_qlinear_ctx_t*)ctx_;
-  const int64_t p0 = c->panels * task / c->tasks, p1 = c->panels * (task + 1) / c->tasks;
-  if (p1 <= p0) return;
-  c->fn(&c->args, p0, p1);
+  const int64_t pt = task % c->panel_tasks, rt = task / c->panel_tasks;
+  const int64_t p0 = c->panels * pt / c->panel_tasks, p1 = c->panels * (pt + 1) / c->panel_tasks;
+  const int64_t blocks = (c->args.M + 7) / 8;
+  const int64_t m0 = 8 * (blocks * rt / c->row_tasks);
+  const int64_t m1 = 8 * (blocks * (rt + 1) / c->row_tasks) < c->args.M ? 8 * (blocks * (rt + 1) / c->row_tasks)
+                                                                          : c->args.M;
+  if (p1 <= p0 || m1 <= m0) return;
+  uk_qgemv_args_t a = c->args;
+  a.M = m1 - m0;
+  a.xq += m0 * a.Kp;
+  a.xsum += m0 * a.G;
+  a.sx += m0;
+  a.out += m0 * a.out_stride0;
+  c->fn(&a, p0, p1);
   const uk_qlinear_desc_t* d = c->d;
   if (d->num_ops <= 0) return;
   const int64_t col0 = p0 * UK_QLINEAR_PANEL, col1 = p1 * UK_QLINEAR_PANEL < d->N ? p1 * UK_QLINEAR_PANEL : d->N;
-  for (int64_t m = 0; m < c->args.M; ++m)
-    uk_epilogue_apply(UK_TYPE_F32F32F32, d->ops, d->num_ops, c->args.out + m * c->args.out_stride0 + col0,
-                      col1 - col0, m, col0, d->cpu_data);
+  for (int64_t m = 0; m < a.M; ++m)
+    uk_epilogue_apply(UK_TYPE_F32F32F32, d->ops, d->num_ops, a.out + m * a.out_stride0 + col0, col1 - col0, m0 + m,
+                      col0, d->cpu_data);
 }
+
+/* The quantized rows in the kernel's form: zeros past K, the group sums (int4), x + 128 (UK_QX_U8_OFFSET). */
+typedef struct {
+  uint8_t* xq;
+  int32_t* xsum;
+  int64_t M, K, Kp, G, gk, rows_per_task;
+  int32_t bits, x_form;
+} uk_qprep_ctx_t;
+
+static void uk_qprep_task(void* ctx_, int64_t task, int32_t thread_index) {
+  (void)thread_index;
+  const uk_qprep_ctx_t* c = (const uk_qprep_ctx_t*)ctx_;
+  const int64_t r0 = task * c->rows_per_task, r1 = r0 + c->rows_per_task < c->M ? r0 + c->rows_per_task : c->M;
+  for (int64_t m = r0; m < r1; ++m) {
+    uint8_t* row = c->xq + m * c->Kp;
+    if (c->Kp > c->K) memset(row + c->K, 0, (size_t)(c->Kp - c->K));
+    if (c->bits == 4) {
+      for (int64_t g = 0; g < c->G; ++g) {
+        int32_t s = 0;
+        const int8_t* xr = (const int8_t*)row + g * c->gk;
+        for (int64_t k = 0; k < c->gk; ++k) s += xr[k];
+        c->xsum[m * c->G + g] = s;
+      }
+    }
+    if (c->x_form == UK_QX_U8_OFFSET)
+      for (int64_t k = 0; k < c->Kp; ++k) row[k] ^= 0x80; /* s8 -> s8 + 128 as u8 */
+  }
+}
+
+#define UK_QLINEAR_PREP_TASK_BYTES (256 * 1024) /* rows of x per preparation task, at least */
 
 int uk_qlinear_run(const uk_qlinear_desc_t* d, const float* x, int64_t M, int64_t x_stride0, float* out,
                    int64_t out_stride0, void* work, uk_pool_t* pool) {
   int status = uk_qlinear_check(d);
   if (status != UK_STATUS_OK) return status;
-  if (M < 0 || M > UK_QLINEAR_MAX_M || (M > 0 && d->N > 0 && (!out || !work || out_stride0 < d->N)) ||
+  if (M < 0 || (M > 0 && d->N > 0 && (!out || !work || out_stride0 < d->N)) ||
       (M > 0 && d->K > 0 && (!x || x_stride0 < d->K)) || ((uintptr_t)work & 63))
     return UK_STATUS_BAD_ARGUMENT;
   if (M == 0 || d->N == 0) return UK_STATUS_OK;
@@ -111,25 +153,22 @@ int uk_qlinear_run(const uk_qlinear_desc_t* d, const float* x, int64_t M, int64_
   const uk_qgemv_choice_t choice = uk_qgemv_select(d);
 
   /* 1. x -> int8 rows (x of 0 past K), the group sums, the kernel's form */
+  const int pooled = pool && d->max_threads > 1;
   if (d->K > 0) {
-    status = uk_quantize_rows_s8(x, M, d->K, x_stride0, (int8_t*)xq, Kp, sx, d->cpu_data, NULL, 1);
+    status = uk_quantize_rows_s8(x, M, d->K, x_stride0, (int8_t*)xq, Kp, sx, d->cpu_data, pooled ? pool : NULL,
+                                 pooled ? d->max_threads : 1);
     if (status != UK_STATUS_OK) return status;
   } else {
     for (int64_t m = 0; m < M; ++m) sx[m] = 0.0f;
   }
-  for (int64_t m = 0; m < M; ++m) {
-    uint8_t* row = xq + m * Kp;
-    if (Kp > d->K) memset(row + d->K, 0, (size_t)(Kp - d->K));
-    if (d->bits == 4) {
-      for (int64_t g = 0; g < G; ++g) {
-        int32_t s = 0;
-        const int8_t* xr = (const int8_t*)row + g * gk;
-        for (int64_t k = 0; k < gk; ++k) s += xr[k];
-        xsum[m * G + g] = s;
-      }
-    }
-    if (choice.x_form == UK_QX_U8_OFFSET)
-      for (int64_t k = 0; k < Kp; ++k) row[k] ^= 0x80; /* s8 -> s8 + 128 as u8 */
+  uk_qprep_ctx_t prep = {xq, xsum, M, d->K, Kp, G, gk, M, d->bits, choice.x_form};
+  const int64_t prep_tasks = pooled ? M * Kp / UK_QLINEAR_PREP_TASK_BYTES : 1;
+  if (prep_tasks > 1) {
+    const int64_t n = prep_tasks < 4 * (int64_t)d->max_threads ? prep_tasks : 4 * (int64_t)d->max_threads;
+    prep.rows_per_task = (M + n - 1) / n;
+    uk_pool_run(pool, uk_qprep_task, &prep, (M + prep.rows_per_task - 1) / prep.rows_per_task, d->max_threads);
+  } else {
+    uk_qprep_task(&prep, 0, 0);
   }
 
   /* 2 and 3. the panels, on this thread or split over the pool */
@@ -152,10 +191,18 @@ int uk_qlinear_run(const uk_qlinear_desc_t* d, const float* x, int64_t M, int64_
   c.args.out = out;
   c.args.out_stride0 = out_stride0;
   c.panels = (d->N + UK_QLINEAR_PANEL - 1) / UK_QLINEAR_PANEL;
-  int64_t tasks = 1;
-  if (pool && d->max_threads > 1 && uk_qlinear_weight_bytes(d) >= d->parallel_min_bytes)
-    tasks = c.panels < d->max_threads ? c.panels : d->max_threads;
-  c.tasks = tasks;
+  /* the weight bytes streamed by all row blocks: splitting pays from parallel_min_bytes */
+  c.panel_tasks = c.row_tasks = 1;
+  if (pooled && uk_qlinear_weight_bytes(d) * ((M + 7) / 8) >= d->parallel_min_bytes) {
+    const int64_t T = d->max_threads;
+    if (c.panels >= T || M <= 8) { /* panels apart: each thread streams its own share of the weight */
+      c.panel_tasks = c.panels < T ? c.panels : T;
+    } else {                       /* few panels, many rows: rows apart (each thread reads it all) */
+      const int64_t blocks = (M + 7) / 8;
+      c.row_tasks = blocks < T ? blocks : T;
+    }
+  }
+  const int64_t tasks = c.panel_tasks * c.row_tasks;
   if (tasks <= 1)
     uk_qlinear_task(&c, 0, 0);
   else

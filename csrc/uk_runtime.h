@@ -38,7 +38,7 @@ int uk_quantize_rows_s8(const float* x, int64_t M, int64_t K, int64_t x_stride0,
                         float* scales, const uint64_t* cpu_data, uk_pool_t* pool, int32_t max_threads);
 
 /* ---- weight-quantized Linear, few rows (csrc/uk_qlinear.c) ------------------ */
-/* One call for a decode-sized product of a weight-quantized Linear: x (M <= UK_QLINEAR_MAX_M rows
+/* One call for a product of a weight-quantized Linear (decode: a few rows; prompts: many): x (M rows
  * of f32) quantized per row to int8 (exactly as uk_quantize_rows_s8), the integer products over a
  * weight layout made for streaming, dequantized, the f32 ops applied (bias, activation: the
  * dispatch's epilogue) and stored; the column tiles split over the pool only when the weight
@@ -57,7 +57,7 @@ int uk_quantize_rows_s8(const float* x, int64_t M, int64_t K, int64_t x_stride0,
  *   sums (bits 8 only): [4][16] int32, 128 * the sum of the group's weights of each column (the
  *     correction of the x + 128 form).
  * uk_qlinear_weight_bytes gives the size. */
-#define UK_QLINEAR_MAX_M 16
+#define UK_QLINEAR_MAX_M 16 /* decode-sized calls: M up to this (any M is accepted) */
 typedef struct uk_qlinear_desc_t {
   int64_t N, K;
   int32_t bits;                /* 8 or 4 */
@@ -75,7 +75,7 @@ int64_t uk_qlinear_weight_bytes(const uk_qlinear_desc_t* d);
 int64_t uk_qlinear_work_bytes(const uk_qlinear_desc_t* d, int64_t M);
 /* out[M][N] (row stride out_stride0, f32) for x[M][K] (row stride x_stride0). work: at least
  * uk_qlinear_work_bytes(d, M) bytes, 64-byte aligned, used by this call only. Statuses:
- * UK_STATUS_BAD_ARGUMENT for a bad descriptor, M outside [0, UK_QLINEAR_MAX_M] or a NaN/Inf in x. */
+ * UK_STATUS_BAD_ARGUMENT for a bad descriptor, M < 0 or a NaN/Inf in x. */
 int uk_qlinear_run(const uk_qlinear_desc_t* d, const float* x, int64_t M, int64_t x_stride0, float* out,
                    int64_t out_stride0, void* work, uk_pool_t* pool);
 /* The kernel uk_qlinear_run uses for these CPU bits (a static string). */

@@ -1,4 +1,4 @@
-"""The few-row call of a weight-quantized ``Linear`` (LLM decode: M = 1..16).
+"""The calls of a weight-quantized ``Linear`` (LLM decode, M = 1..16, and prompt processing).
 
 One C call per Linear call (``uk_qlinear_run``, csrc/uk_qlinear.c): x quantized per row to int8
 (the same values and scales as the general path), the integer products over the weight in a
@@ -26,7 +26,7 @@ from ukernels.runtime import threads
 
 N0 = 16
 PANEL = 64  # columns per panel: four tiles of N0
-MAX_ROWS = int(lib.UK_QLINEAR_MAX_M)
+MAX_ROWS = int(lib.UK_QLINEAR_MAX_M)  # decode-sized calls (the work area is sized for at least this many)
 # Weight bytes from which a call is split over the pool. Below it one thread streams the weight
 # faster than two can be woken and joined (bench/bench_decode.py --threshold, Zen 4, 2 threads:
 # at 64 KiB of int8 weight one thread 5.1 us vs two 7.4 us; at 512 KiB one 18 us vs two 13 us).
@@ -114,7 +114,7 @@ class DecodePlan:
             them (array, count, operands to keep alive).
     """
 
-    __slots__ = ("N", "K", "bits", "group_size", "_arrays", "_ops", "_descs", "_work_bytes", "_pooled")
+    __slots__ = ("N", "K", "bits", "group_size", "_arrays", "_ops", "_descs", "_work_bytes", "_work_rows", "_pooled")
 
     def __init__(self, q_nk: np.ndarray, bits: int, group_size: Optional[int], scales: np.ndarray,
                  c_ops: Tuple[object, int, Sequence[np.ndarray]]):
@@ -125,7 +125,7 @@ class DecodePlan:
         self._arrays = (weight,)
         self._ops = c_ops
         self._descs = {}
-        self._work_bytes = 0
+        self._work_bytes = self._work_rows = 0
         self._pooled = weight.nbytes >= PARALLEL_MIN_BYTES  # (the C side decides the same)
 
     @property
@@ -153,18 +153,20 @@ class DecodePlan:
         return ffi.string(lib.uk_qlinear_kernel_name(self._desc(isa))).decode()
 
     def run(self, x2: np.ndarray, out2: np.ndarray, isa: str) -> None:
-        """out2 (M, N) f32 = the layer applied to x2 (M, K) f32: both C-contiguous, M <= MAX_ROWS,
-        M, N > 0."""
+        """out2 (M, N) f32 = the layer applied to x2 (M, K) f32: both C-contiguous, M, N > 0."""
         d = self._descs.get(isa)
         if d is None:
             d = self._desc(isa)
-            self._work_bytes = int(lib.uk_qlinear_work_bytes(d, MAX_ROWS))
+        M = x2.shape[0]
+        if M > self._work_rows:  # the work area for up to max(M, MAX_ROWS) rows (sized once per growth)
+            self._work_rows = max(M, MAX_ROWS)
+            self._work_bytes = int(lib.uk_qlinear_work_bytes(d, self._work_rows))
         nthreads = threads.get_num_threads()
         d.max_threads = nthreads
         w = _work
         if w.nbytes < self._work_bytes:
             _work_area(self._work_bytes)
-        status = _run(d, _from_buffer("float[]", x2) if self.K else _NULL, x2.shape[0], self.K,
+        status = _run(d, _from_buffer("float[]", x2) if self.K else _NULL, M, self.K,
                       _from_buffer("float[]", out2), self.N, w.ptr,
                       threads.get_pool() if nthreads > 1 and self._pooled else _NULL)
         if status:

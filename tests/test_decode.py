@@ -1,7 +1,8 @@
-"""The few-row path of a weight-quantized Linear (runtime/decode.py, csrc/uk_qlinear.c).
+"""The one-call path of a weight-quantized Linear (runtime/decode.py, csrc/uk_qlinear.c).
 
 Against the general path bit for bit (the same quantized x, weights, scales and ops: every
-weight type, M = 1..16, N and K off the tile grids, epilogues, every ISA level the host runs),
+weight type, M = 1..64 (decode rows and 8-row prompt blocks), N and K off the tile grids,
+epilogues, every ISA level the host runs),
 exact on small integers at the int16/int32 range limits, threads, errors."""
 import numpy as np
 import pytest
@@ -34,7 +35,7 @@ def test_equals_general_path(isa, weight_dtype, group, N, K):
     rng = np.random.default_rng(N * 1000 + K)
     w = rng.standard_normal((N, K)).astype(np.float32)
     lin = ukernels.Linear(w, weight_dtype=weight_dtype, group_size=group)
-    for M in (1, 2, 3, 4, 5, 8, 16):
+    for M in (1, 2, 3, 4, 5, 8, 16, 19, 37, 64):
         x = rng.standard_normal((M, K)).astype(np.float32)
         np.testing.assert_array_equal(decoded(lin, x), general(lin, x), err_msg=f"M={M}")
 
@@ -46,7 +47,7 @@ def test_per_channel_k_off_the_step(isa, weight_dtype, K):
     rng = np.random.default_rng(K)
     w = rng.standard_normal((70, K)).astype(np.float32)
     lin = ukernels.Linear(w, weight_dtype=weight_dtype)
-    for M in (1, 3, 4, 6):
+    for M in (1, 3, 4, 6, 9, 21):
         x = rng.standard_normal((M, K)).astype(np.float32)
         np.testing.assert_array_equal(decoded(lin, x), general(lin, x))
 
@@ -61,7 +62,7 @@ def test_epilogues_equal_general_path(isa, weight_dtype, group):
                {"epilogue": [O.Silu()]}, {"bias": bias, "epilogue": [O.Gelu(approximate="tanh"), O.Scale(0.5)]},
                {"epilogue": [O.Clamp(-0.5, 0.5)]}):
         lin = ukernels.Linear(w, weight_dtype=weight_dtype, group_size=group, **kw)
-        for M in (1, 4, 9):
+        for M in (1, 4, 9, 24):
             x = rng.standard_normal((M, K)).astype(np.float32)
             np.testing.assert_array_equal(decoded(lin, x), general(lin, x), err_msg=str(kw))
 
@@ -151,12 +152,12 @@ def test_leading_dimensions_zero_sizes_and_fallbacks():
     assert out.shape == (2, 3, 40)
     np.testing.assert_array_equal(out.reshape(6, 40), general(lin, x3.reshape(6, 64)))
     assert decoded(lin, np.zeros((0, 64), np.float32)).shape == (0, 40)
-    # non-contiguous, float64 and more than MAX_ROWS rows take the general path: same values
+    # non-contiguous and float64 x take the general path; prompt-sized x the decode path: same values
     xs = rng.standard_normal((4, 128)).astype(np.float32)[:, ::2]
     np.testing.assert_array_equal(lin(xs), general(lin, np.ascontiguousarray(xs)))
     np.testing.assert_array_equal(lin(xs.astype(np.float64)), general(lin, np.ascontiguousarray(xs)))
-    big = rng.standard_normal((decode.MAX_ROWS + 1, 64)).astype(np.float32)
-    np.testing.assert_array_equal(lin(big)[:4], general(lin, big[:4]))
+    big = rng.standard_normal((decode.MAX_ROWS + 100, 64)).astype(np.float32)
+    np.testing.assert_array_equal(decoded(lin, big), general(lin, big))
     # an empty layer (no output features) and K = 0
     empty = ukernels.Linear.from_quantized(np.zeros((0, 32), np.int8), np.zeros(0, np.float32))
     assert empty(np.ones((1, 32), np.float32)).shape == (1, 0)

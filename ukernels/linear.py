@@ -18,7 +18,7 @@ from ukernels.abi import F32F32F32, S8S4S32, S8S8S32, ELEMENT_TYPES, element_typ
 from ukernels.matmul import BACKENDS, PRECISIONS, apply_precision, build_epilogue, is_float_dtype, shorthand_ops
 from ukernels.quantize import QMAX, check_group_size, quantize_rows, quantize_weight
 from ukernels.runtime.dispatch import PackedRhs, run_matmul, run_small, small_call_key
-from ukernels.runtime.decode import MAX_ROWS, DecodePlan
+from ukernels.runtime.decode import DecodePlan
 from ukernels.runtime.epilogue import to_c
 from ukernels.runtime.fusion import check_fusion
 from ukernels.runtime.packing import pack
@@ -275,7 +275,10 @@ class Linear:
         self._packs: Dict[Tuple[int, int], PackedRhs] = {}
         self._replays: Dict[tuple, tuple] = {}  # recorded small calls (runtime/dispatch.py: run_small)
         self._token = uuid.uuid4().hex  # Dask's name for this (immutable) operator
-        self._packed_for(cpu.active_isa())
+        if self._decode_ok:
+            self._decode_plan()  # its calls take runtime/decode.py's path; the general pack is made if needed
+        else:
+            self._packed_for(cpu.active_isa())
 
     def _epilogue_types(self):
         """The triple the epilogue starts from: group-scaled products are float already."""
@@ -418,14 +421,13 @@ class Linear:
         return out.reshape(*lead, self.out_features)
 
     def _decode_call(self, x: np.ndarray) -> Optional[np.ndarray]:
-        """The layer on a float32 x of at most MAX_ROWS rows in one C call (runtime/decode.py), or
-        None when x is not such an operand (the general path then runs)."""
+        """The layer on a C-contiguous float32 x in one C call (runtime/decode.py: decode-sized
+        and prompt-sized x alike), or None when x is not such an operand (the general path then
+        runs, with the same results)."""
         K = self.in_features
         if x.ndim == 0 or x.shape[-1] != K or not x.flags.c_contiguous or not x.flags.aligned:
             return None
         rows = x.size // K if K else int(np.prod(x.shape[:-1]))
-        if rows > MAX_ROWS:
-            return None
         out = np.empty(x.shape[:-1] + (self.out_features,), np.float32)
         if rows and self.out_features:
             plan = self._decode
