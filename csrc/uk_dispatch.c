@@ -403,12 +403,13 @@ static void uk_tile_task(void* ctx_, int64_t task, int32_t thread_index) {
 static int uk_matmul_check(const uk_matmul_desc_t* d, int need_scratch) {
   uk_type_info_t ti;
   if (!uk_type_info(d->type, &ti)) return UK_STATUS_UNSUPPORTED_TYPE;
-  /* a kernel type other than the inputs': 16-bit floats widened, or f32 narrowed to bf16
-   * (precision="bf16"), while packed -- so never with a prepacked rhs */
+  /* a kernel type other than the inputs': 16-bit floats widened while packed (never with a
+   * prepacked rhs: it is in the kernel's type already), or f32 narrowed to bf16 while packed
+   * (precision="bf16"; with a prepacked rhs, a bf16 weight's: only the lhs is narrowed) */
   if (d->kernel_type && d->kernel_type != d->type &&
-      (d->rhs_prepacked ||
-       !((d->kernel_type == UK_TYPE_F32F32F32 && (d->type == UK_TYPE_F16F16F32 || d->type == UK_TYPE_BF16BF16F32)) ||
-         (d->kernel_type == UK_TYPE_BF16BF16F32 && d->type == UK_TYPE_F32F32F32))))
+      !((d->kernel_type == UK_TYPE_F32F32F32 && (d->type == UK_TYPE_F16F16F32 || d->type == UK_TYPE_BF16BF16F32) &&
+         !d->rhs_prepacked) ||
+        (d->kernel_type == UK_TYPE_BF16BF16F32 && d->type == UK_TYPE_F32F32F32)))
     return UK_STATUS_BAD_ARGUMENT;
   if (d->M < 0 || d->N < 0 || d->K < 0 || d->M0 <= 0 || d->N0 <= 0 || d->K0 <= 0 ||
       d->MC < d->M0 || d->NC < d->N0 || d->KC < d->K0 || d->MC % d->M0 || d->NC % d->N0 ||

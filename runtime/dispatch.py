@@ -406,9 +406,11 @@ def run_matmul(a: np.ndarray, b: Optional[np.ndarray], types: ElementTypes, epil
         backend = "ukernel"  # the handwritten group variants keep the group loop in registers
     if packed is not None and tile is None:
         chosen = backend
-        if backend == "auto":  # resolve() below still falls back if the generated kernel cannot be built
+        if narrow_to is not None:  # x rounded while packed against a prepacked bf16 weight: handwritten
+            chosen = "ukernel"
+        elif backend == "auto":  # resolve() below still falls back if the generated kernel cannot be built
             chosen = "codegen" if _auto_uses_codegen(types, M, N, K, isa, threads.get_num_threads()) else "ukernel"
-        tile, packed = _tile_for_packed(types, M, isa, chosen, packed, lhs_symmetric)
+        tile, packed = _tile_for_packed(narrow_to or types, M, isa, chosen, packed, lhs_symmetric)
     elif packed is not None and hasattr(packed, "for_tile"):
         packed = packed.for_tile(tile[1], tile[2])
     given = out

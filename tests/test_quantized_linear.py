@@ -132,6 +132,24 @@ def test_float_weight_dtypes(isa, weight_dtype):
     assert lin._weight.dtype == np.dtype(dt)
 
 
+@pytest.mark.parametrize("M", [1, 2, 7, 33])
+def test_bf16_weight_rounds_float32_x_while_packing(isa, M):
+    """A bf16 weight with a float32 x: on a CPU with bf16 dot products x is rounded to bf16 while
+    it is packed (no converted copy; the call replays), else converted first. Either way the
+    result equals the call on x.astype(bfloat16) bit for bit, replayed calls included, with
+    NaN/Inf and ties to even in x."""
+    w, x = _data(5, 70, 130, M)
+    x[0, :4] = [np.nan, np.inf, -np.inf, 1 + 2.0 ** -8]  # a tie: rounds to 1.0 (even)
+    lin = ukernels.Linear(w, weight_dtype="bf16", bias=np.ones(70, np.float32), activation="gelu")
+    want = lin(x.astype(ml_dtypes.bfloat16))
+    for _ in range(3):
+        np.testing.assert_array_equal(lin(x), want)
+    from ukernels.abi import BF16BF16F32
+    from ukernels.runtime.plan import native_16bit_float_dot
+    if native_16bit_float_dot(BF16BF16F32, isa) and M <= 8:
+        assert lin._replays, "the narrowing call should have been recorded for replay"
+
+
 # Stated accuracy (README "Weight-quantized Linear"): relative Frobenius error against the
 # float64 product (normal data, outlier data); measured here (normal / outliers): int8
 # 0.011 / 0.067, int8 g32 0.009 / 0.067, int4 g32 0.098 / 0.137, int4 g128 0.119 / 0.159,

@@ -14,7 +14,8 @@ from ukernels import cpu, linear_file
 from ukernels import ops as O
 from ukernels._sync import ForkSafeLock
 from ukernels.linear_file import _BF16, _INT4, WEIGHT_DTYPES
-from ukernels.abi import F32F32F32, S8S4S32, S8S8S32, ELEMENT_TYPES, element_types_for, supported_combinations
+from ukernels.abi import (BF16BF16F32, F32F32F32, S8S4S32, S8S8S32, ELEMENT_TYPES, element_types_for,
+                          supported_combinations)
 from ukernels.matmul import BACKENDS, PRECISIONS, apply_precision, build_epilogue, is_float_dtype, shorthand_ops
 from ukernels.quantize import QMAX, check_group_size, quantize_rows, quantize_weight
 from ukernels.runtime.dispatch import PackedRhs, run_matmul, run_small, small_call_key
@@ -22,6 +23,7 @@ from ukernels.runtime.decode import DecodePlan
 from ukernels.runtime.epilogue import to_c
 from ukernels.runtime.fusion import check_fusion
 from ukernels.runtime.packing import pack
+from ukernels.runtime.plan import native_16bit_float_dot
 
 _F32 = np.dtype(np.float32)
 _FLOAT_WEIGHTS = {"f32": np.dtype(np.float32), "bf16": _BF16, "f16": np.dtype(np.float16)}
@@ -373,9 +375,15 @@ class Linear:
             # (..., K) as (rows, K): a view, so the 2-D call below may replay (PyTorch passes (B, T, K))
             lead = x.shape[:-1]
             return self(x.reshape(-1, self.in_features), out_dtype=out_dtype).reshape(*lead, self.out_features)
+        # a bf16 weight and a float32 x: x rounded to bf16 while it is packed (in C, as astype would:
+        # to nearest even), where the CPU has bf16 dot products -- no converted copy, and replayable
+        narrow = None
+        if (self._weight_dtype == "bf16" and type(x) is np.ndarray and x.dtype == _F32 and self._backend != "codegen"
+                and self._fusion != "register" and native_16bit_float_dot(BF16BF16F32, cpu.active_isa())):
+            narrow = BF16BF16F32
         small_key = None
         if (type(x) is np.ndarray and x.ndim == 2 and not epilogue and out_dtype is None and self._quant is None
-                and self._precision is None and self._weight_dtype is None):
+                and self._precision is None and (self._weight_dtype is None or narrow is not None)):
             small_key = small_call_key(x, None)  # a plain call: replayed if one like it ran before
             if small_key is not None:
                 res = run_small(small_key, x, None, self._replays)
@@ -387,12 +395,13 @@ class Linear:
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have shape (..., in_features={self.in_features}), got {x.shape}")
         x = apply_precision("x", x, self._precision)
-        if self._weight_dtype is not None:
+        if self._weight_dtype is not None and narrow is None:
             if not is_float_dtype(x.dtype):
                 raise TypeError(f"x must be floating point for this Linear (weight_dtype={self._weight_dtype!r}), "
                                 f"got {x.dtype}")
             x = x.astype(np.float32 if self._quant is not None else self._types.lhs, copy=False)
-        types = self._types if self._quant is not None else element_types_for(x.dtype, self._types.rhs)
+        types = self._types if self._quant is not None else F32F32F32 if narrow is not None else element_types_for(
+            x.dtype, self._types.rhs)
         if types is None:
             accepted = [t.lhs.name for t in ELEMENT_TYPES.values() if t.rhs == self._types.rhs]
             raise TypeError(f"x must have dtype {' or '.join(accepted)} for this Linear with {self._types.rhs} "
@@ -417,7 +426,7 @@ class Linear:
             small_key = None  # reshaped or copied for the C side: not replayable
         out = run_matmul(x2, None, types, lowered, isa, self._backend, packed=_Provider(self, isa),
                          small_key=small_key, small_table=self._replays, lhs_symmetric=self._quant is not None,
-                         fusion=self._fusion)
+                         fusion=self._fusion, narrow_to=narrow)
         return out.reshape(*lead, self.out_features)
 
     def _decode_call(self, x: np.ndarray) -> Optional[np.ndarray]:
