@@ -28,9 +28,14 @@ static int64_t uk_qlinear_chunk_bytes(const uk_qlinear_desc_t* d) {
   return gk / (d->bits == 8 ? 4 : 8) * 256 + 256 + (d->bits == 8 ? 256 : 0);
 }
 
+/* Panels of the weight: gated units hold a gate and an up panel per 64 output columns. */
+static int64_t uk_qlinear_panels(const uk_qlinear_desc_t* d) {
+  return (d->N + UK_QLINEAR_PANEL - 1) / UK_QLINEAR_PANEL * (d->gated ? 2 : 1);
+}
+
 int64_t uk_qlinear_weight_bytes(const uk_qlinear_desc_t* d) {
   if (!d || d->N < 0 || d->K < 0 || (d->bits != 8 && d->bits != 4)) return 0;
-  const int64_t panels = (d->N + UK_QLINEAR_PANEL - 1) / UK_QLINEAR_PANEL;
+  const int64_t panels = uk_qlinear_panels(d);
   return panels * uk_qlinear_groups(d) * uk_qlinear_chunk_bytes(d);
 }
 
@@ -70,6 +75,7 @@ static int uk_qlinear_check(const uk_qlinear_desc_t* d) {
       (d->num_ops > 0 && !d->ops) || (d->N > 0 && (!d->weight || ((uintptr_t)d->weight & 63))))
     return UK_STATUS_BAD_ARGUMENT;
   if (d->group_size > 0 && (d->group_size % 8 || d->K % d->group_size)) return UK_STATUS_BAD_ARGUMENT;
+  if (d->gated != 0 && d->gated != 1) return UK_STATUS_BAD_ARGUMENT;
   return uk_epilogue_check(UK_TYPE_F32F32F32, d->ops, d->num_ops, UK_OUT_F32);
 }
 
@@ -79,6 +85,41 @@ typedef struct {
   uk_qgemv_args_t args;
   int64_t panels, panel_tasks, row_tasks;
 } uk_qlinear_ctx_t;
+
+/* A gated unit's panels [p0, p1) (output panels: each a gate and an up panel of the weight) for
+ * a's rows: each pair computed into a stack tile of up to 16 rows x 128 columns, then
+ * silu(gate) * up written once into out. m0: the first row's index in the call (for the ops). */
+#define UK_QLINEAR_GATED_ROWS 16
+static void uk_qlinear_gated(const uk_qlinear_ctx_t* c, const uk_qgemv_args_t* a, int64_t p0, int64_t p1,
+                             int64_t m0) {
+  const uk_qlinear_desc_t* d = c->d;
+  float pair[UK_QLINEAR_GATED_ROWS * 2 * UK_QLINEAR_PANEL];
+  uk_epilogue_op_t silu;
+  memset(&silu, 0, sizeof silu);
+  silu.kind = UK_EPI_SILU;
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t col0 = p * UK_QLINEAR_PANEL, cols = d->N - col0 < UK_QLINEAR_PANEL ? d->N - col0 : UK_QLINEAR_PANEL;
+    for (int64_t r0 = 0; r0 < a->M; r0 += UK_QLINEAR_GATED_ROWS) {
+      uk_qgemv_args_t b = *a;
+      b.M = a->M - r0 < UK_QLINEAR_GATED_ROWS ? a->M - r0 : UK_QLINEAR_GATED_ROWS;
+      b.xq += r0 * b.Kp;
+      b.xsum += r0 * b.G;
+      b.sx += r0;
+      b.N = (2 * p + 2) * UK_QLINEAR_PANEL; /* every column of the pair is the unit's (padding: zero weights) */
+      b.out = pair;
+      b.out_stride0 = 2 * UK_QLINEAR_PANEL;
+      b.col0 = 2 * p * UK_QLINEAR_PANEL;
+      c->fn(&b, 2 * p, 2 * p + 2);
+      for (int64_t i = 0; i < b.M; ++i) {
+        float* g = pair + i * 2 * UK_QLINEAR_PANEL;
+        const float* u = g + UK_QLINEAR_PANEL;
+        uk_epilogue_apply(UK_TYPE_F32F32F32, &silu, 1, g, cols, m0 + r0 + i, col0, d->cpu_data);
+        float* o = a->out + (r0 + i) * a->out_stride0 + col0;
+        for (int64_t j = 0; j < cols; ++j) o[j] = g[j] * u[j];
+      }
+    }
+  }
+}
 
 /* Task t: panels [p0, p1) of rows [m0, m1) (row chunks in multiples of 8: whole kernel blocks). */
 static void uk_qlinear_task(void* ctx_, int64_t task, int32_t thread_index) {
@@ -97,8 +138,11 @@ static void uk_qlinear_task(void* ctx_, int64_t task, int32_t thread_index) {
   a.xsum += m0 * a.G;
   a.sx += m0;
   a.out += m0 * a.out_stride0;
-  c->fn(&a, p0, p1);
   const uk_qlinear_desc_t* d = c->d;
+  if (d->gated)
+    uk_qlinear_gated(c, &a, p0, p1, m0);
+  else
+    c->fn(&a, p0, p1);
   if (d->num_ops <= 0) return;
   const int64_t col0 = p0 * UK_QLINEAR_PANEL, col1 = p1 * UK_QLINEAR_PANEL < d->N ? p1 * UK_QLINEAR_PANEL : d->N;
   for (int64_t m = 0; m < a.M; ++m)
@@ -190,7 +234,8 @@ int uk_qlinear_run(const uk_qlinear_desc_t* d, const float* x, int64_t M, int64_
   c.args.sx = sx;
   c.args.out = out;
   c.args.out_stride0 = out_stride0;
-  c.panels = (d->N + UK_QLINEAR_PANEL - 1) / UK_QLINEAR_PANEL;
+  c.args.col0 = 0;
+  c.panels = (d->N + UK_QLINEAR_PANEL - 1) / UK_QLINEAR_PANEL; /* output panels (gated: pairs of the weight's) */
   /* the weight bytes streamed by all row blocks: splitting pays from parallel_min_bytes */
   c.panel_tasks = c.row_tasks = 1;
   if (pooled && uk_qlinear_weight_bytes(d) * ((M + 7) / 8) >= d->parallel_min_bytes) {
@@ -242,7 +287,7 @@ void uk_qgemv_generic(const uk_qgemv_args_t* a, int64_t p0, int64_t p1) {
           for (int64_t j = 0; j < UK_QLINEAR_N0; ++j)
             f[j] = a->grouped ? f[j] + (float)dot[j] * s[j] : (float)dot[j] * s[j];
         }
-        float* o = a->out + m * a->out_stride0 + n0;
+        float* o = a->out + m * a->out_stride0 + (n0 - a->col0);
         for (int64_t j = 0; j < nn; ++j) o[j] = f[j] * a->sx[m];
       }
     }

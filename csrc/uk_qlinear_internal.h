@@ -35,8 +35,8 @@ typedef struct uk_qgemv_args_t {
   const uint8_t* xq;       /* M rows of Kp bytes (UK_QX_*) */
   const int32_t* xsum;     /* bits 4: [M][G], the sum of each group's x (the w + 8 form) */
   const float* sx;         /* [M] the rows' scales */
-  float* out;
-  int64_t out_stride0;
+  float* out;              /* column n of row m at out[m * out_stride0 + n - col0] */
+  int64_t out_stride0, col0;
 } uk_qgemv_args_t;
 
 /* Computes panels [p0, p1) for every row. */

@@ -68,6 +68,11 @@ typedef struct uk_qlinear_desc_t {
   int32_t max_threads;         /* <= the pool's size */
   int64_t parallel_min_bytes;  /* weight bytes from which the pool is used */
   const uint64_t* cpu_data;
+  /* 1: a gated unit (SwiGLU): the weight holds 2 * ceil(N / 64) panels, gate and up in turn
+   * (panel 2q: the gate's columns 64q..64q+63, panel 2q + 1: the up projection's same columns),
+   * and out[m][j] = silu(gate[m][j]) * up[m][j] (the epilogue's silu, then one f32 product),
+   * N columns, before ops. 0: a plain layer. */
+  int32_t gated;
 } uk_qlinear_desc_t;
 /* Bytes of the weight layout of desc (its N, K, bits and group_size). */
 int64_t uk_qlinear_weight_bytes(const uk_qlinear_desc_t* d);

@@ -82,6 +82,9 @@ def variants(model, which):
         if name.endswith(" +torch threads"):  # optimize(..., torch_threads=None): torch's threads untouched
             out[name] = ut.optimize(model, **_KW[name[:-len(" +torch threads")]], torch_threads=None)
             continue
+        if name.endswith(" unfused"):  # optimize(..., fuse=False): q/k/v and the MLP as separate calls
+            out[name] = ut.optimize(model, **_KW[name[:-len(" unfused")]], fuse=False)
+            continue
         if name == "torch f32":
             out[name] = model
         elif name == "torch dyn int8":
@@ -112,7 +115,9 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--variants", default="torch f32,torch dyn int8,uk f32,uk bf16,uk int8,uk int4 g32,rest")
+    ap.add_argument("--variants", default="torch f32,torch dyn int8,uk f32,uk bf16,uk int8,uk int4 g32,rest",
+                    help="comma-separated; a ukernels variant + ' unfused': optimize(fuse=False); + ' +torch "
+                         "threads': optimize(torch_threads=None)")
     args = ap.parse_args()
     import torch
 

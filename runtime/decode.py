@@ -112,13 +112,20 @@ class DecodePlan:
         scales: (N,) or (N, K // group_size) float32.
         c_ops: the layer's f32 ops after dequantization, as ``runtime.epilogue.to_c`` returns
             them (array, count, operands to keep alive).
+        gated_columns: None, or a gated unit's output width I: then q_nk (and scales) hold
+            2 * ceil(I / 64) panels of 64 rows, the gate's and the up projection's in turn, and a
+            call gives silu(gate) * up (uk_runtime.h: uk_qlinear_desc_t.gated).
     """
 
-    __slots__ = ("N", "K", "bits", "group_size", "_arrays", "_ops", "_descs", "_work_bytes", "_work_rows", "_pooled")
+    __slots__ = ("N", "K", "bits", "group_size", "gated", "_arrays", "_ops", "_descs", "_work_bytes", "_work_rows",
+                 "_pooled")
 
     def __init__(self, q_nk: np.ndarray, bits: int, group_size: Optional[int], scales: np.ndarray,
-                 c_ops: Tuple[object, int, Sequence[np.ndarray]]):
+                 c_ops: Tuple[object, int, Sequence[np.ndarray]], gated_columns: Optional[int] = None):
         self.N, self.K = q_nk.shape
+        self.gated = gated_columns is not None
+        if self.gated:  # q_nk: 64-row panels of the gate and the up projection in turn (uk_runtime.h)
+            self.N = gated_columns
         self.bits, self.group_size = bits, group_size
         weight = decode_layout(q_nk, bits, group_size, scales)
         weight.setflags(write=False)
@@ -139,10 +146,11 @@ class DecodePlan:
             weight = self._arrays[0]
             d = ffi.new("uk_qlinear_desc_t*")
             d.N, d.K, d.bits, d.group_size = self.N, self.K, self.bits, self.group_size or 0
+            d.gated = int(self.gated)
             d.weight = ffi.from_buffer(weight)
             if lib.uk_qlinear_weight_bytes(d) > weight.nbytes:
                 raise RuntimeError("internal: the decode layout is smaller than uk_qlinear_weight_bytes")
-            d.ops, d.num_ops = self._ops[0], self._ops[1]
+            d.ops, d.num_ops = self._ops[0] if self._ops[0] is not None else ffi.NULL, self._ops[1]
             d.parallel_min_bytes = PARALLEL_MIN_BYTES
             d.cpu_data = cpu_data_for(isa)
             self._descs[isa] = d

@@ -13,6 +13,7 @@ transformers = pytest.importorskip("transformers", reason="transformers is not i
 ut = pytest.importorskip("ukernels.torch")
 
 import ukernels  # noqa: E402
+from conftest import *  # noqa: E402,F401,F403 - the isa fixture
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +46,20 @@ def test_llama_through_optimize_close_to_torch_f32(llama, kw, rms_tol):
     by more than 5 x that; f32's greedy tokens identical."""
     ids = _ids()
     ref = _logits(llama, ids)
-    opt = ut.optimize(llama, **kw)
+    opt = ut.optimize(llama, fuse_qkv=True, **kw)
     got = _logits(opt, ids)
     rms = float(ref.pow(2).mean().sqrt())
     err = got - ref
     assert float(err.pow(2).mean().sqrt()) <= rms_tol * rms
     assert float(err.abs().max()) <= 5 * rms_tol * rms
-    assert sum(isinstance(m, ut.Linear) for m in opt.modules()) == 2 * 7 + 1  # q k v o gate up down, lm_head
+    unfused = ut.optimize(llama, fuse=False, **kw)
+    assert sum(isinstance(m, ut.Linear) for m in unfused.modules()) == 2 * 7 + 1  # q k v o gate up down, lm_head
+    if kw:  # quantized: one call for q/k/v and one for gate/up/silu/product, bit for bit the unfused values
+        torch.testing.assert_close(got, _logits(unfused, ids), rtol=0, atol=0)
+        assert sum(isinstance(m, ut.SwiGLU) for m in opt.modules()) == 2
+    else:  # f32: the same layers in other calls; rounding order may differ
+        torch.testing.assert_close(got, _logits(unfused, ids), rtol=1e-6, atol=1e-6)
+    assert sum(type(m).__name__ == "_SharedInputPart" for m in opt.modules()) == 2 * 3
     if not kw:
         with torch.inference_mode():
             a = llama.generate(ids, max_new_tokens=12, do_sample=False, pad_token_id=0)
@@ -129,3 +137,62 @@ def test_errors():
     # a model with no Linear is returned optimized as it is (nothing to replace)
     plain = torch.nn.Sequential(torch.nn.ReLU())
     assert isinstance(ut.optimize(plain)[0], torch.nn.ReLU)
+
+
+def test_shared_input_parts_right_for_any_call_pattern(llama):
+    """The fused q/k/v parts give each projection's own result whatever inputs they get: the
+    same tensor (one product, reused), different tensors, a tensor changed in place between the
+    calls, and a part called twice on one input."""
+    attn = ut.optimize(llama, weight_dtype="int8", fuse_qkv=True).model.layers[0].self_attn
+    ref = ut.optimize(llama, weight_dtype="int8", fuse=False).model.layers[0].self_attn
+    g = torch.Generator().manual_seed(5)
+    a, b = torch.randn(1, 3, 64, generator=g), torch.randn(1, 3, 64, generator=g)
+    with torch.inference_mode():
+        for name, x in (("q_proj", a), ("k_proj", a), ("v_proj", b), ("q_proj", b), ("q_proj", b)):
+            assert torch.equal(getattr(attn, name)(x), getattr(ref, name)(x))
+        y = attn.q_proj(a)
+        a.mul_(2.0)  # changed in place: the cached product is stale
+        assert torch.equal(attn.k_proj(a), ref.k_proj(a))
+        assert torch.equal(attn.v_proj(a), ref.v_proj(a))
+        assert torch.equal(y, ref.q_proj(a / 2.0))
+
+
+def test_siblings_that_do_not_concatenate_stay_separate():
+    """q/k/v of different in_features (or a bias on some only) are left as separate layers."""
+    class Odd(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q_proj, self.k_proj, self.v_proj = (torch.nn.Linear(8, 4), torch.nn.Linear(6, 4),
+                                                     torch.nn.Linear(8, 4, bias=False))
+
+        def forward(self, x, y):
+            return self.q_proj(x) + self.k_proj(y) + self.v_proj(x)
+
+    m = Odd()
+    opt = ut.optimize(m, fuse_qkv=True)
+    assert all(isinstance(getattr(opt, n), ut.Linear) for n in ("q_proj", "k_proj", "v_proj"))
+    x, y = torch.randn(2, 8), torch.randn(2, 6)
+    with torch.inference_mode():
+        torch.testing.assert_close(opt(x, y), m(x, y), rtol=1e-5, atol=1e-5)
+
+
+def test_gated_linear_equals_separate_layers(isa):
+    """ukernels.GatedLinear (one call) against a Linear with the SiLU fused times a Linear, bit
+    for bit, at every ISA level; errors."""
+    from ukernels import ops as O
+    rng = np.random.default_rng(9)
+    for wd, g in (("int8", None), ("int4", 32), ("int8", 64)):
+        for I, K in ((70, 64), (129, 128)):
+            gw, uw = rng.standard_normal((I, K)).astype(np.float32), rng.standard_normal((I, K)).astype(np.float32)
+            gl = ukernels.GatedLinear(gw, uw, weight_dtype=wd, group_size=g)
+            lg = ukernels.Linear(gw, weight_dtype=wd, group_size=g, epilogue=[O.Silu()])
+            lu = ukernels.Linear(uw, weight_dtype=wd, group_size=g)
+            for M in (1, 3, 16, 20):
+                x = rng.standard_normal((M, K)).astype(np.float32)
+                np.testing.assert_array_equal(gl(x), lg(x) * lu(x))
+    with pytest.raises(ValueError, match="weight_dtype"):
+        ukernels.GatedLinear(gw, uw, weight_dtype="bf16")
+    with pytest.raises(ValueError, match="one shape"):
+        ukernels.GatedLinear(gw, uw[:, :-1])
+    with pytest.raises(ValueError, match="in_features"):
+        gl(np.ones((1, K + 1), np.float32))

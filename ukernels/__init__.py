@@ -19,13 +19,14 @@ Public API::
 from ukernels import ops
 from ukernels.explain import explain
 from ukernels.info import info
+from ukernels.gated import GatedLinear
 from ukernels.linear import Linear
 from ukernels.matmul import matmul
 from ukernels.runtime.threads import get_num_threads, set_num_threads, thread_limit
 from ukernels.runtime.workspace import release_workspace, workspace_bytes
 
 __version__ = "0.1.0"
-__all__ = ["matmul", "Linear", "ops", "explain", "set_num_threads", "get_num_threads", "thread_limit",
+__all__ = ["matmul", "Linear", "GatedLinear", "ops", "explain", "set_num_threads", "get_num_threads", "thread_limit",
            "workspace_bytes", "release_workspace", "info", "__version__"]
 
 

@@ -136,7 +136,7 @@ int uk_matmul_pack_rhs(const uk_matmul_desc_t* desc, uk_pool_t* pool);
 typedef struct uk_qlinear_desc_t {
   int64_t N, K; int32_t bits; int32_t group_size; const void* weight;
   const uk_epilogue_op_t* ops; int32_t num_ops; int32_t max_threads;
-  int64_t parallel_min_bytes; const uint64_t* cpu_data;
+  int64_t parallel_min_bytes; const uint64_t* cpu_data; int32_t gated;
 } uk_qlinear_desc_t;
 #define UK_QLINEAR_MAX_M 16
 int64_t uk_qlinear_weight_bytes(const uk_qlinear_desc_t* d);

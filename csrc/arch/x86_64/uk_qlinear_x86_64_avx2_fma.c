@@ -75,7 +75,7 @@ UK_INLINE void uk_qgemv_block_avx2(const uk_qgemv_args_t* a, const int64_t p, co
     const int64_t n0 = p * UK_QLINEAR_PANEL + (u0 + u) * 16, nn = a->N - n0;
     UK_UNROLL for (int i = 0; i < M0; ++i) {
       const __m256 sxv = _mm256_set1_ps(a->sx[m0 + i]);
-      float* o = a->out + (m0 + i) * a->out_stride0 + n0;
+      float* o = a->out + (m0 + i) * a->out_stride0 + (n0 - a->col0);
       UK_UNROLL for (int h = 0; h < 2; ++h) {
         const __m256 y = _mm256_mul_ps(facc[u][i][h], sxv);
         const int64_t left = nn - 8 * h;

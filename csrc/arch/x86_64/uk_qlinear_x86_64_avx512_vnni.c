@@ -83,7 +83,7 @@ UK_INLINE void uk_qgemv_block(const uk_qgemv_args_t* a, const int64_t p, const i
     const __mmask16 mask = nn >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nn) - 1u);
     UK_UNROLL for (int i = 0; i < M0; ++i) {
       const __m512 y = _mm512_mul_ps(facc[u][i], _mm512_set1_ps(a->sx[m0 + i]));
-      _mm512_mask_storeu_ps(a->out + (m0 + i) * a->out_stride0 + n0, mask, y);
+      _mm512_mask_storeu_ps(a->out + (m0 + i) * a->out_stride0 + (n0 - a->col0), mask, y);
     }
   }
 }
