@@ -82,8 +82,8 @@ def variants(model, which):
         if name.endswith(" +torch threads"):  # optimize(..., torch_threads=None): torch's threads untouched
             out[name] = ut.optimize(model, **_KW[name[:-len(" +torch threads")]], torch_threads=None)
             continue
-        if name.endswith(" unfused"):  # optimize(..., fuse=False): q/k/v and the MLP as separate calls
-            out[name] = ut.optimize(model, **_KW[name[:-len(" unfused")]], fuse=False)
+        if name.endswith(" fused"):  # optimize(..., fuse=True): the MLP (SwiGLU) as one call
+            out[name] = ut.optimize(model, **_KW[name[:-len(" fused")]], fuse=True)
             continue
         if name == "torch f32":
             out[name] = model
@@ -116,7 +116,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--variants", default="torch f32,torch dyn int8,uk f32,uk bf16,uk int8,uk int4 g32,rest",
-                    help="comma-separated; a ukernels variant + ' unfused': optimize(fuse=False); + ' +torch "
+                    help="comma-separated; a ukernels variant + ' fused': optimize(fuse=True); + ' +torch "
                          "threads': optimize(torch_threads=None)")
     args = ap.parse_args()
     import torch

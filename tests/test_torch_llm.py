@@ -46,13 +46,13 @@ def test_llama_through_optimize_close_to_torch_f32(llama, kw, rms_tol):
     by more than 5 x that; f32's greedy tokens identical."""
     ids = _ids()
     ref = _logits(llama, ids)
-    opt = ut.optimize(llama, fuse_qkv=True, **kw)
+    opt = ut.optimize(llama, fuse=True, fuse_qkv=True, **kw)
     got = _logits(opt, ids)
     rms = float(ref.pow(2).mean().sqrt())
     err = got - ref
     assert float(err.pow(2).mean().sqrt()) <= rms_tol * rms
     assert float(err.abs().max()) <= 5 * rms_tol * rms
-    unfused = ut.optimize(llama, fuse=False, **kw)
+    unfused = ut.optimize(llama, **kw)
     assert sum(isinstance(m, ut.Linear) for m in unfused.modules()) == 2 * 7 + 1  # q k v o gate up down, lm_head
     if kw:  # quantized: one call for q/k/v and one for gate/up/silu/product, bit for bit the unfused values
         torch.testing.assert_close(got, _logits(unfused, ids), rtol=0, atol=0)
@@ -144,7 +144,7 @@ def test_shared_input_parts_right_for_any_call_pattern(llama):
     same tensor (one product, reused), different tensors, a tensor changed in place between the
     calls, and a part called twice on one input."""
     attn = ut.optimize(llama, weight_dtype="int8", fuse_qkv=True).model.layers[0].self_attn
-    ref = ut.optimize(llama, weight_dtype="int8", fuse=False).model.layers[0].self_attn
+    ref = ut.optimize(llama, weight_dtype="int8").model.layers[0].self_attn
     g = torch.Generator().manual_seed(5)
     a, b = torch.randn(1, 3, 64, generator=g), torch.randn(1, 3, 64, generator=g)
     with torch.inference_mode():

@@ -313,7 +313,7 @@ def _swiglu_parts(module: "nn.Module"):
 
 def optimize(model: "nn.Module", *, precision: Optional[str] = None, weight_dtype: Optional[str] = None,
              group_size: Optional[int] = None, inplace: bool = False,
-             torch_threads: Union[str, int, None] = "auto", fuse: bool = True,
+             torch_threads: Union[str, int, None] = "auto", fuse: bool = False,
              fuse_qkv: bool = False) -> "nn.Module":
     """Every ``nn.Linear`` of ``model`` replaced by a prepacked ``ukernels.torch.Linear``, with
     the activation module (ReLU, GELU, SiLU; transformers' exact GELUActivation) that directly
@@ -323,11 +323,13 @@ def optimize(model: "nn.Module", *, precision: Optional[str] = None, weight_dtyp
     nowhere else (e.g. the MLP block of a BERT layer). Returns the optimized model (a deep copy
     unless ``inplace``). Inference only.
 
-    ``fuse`` (default True): a module whose forward, traced with torch.fx, is exactly
+    ``fuse`` (default False): a module whose forward, traced with torch.fx, is exactly
     ``down(silu(gate(x)) * up(x))`` (Llama's MLP) becomes a ``SwiGLU`` module: with int8/int4
     weights, gate, up and the product are one ``ukernels.GatedLinear`` call (results equal the
-    unfused layers' bit for bit; SmolLM2's MLP at M = 1, one thread: int8 67.0 vs 71.1 us, int4
-    g32 54.2 vs 58.1 us). ``fuse_qkv`` (default False): a module's ``q_proj``, ``k_proj`` and
+    unfused layers' bit for bit). Opt-in: the MLP alone is faster (SmolLM2's at M = 1, one
+    thread, weights in cache: int8 67.0 vs 71.1 us, int4 g32 54.2 vs 58.1 us), but SmolLM2's
+    decode end to end was not (2-4% slower in four interleaved comparisons; not explained yet).
+    ``fuse_qkv`` (default False): a module's ``q_proj``, ``k_proj`` and
     ``v_proj`` nn.Linear children (same in_features; Llama's attention) become one call on their
     concatenated weights, each child taking its columns (the first called on an input computes
     all three; the others, called on the same tensor with unchanged values -- checked against a
