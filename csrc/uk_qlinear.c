@@ -64,6 +64,11 @@ static uk_qgemv_choice_t uk_qgemv_select(const uk_qlinear_desc_t* d) {
     return (uk_qgemv_choice_t){uk_qgemv_x86_64_avx2_fma, UK_QX_S8,
                                d->bits == 8 ? "uk_qgemv_s8_x86_64_avx2_fma (|w| . sign(x, w) vpmaddubsw)"
                                             : "uk_qgemv_s4_x86_64_avx2_fma (u8(w+8) . s8 vpmaddubsw)"};
+#elif defined(__aarch64__)
+  if (cpu & UK_CPU_ARM_DOTPROD)
+    return (uk_qgemv_choice_t){uk_qgemv_arm_64_dotprod, UK_QX_S8,
+                               d->bits == 8 ? "uk_qgemv_s8_arm_64_dotprod (s8 . s8 sdot)"
+                                            : "uk_qgemv_s4_arm_64_dotprod (s8(w+8) . s8 sdot)"};
 #endif
   return (uk_qgemv_choice_t){uk_qgemv_generic, UK_QX_S8, d->bits == 8 ? "uk_qgemv_s8_generic" : "uk_qgemv_s4_generic"};
 }

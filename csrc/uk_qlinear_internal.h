@@ -46,6 +46,8 @@ void uk_qgemv_generic(const uk_qgemv_args_t* a, int64_t p0, int64_t p1);
 #if defined(__x86_64__) || defined(_M_X64)
 void uk_qgemv_x86_64_avx2_fma(const uk_qgemv_args_t* a, int64_t p0, int64_t p1);
 void uk_qgemv_x86_64_avx512_vnni(const uk_qgemv_args_t* a, int64_t p0, int64_t p1);
+#elif defined(__aarch64__)
+void uk_qgemv_arm_64_dotprod(const uk_qgemv_args_t* a, int64_t p0, int64_t p1);
 #endif
 
 /* Where chunk (p, g)'s scales and (int8) weight sums start. */

@@ -20,7 +20,8 @@ ROOT_ENV = "UKERNELS_ARM64_ROOT"
 # Exact tile tests at every aarch64 level, the aarch64 ISA levels, and the public API over the
 # planned aarch64 tiles: f32/int8/bf16/f16 matmul, Linear, quantized Linear, the epilogue ops.
 SMOKE = ["tests/test_mmt4d_exact.py", "tests/test_cpu_levels.py", "tests/test_matmul.py",
-         "tests/test_element_types.py", "tests/test_quantized_linear.py", "tests/test_epilogue_ops.py"]
+         "tests/test_element_types.py", "tests/test_quantized_linear.py", "tests/test_epilogue_ops.py",
+         "tests/test_decode.py"]
 
 
 @pytest.fixture(scope="module")

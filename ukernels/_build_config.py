@@ -68,6 +68,7 @@ ARM64_FP16FML_FLAGS = ["-march=armv8.2-a+fp16fml"]
 _ARM64_SOURCES: List[Tuple[str, List[str]]] = [
     ("csrc/arch/arm_64/uk_mmt4d_arm_64_neon.c", ARM64_NEON_FLAGS),
     ("csrc/arch/arm_64/uk_mmt4d_arm_64_dotprod.c", ARM64_DOTPROD_FLAGS),
+    ("csrc/arch/arm_64/uk_qlinear_arm_64_dotprod.c", ARM64_DOTPROD_FLAGS),
     ("csrc/arch/arm_64/uk_mmt4d_arm_64_i8mm.c", ARM64_I8MM_FLAGS),
     ("csrc/arch/arm_64/uk_mmt4d_arm_64_bf16.c", ARM64_BF16_FLAGS),
     ("csrc/arch/arm_64/uk_mmt4d_arm_64_fp16fml.c", ARM64_FP16FML_FLAGS),

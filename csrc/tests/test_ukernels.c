@@ -711,7 +711,7 @@ static void ql_layout(uint8_t* lay, const int8_t* q, const float* s, int64_t N, 
 
 static void test_qlinear(uint64_t host) {
   uk_pool_t* pool = uk_pool_create(2, 0);
-  const uint64_t cpus[3] = {0, host & UK_CPU_X86_AVX2_FMA, host};
+  const uint64_t cpus[3] = {0, host & (UK_CPU_X86_AVX2_FMA | UK_CPU_ARM_NEON), host}; /* portable, middle, best */
   const struct { int bits; int64_t group, N, K; } cases[] = {
       {8, 0, 5, 3}, {8, 0, 70, 37}, {8, 32, 130, 64}, {8, 0, 64, 1024}, {4, 0, 17, 13}, {4, 0, 200, 100},
       {4, 32, 65, 96}, {4, 128, 129, 256}, {8, 0, 1, 1}};
