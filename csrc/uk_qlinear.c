@@ -1,11 +1,13 @@
-/* uk_qlinear_run: a weight-quantized Linear's few-row call (LLM decode) in one C call.
+/* uk_qlinear_run: a weight-quantized Linear's call in one C call (decode rows and prompts).
  *
  *   1. x quantized per row to int8 by uk_quantize_rows_s8 (the same values and scales as the
  *      general path), into the work area, in the form the chosen kernel reads (UK_QX_*), with
  *      the per-group sums of x that the int4 offset form needs;
  *   2. the 64-column panels computed by a decode kernel (csrc/uk_qlinear_internal.h), on the
- *      calling thread or, for weights of at least parallel_min_bytes, split over the pool in
- *      contiguous ranges (each thread streams its own share of the weight once, in order);
+ *      calling thread or, when the weight bytes times the 8-row blocks reach parallel_min_bytes
+ *      (this is the only place that rule lives), split over the pool in contiguous panel
+ *      ranges (each thread streams its own share of the weight once, in order) or, with fewer
+ *      panels than threads, row ranges;
  *   3. each range's rows taken through the f32 op list (uk_epilogue_apply) while in cache.
  * No allocation (the caller's work area), no globals. */
 #include <string.h>

@@ -1,7 +1,7 @@
 /* Internal: the decode kernels behind uk_qlinear_run (csrc/uk_qlinear.c).
  *
  * A decode kernel computes panels [p0, p1) (64 columns each, the layout of uk_runtime.h:
- * uk_qlinear_desc_t) of out[M][N] = dequantize(x_q . W_q) for a few rows (M <= UK_QLINEAR_MAX_M),
+ * uk_qlinear_desc_t) of out[M][N] = dequantize(x_q . W_q) for any number of rows (blocked inside),
  * the exact integer dot products of each group in int32 registers, and writes f32 results.
  * Float arithmetic per element, in this order (so results equal the general dispatch's bit for
  * bit: csrc/uk_mmt4d.c's group-scaled tiles and the dispatch's epilogue):

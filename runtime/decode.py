@@ -27,13 +27,11 @@ from ukernels.runtime import threads
 N0 = 16
 PANEL = 64  # columns per panel: four tiles of N0
 MAX_ROWS = int(lib.UK_QLINEAR_MAX_M)  # decode-sized calls (the work area is sized for at least this many)
-# Weight bytes from which a call is split over the pool. Below it one thread streams the weight
+# Weight bytes (times the call's 8-row blocks) from which uk_qlinear_run splits a call over the
+# pool (the rule is the C side's alone). Below it one thread streams the weight
 # faster than two can be woken and joined (bench/bench_decode.py --threshold, Zen 4, 2 threads:
 # at 64 KiB of int8 weight one thread 5.1 us vs two 7.4 us; at 512 KiB one 18 us vs two 13 us).
 PARALLEL_MIN_BYTES = 256 * 1024
-
-_F32 = np.dtype(np.float32)
-
 
 def decode_layout(q_nk: np.ndarray, bits: int, group_size: Optional[int], scales: np.ndarray) -> np.ndarray:
     """The streaming layout (module doc) of an (N, K) integer weight (int8 values; int4 values in
@@ -117,8 +115,7 @@ class DecodePlan:
             call gives silu(gate) * up (uk_runtime.h: uk_qlinear_desc_t.gated).
     """
 
-    __slots__ = ("N", "K", "bits", "group_size", "gated", "_arrays", "_ops", "_descs", "_work_bytes", "_work_rows",
-                 "_pooled")
+    __slots__ = ("N", "K", "bits", "group_size", "gated", "_weight", "_ops", "_descs", "_work_bytes", "_work_rows")
 
     def __init__(self, q_nk: np.ndarray, bits: int, group_size: Optional[int], scales: np.ndarray,
                  c_ops: Tuple[object, int, Sequence[np.ndarray]], gated_columns: Optional[int] = None):
@@ -127,23 +124,21 @@ class DecodePlan:
         if self.gated:  # q_nk: 64-row panels of the gate and the up projection in turn (uk_runtime.h)
             self.N = gated_columns
         self.bits, self.group_size = bits, group_size
-        weight = decode_layout(q_nk, bits, group_size, scales)
-        weight.setflags(write=False)
-        self._arrays = (weight,)
+        self._weight = decode_layout(q_nk, bits, group_size, scales)
+        self._weight.setflags(write=False)
         self._ops = c_ops
         self._descs = {}
         self._work_bytes = self._work_rows = 0
-        self._pooled = weight.nbytes >= PARALLEL_MIN_BYTES  # (the C side decides the same)
 
     @property
     def nbytes(self) -> int:
         """Bytes of the weight layout (weights, scales and sums): what one call reads."""
-        return self._arrays[0].nbytes
+        return self._weight.nbytes
 
     def _desc(self, isa: str):
         d = self._descs.get(isa)
         if d is None:
-            weight = self._arrays[0]
+            weight = self._weight
             d = ffi.new("uk_qlinear_desc_t*")
             d.N, d.K, d.bits, d.group_size = self.N, self.K, self.bits, self.group_size or 0
             d.gated = int(self.gated)
@@ -174,9 +169,10 @@ class DecodePlan:
         w = _work
         if w.nbytes < self._work_bytes:
             _work_area(self._work_bytes)
+        # the pool whenever there are threads: uk_qlinear_run alone decides whether the call is
+        # worth splitting (weight bytes x row blocks against parallel_min_bytes)
         status = _run(d, _from_buffer("float[]", x2) if self.K else _NULL, M, self.K,
-                      _from_buffer("float[]", out2), self.N, w.ptr,
-                      threads.get_pool() if nthreads > 1 and self._pooled else _NULL)
+                      _from_buffer("float[]", out2), self.N, w.ptr, threads.get_pool() if nthreads > 1 else _NULL)
         if status:
             if status == lib.UK_STATUS_BAD_ARGUMENT and x2.size and not np.isfinite(x2).all():
                 raise ValueError("x has NaN or Inf values; a weight-quantized Linear quantizes x to int8 per row and "

@@ -139,7 +139,9 @@ def test_threads_split_equals_one_thread(monkeypatch):
         lin._decode = None
         monkeypatch.setattr(threads, "_requested", 2)  # two threads, whatever the host has
         np.testing.assert_array_equal(decoded(lin, x), one)
-        assert lin._decode._pooled
+        # the call had the pool and a zero threshold: uk_qlinear_run split it (csrc/tests: the splits)
+        assert threads.get_num_threads() == 2
+        assert all(d.parallel_min_bytes == 0 for d in lin._decode._descs.values())
         monkeypatch.undo()
 
 
