@@ -22,17 +22,9 @@ import ukernels
 from ukernels import cpu
 from ukernels._timing import interleaved
 from ukernels.benchmark.machine import read_bandwidth
+from ukernels.runtime.plan import l3_size
 
 DEFAULT_SHAPES = "576x192,576x576,576x1536,1536x576,2048x5632,5632x2048,2048x32000"
-
-
-def l3_bytes() -> int:
-    try:
-        with open("/sys/devices/system/cpu/cpu0/cache/index3/size") as f:
-            text = f.read().strip()
-        return int(text[:-1]) * (1 << 20 if text.endswith("M") else 1 << 10)
-    except (OSError, ValueError):
-        return 32 << 20
 
 
 def layer_bytes(lin: "ukernels.Linear") -> int:
@@ -123,11 +115,11 @@ def main() -> None:
     if args.threshold:
         threshold(args)
         return
-    rotate = (args.rotate_mib << 20) or 4 * l3_bytes()
+    rotate = (args.rotate_mib << 20) or 4 * l3_size()
     rng = np.random.default_rng(0)
     thread_counts = [int(t) for t in args.threads.split(",")]
     print(f"ukernels on {cpu.cpu_model()}, ISA {cpu.active_isa()}, M = {args.m}, weights rotated through "
-          f">= {rotate >> 20} MiB per variant (L3 {l3_bytes() >> 20} MiB)")
+          f">= {rotate >> 20} MiB per variant (L3 {l3_size() >> 20} MiB)")
     bw = {t: read_bandwidth(t, 512, 3) for t in thread_counts}
     print("read bandwidth (same run, before): " + ", ".join(f"{t}T {v:.1f} GB/s" for t, v in bw.items()))
     for shape in args.shapes.split(","):

@@ -19,8 +19,6 @@ import statistics
 import time
 import warnings
 
-import numpy as np
-
 
 def tinyllama_shaped(layers: int):
     import torch
@@ -43,13 +41,8 @@ def from_gguf(path: str):
     return model, tok, os.path.basename(path)
 
 
-class _Stub:
-    pass
-
-
 def stub_linears(model):
     """A copy of model with every nn.Linear returning zeros (the rest of a token's cost)."""
-    import torch
     from torch import nn
 
     class Zero(nn.Module):
@@ -65,7 +58,6 @@ def stub_linears(model):
         for cname, child in list(mod.named_children()):
             if isinstance(child, nn.Linear):
                 setattr(mod, cname, Zero(child.out_features))
-    del torch
     return m
 
 
@@ -168,5 +160,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=3)
     main()

@@ -15,18 +15,13 @@ import numpy as np
 from ukernels.quantize import check_group_size, quantize_weight
 from ukernels.runtime.decode import PANEL, DecodePlan
 
-_F32 = np.dtype(np.float32)
-
-
 def interleave_panels(gate: np.ndarray, up: np.ndarray) -> np.ndarray:
     """(2 * ceil(I / 64) * 64, ...) rows: 64 rows of gate, then 64 of up, in turn (zero padded)."""
-    I = gate.shape[0]
+    I, rest = gate.shape[0], gate.shape[1:]
     P = -(-I // PANEL)
-    out = np.zeros((P, 2, PANEL) + gate.shape[1:], gate.dtype)
-    padded = np.zeros((2, P * PANEL) + gate.shape[1:], gate.dtype)
+    padded = np.zeros((2, P * PANEL) + rest, gate.dtype)
     padded[0, :I], padded[1, :I] = gate, up
-    out[:, 0], out[:, 1] = padded[0].reshape((P, PANEL) + gate.shape[1:]), padded[1].reshape((P, PANEL) + gate.shape[1:])
-    return out.reshape((2 * P * PANEL,) + gate.shape[1:])
+    return padded.reshape((2, P, PANEL) + rest).swapaxes(0, 1).reshape((2 * P * PANEL,) + rest)
 
 
 class GatedLinear:

@@ -270,7 +270,8 @@ class Linear:
         build_epilogue(self._epilogue_types(), 1, self.out_features, bias, activation, list(epilogue), None,
                        self._dequantize_ops(np.zeros(1, np.float32), None))  # validate now
         self._lock = ForkSafeLock()
-        # the few-row path of a weight-quantized layer (runtime/decode.py): built on its first call
+        # the one-call path of a weight-quantized layer (runtime/decode.py): built below, in place
+        # of the general pack (which a call that needs the general path makes then)
         self._decode: Optional[DecodePlan] = None
         self._decode_ok = (quant is not None and quant.zero_points is None and backend != "codegen"
                            and fusion != "register")

@@ -117,6 +117,18 @@ def from_numpy(a: np.ndarray) -> "torch.Tensor":
 _Tensor, _TORCH_F32, _from_numpy = torch.Tensor, torch.float32, torch.from_numpy
 
 
+def _call_linear(lin: "ukernels.Linear", x: "torch.Tensor") -> "torch.Tensor":
+    """``lin`` on a tensor: a float32 CPU tensor that needs no grad is checked in four attribute
+    reads (to_numpy's checks all pass); others through to_numpy, converted to float32 unless the
+    Linear takes them as they are (a weight_dtype or precision of its own)."""
+    if type(x) is _Tensor and x.dtype is _TORCH_F32 and x.is_cpu and not x.requires_grad:
+        return _from_numpy(lin(x.numpy()))
+    xn = to_numpy(x, "input")
+    if xn.dtype != np.float32 and lin._weight_dtype is None and lin._precision is None:
+        xn = xn.astype(np.float32)
+    return from_numpy(lin(xn))
+
+
 def matmul(a, b, **kwargs) -> "torch.Tensor":
     """``ukernels.matmul`` on tensors (same arguments; ``out=`` may be a tensor)."""
     out = kwargs.get("out")
@@ -164,13 +176,7 @@ class Linear(nn.Module):
         return cls(lin, fused or activation)
 
     def forward(self, x: "torch.Tensor") -> "torch.Tensor":
-        if type(x) is _Tensor and x.dtype is _TORCH_F32 and x.is_cpu and not x.requires_grad:
-            # the common inference call, checked in four attribute reads (to_numpy's checks all pass)
-            return _from_numpy(self.inner(x.numpy()))
-        xn = to_numpy(x, "input")
-        if xn.dtype != np.float32 and self.inner._weight_dtype is None and self.inner._precision is None:
-            xn = xn.astype(np.float32)
-        return from_numpy(self.inner(xn))
+        return _call_linear(self.inner, x)
 
     def extra_repr(self) -> str:
         return f"{self.inner!r}" + (f", fused={self.fused}" if self.fused else "")
@@ -195,7 +201,7 @@ class _SharedInputGroup:
     def output(self, x: "torch.Tensor", part: int) -> "torch.Tensor":
         if self._x is not x or part in self._served or not torch.equal(x, self._copy):
             self._x = self._copy = self._y = None  # (drop the old ones first)
-            self._y = _fast_forward(self.lin, x)
+            self._y = _call_linear(self.lin, x)
             self._x, self._copy, self._served = x, x.detach().clone(), set()
         self._served.add(part)
         y = self._y
@@ -225,13 +231,6 @@ class _SharedInputPart(nn.Module):
     def extra_repr(self) -> str:
         lo, hi = self.group.bounds[self.part]
         return f"columns {lo}:{hi} of one call: {self.group.lin!r}"
-
-
-def _fast_forward(lin: "ukernels.Linear", x: "torch.Tensor") -> "torch.Tensor":
-    if type(x) is _Tensor and x.dtype is _TORCH_F32 and x.is_cpu and not x.requires_grad:
-        return _from_numpy(lin(x.numpy()))
-    xn = to_numpy(x, "input")
-    return from_numpy(lin(xn.astype(np.float32) if xn.dtype != np.float32 else xn))
 
 
 QKV_NAMES = ("q_proj", "k_proj", "v_proj")
